@@ -1,0 +1,33 @@
+//! The declared cluster: `cluster.toml` -> validated [`Cluster`] -> rendered files.
+//!
+//! Pure code only (no file or network I/O) so that the host CLI and the ha agent inside
+//! the load balancer share one model and one render function per template.
+
+mod error;
+mod model;
+mod names;
+mod raw;
+mod render;
+mod validate;
+
+pub use error::ConfigError;
+pub use model::{
+    Balance, Base, Cluster, Ha, Health, Network, Node, ReloadMethod, Role, Serf, SerfProfile,
+    Webapps,
+};
+pub use names::{is_dns_label, natural_key};
+pub use render::{render_compose, render_haproxy, Backend, ComposeInputs};
+
+/// Parses and validates the text of a cluster file. `file` names it in error messages.
+pub fn parse(text: &str, file: &str) -> Result<Cluster, ConfigError> {
+    let raw: raw::RawCluster =
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
+    validate::validate(raw).map_err(|v| v.into_config_error(file, text))
+}
+
+/// Label keys put on every Docker object the toolkit creates.
+pub mod labels {
+    pub const PROJECT: &str = "lbkit.project";
+    pub const ROLE: &str = "lbkit.role";
+    pub const NODE: &str = "lbkit.node";
+}

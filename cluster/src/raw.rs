@@ -1,0 +1,139 @@
+//! The file as written: every section optional, defaults reproduce the lab. Values that
+//! need a precise message (addresses, ports, enums) stay loose here and are checked in
+//! `validate`, where the error can say what would be valid.
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    #[serde(default = "default_project")]
+    pub project: String,
+    #[serde(default)]
+    pub network: RawNetwork,
+    #[serde(default)]
+    pub base: RawBase,
+    #[serde(default)]
+    pub ha: RawHa,
+    #[serde(default)]
+    pub webapps: RawWebapps,
+    #[serde(default)]
+    pub serf: RawSerf,
+}
+
+fn default_project() -> String {
+    "lab4".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawNetwork {
+    pub name: String,
+    pub subnet: String,
+}
+
+impl Default for RawNetwork {
+    fn default() -> Self {
+        RawNetwork {
+            name: "heig".into(),
+            subnet: "192.168.42.0/24".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawBase {
+    pub image: String,
+    pub suite: String,
+}
+
+impl Default for RawBase {
+    fn default() -> Self {
+        RawBase {
+            image: "debian:bookworm-slim".into(),
+            suite: "bookworm".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHa {
+    pub name: String,
+    pub ip: String,
+    pub http_port: i64,
+    pub stats_port: i64,
+    pub bind: String,
+    pub balance: String,
+    pub sticky: bool,
+    pub reload: String,
+    pub health: RawHealth,
+}
+
+impl Default for RawHa {
+    fn default() -> Self {
+        RawHa {
+            name: "ha".into(),
+            ip: "192.168.42.42".into(),
+            http_port: 80,
+            stats_port: 1936,
+            bind: "127.0.0.1".into(),
+            balance: "roundrobin".into(),
+            sticky: false,
+            reload: "hitless".into(),
+            health: RawHealth::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHealth {
+    pub path: String,
+    pub interval_ms: i64,
+    pub rise: i64,
+    pub fall: i64,
+}
+
+impl Default for RawHealth {
+    fn default() -> Self {
+        RawHealth {
+            path: "/health".into(),
+            interval_ms: 1000,
+            rise: 1,
+            fall: 2,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawWebapps {
+    pub count: i64,
+    pub prefix: String,
+    pub port: i64,
+}
+
+impl Default for RawWebapps {
+    fn default() -> Self {
+        RawWebapps {
+            count: 2,
+            prefix: "s".into(),
+            port: 3000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSerf {
+    pub profile: String,
+}
+
+impl Default for RawSerf {
+    fn default() -> Self {
+        RawSerf {
+            profile: "lan".into(),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! One render function per template. The templates' text is passed in, so the host reads
+//! `templates/` and the ha agent reads the copy baked into its image, through the same code.
+use std::net::Ipv4Addr;
+
+use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::model::{Cluster, Node, Role};
+use crate::names::natural_key;
+
+/// One `server` line of HAProxy's `nodes` backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backend {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+}
+
+impl From<&Node> for Backend {
+    fn from(node: &Node) -> Self {
+        Backend {
+            name: node.name.clone(),
+            ip: node.ip,
+            port: node.port,
+        }
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env
+}
+
+fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    let mut env = environment();
+    env.add_template(name, template)?;
+    env.get_template(name)?.render(ctx)
+}
+
+/// haproxy.cfg for `backends`, in natural name order whatever order they come in, so the
+/// same membership always renders the same text.
+pub fn render_haproxy(
+    template: &str,
+    cluster: &Cluster,
+    backends: &[Backend],
+) -> Result<String, minijinja::Error> {
+    let mut backends = backends.to_vec();
+    backends.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+    render(
+        "haproxy.cfg.j2",
+        template,
+        context! { cluster, ha => &cluster.ha, backends },
+    )
+}
+
+/// Where the compose file finds what must not be in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposeInputs {
+    /// The Serf gossip key file (`{"encrypt_key": ...}`), relative to the compose file.
+    pub serf_secret_file: String,
+}
+
+#[derive(Serialize)]
+struct ComposeService {
+    node: Node,
+    env: Vec<(String, String)>,
+}
+
+/// docker-compose.yml for the declared cluster: ha and `webapps.count` webapps.
+pub fn render_compose(
+    template: &str,
+    cluster: &Cluster,
+    inputs: &ComposeInputs,
+) -> Result<String, minijinja::Error> {
+    let nodes = cluster.declared_nodes();
+    let services: Vec<ComposeService> = nodes
+        .iter()
+        .map(|node| ComposeService {
+            env: cluster.node_env(node, &nodes),
+            node: node.clone(),
+        })
+        .collect();
+    render(
+        "docker-compose.yml.j2",
+        template,
+        context! {
+            cluster,
+            services,
+            inputs,
+            labels => context! {
+                project => crate::labels::PROJECT,
+                role => crate::labels::ROLE,
+                node => crate::labels::NODE,
+            },
+            images => context! {
+                ha => cluster.image_tag("ha"),
+                webapp => cluster.image_tag("webapp"),
+            },
+        },
+    )
+}
+
+impl Cluster {
+    /// The environment a node's container starts with: who it is, whom to join. `known` is
+    /// every node known when it is created; Serf keeps retrying them, so start order does
+    /// not matter.
+    pub fn node_env(&self, node: &Node, known: &[Node]) -> Vec<(String, String)> {
+        let mut join: Vec<&Node> = known.iter().filter(|n| n.name != node.name).collect();
+        // ha first: it is the node most likely to be up.
+        join.sort_by_key(|n| n.role != Role::Balancer);
+        let join = join
+            .iter()
+            .map(|n| n.ip.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut env = vec![
+            ("NODE_NAME".to_string(), node.name.clone()),
+            ("NODE_ROLE".to_string(), node.role.as_str().to_string()),
+            ("NODE_PORT".to_string(), node.port.to_string()),
+            ("SERF_JOIN".to_string(), join),
+            ("SERF_PROFILE".to_string(), self.serf.profile.as_str().to_string()),
+        ];
+        if node.role == Role::Balancer {
+            env.push(("CLUSTER_TOML".to_string(), self.to_toml()));
+        }
+        env
+    }
+}

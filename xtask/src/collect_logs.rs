@@ -1,0 +1,12 @@
+use clap::Args;
+
+use crate::context::Ctx;
+
+#[derive(Args)]
+pub(crate) struct CollectLogs {}
+
+impl CollectLogs {
+    pub(crate) async fn run(self, _ctx: &Ctx) -> anyhow::Result<()> {
+        anyhow::bail!("not implemented yet")
+    }
+}

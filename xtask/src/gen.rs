@@ -1,0 +1,113 @@
+//! `cargo xtask gen`: render generated/docker-compose.yml and generated/haproxy.cfg.
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use cluster::{Backend, Cluster, ComposeInputs};
+
+use crate::context::Ctx;
+use crate::secrets;
+
+#[derive(Args)]
+pub(crate) struct Gen {
+    /// Where to write the files.
+    #[arg(long, default_value = "generated")]
+    out: PathBuf,
+    /// Write nothing; exit 1 when the files on disk differ from what would be generated.
+    #[arg(long)]
+    check: bool,
+}
+
+/// A generated file: its name under the output folder and its text.
+pub(crate) struct Generated {
+    pub(crate) name: &'static str,
+    pub(crate) text: String,
+}
+
+impl Gen {
+    pub(crate) fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let cluster = ctx.cluster()?;
+        let out = ctx.path(&self.out);
+        let files = render_all(ctx, cluster, &out)?;
+        if self.check {
+            return check(&out, &files);
+        }
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        for file in &files {
+            let path = out.join(file.name);
+            std::fs::write(&path, &file.text).with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        let key = secrets::ensure_serf_key(ctx, cluster)?;
+        println!("serf gossip key for the compose file: {}", key.display());
+        Ok(())
+    }
+}
+
+pub(crate) fn read_template(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
+    let path = ctx.path("templates").join(name);
+    std::fs::read_to_string(&path).with_context(|| format!("reading template {}", path.display()))
+}
+
+/// Everything `gen` writes, rendered in memory first so nothing is half-written.
+pub(crate) fn render_all(ctx: &Ctx, cluster: &Cluster, out: &Path) -> anyhow::Result<Vec<Generated>> {
+    let inputs = ComposeInputs {
+        serf_secret_file: relative_to(out, &secrets::serf_key_path(ctx, cluster)),
+    };
+    let compose = cluster::render_compose(&read_template(ctx, "docker-compose.yml.j2")?, cluster, &inputs)
+        .context("rendering templates/docker-compose.yml.j2")?;
+    // The lab's task 0: a static config with one server per declared webapp.
+    let backends: Vec<Backend> = cluster.webapp_nodes(cluster.webapps.count).iter().map(Backend::from).collect();
+    let haproxy = cluster::render_haproxy(&read_template(ctx, "haproxy.cfg.j2")?, cluster, &backends)
+        .context("rendering templates/haproxy.cfg.j2")?;
+    Ok(vec![
+        Generated { name: "docker-compose.yml", text: compose },
+        Generated { name: "haproxy.cfg", text: haproxy },
+    ])
+}
+
+fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
+    let stale: Vec<String> = files
+        .iter()
+        .filter(|file| std::fs::read_to_string(out.join(file.name)).ok().as_deref() != Some(file.text.as_str()))
+        .map(|file| out.join(file.name).display().to_string())
+        .collect();
+    if stale.is_empty() {
+        println!("generated files are up to date");
+        Ok(())
+    } else {
+        anyhow::bail!("stale generated files: {}; run `cargo xtask gen`", stale.join(", "))
+    }
+}
+
+/// `target` as the compose file should name it: relative when both sit in the workspace,
+/// so the committed file does not depend on where the repository is checked out.
+fn relative_to(from_dir: &Path, target: &Path) -> String {
+    let mut from = from_dir.components().peekable();
+    let mut to = target.components().peekable();
+    while let (Some(a), Some(b)) = (from.peek(), to.peek()) {
+        if a != b {
+            break;
+        }
+        from.next();
+        to.next();
+    }
+    let mut relative = PathBuf::new();
+    for _ in from {
+        relative.push("..");
+    }
+    relative.extend(to);
+    relative.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_to;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative_to(Path::new("/w/generated"), Path::new("/w/.state/lab4/serf.json")), "../.state/lab4/serf.json");
+        assert_eq!(relative_to(Path::new("/w/a/b"), Path::new("/w/x")), "../../x");
+    }
+}
