@@ -13,8 +13,12 @@ impl ConfigError {
     pub(crate) fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> Self {
         let line = err.span().map(|span| line_of_offset(text, span.start));
         // toml's message is multi-line (it quotes the source); keep only its first sentence.
-        let message = err.message().lines().next().unwrap_or("invalid TOML").to_string();
-        let key = key_from_toml_message(&message).unwrap_or_default();
+        let message = err.message().lines().next().unwrap_or("invalid TOML");
+        // serde speaks Rust types; users read TOML.
+        let message = message.replace("expected i64", "expected an integer");
+        let key = line
+            .and_then(|line| key_at_line(text, line))
+            .unwrap_or_default();
         ConfigError {
             file: file.to_string(),
             line,
@@ -43,13 +47,25 @@ pub(crate) fn line_of_offset(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// serde names the offending field in messages like "unknown field `foo`, expected ...".
-fn key_from_toml_message(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    message
-        .starts_with("unknown field")
-        .then(|| message[start..start + len].to_string())
+/// The dotted key assigned on `line` (1-based): its table header plus its name.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut table = String::new();
+    for (index, current) in text.lines().enumerate() {
+        let trimmed = current.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            table = header.trim_end_matches(']').trim().to_string();
+        }
+        if index + 1 == line {
+            let (name, _) = trimmed.split_once('=')?;
+            let name = name.trim();
+            return Some(if table.is_empty() {
+                name.to_string()
+            } else {
+                format!("{table}.{name}")
+            });
+        }
+    }
+    None
 }
 
 /// Finds the line of `key` (dotted, e.g. `ha.health.path`) in a conventionally laid out

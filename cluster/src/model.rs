@@ -177,7 +177,9 @@ impl Cluster {
     /// Webapp number `index` (1-based): `s1` gets the first free address, and so on, so a
     /// node's address never depends on the order containers were started in.
     pub fn webapp_node(&self, index: u32) -> Option<Node> {
-        let ip = self.webapp_addresses().nth(index.checked_sub(1)? as usize)?;
+        let ip = self
+            .webapp_addresses()
+            .nth(index.checked_sub(1)? as usize)?;
         Some(Node {
             name: self.webapp_name(index),
             ip,

@@ -123,7 +123,10 @@ impl Cluster {
             ("NODE_ROLE".to_string(), node.role.as_str().to_string()),
             ("NODE_PORT".to_string(), node.port.to_string()),
             ("SERF_JOIN".to_string(), join),
-            ("SERF_PROFILE".to_string(), self.serf.profile.as_str().to_string()),
+            (
+                "SERF_PROFILE".to_string(),
+                self.serf.profile.as_str().to_string(),
+            ),
         ];
         if node.role == Role::Balancer {
             env.push(("CLUSTER_TOML".to_string(), self.to_toml()));

@@ -36,7 +36,11 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
     let network_name = docker_name("network.name", &raw.network.name)?;
     let subnet = subnet("network.subnet", &raw.network.subnet)?;
     let base = Base {
-        image: non_empty("base.image", &raw.base.image, "an image reference such as \"debian:bookworm-slim\"")?,
+        image: non_empty(
+            "base.image",
+            &raw.base.image,
+            "an image reference such as \"debian:bookworm-slim\"",
+        )?,
         suite: debian_suite("base.suite", &raw.base.suite)?,
     };
 
@@ -55,17 +59,30 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         Err(_) => {
             return violation(
                 "ha.bind",
-                format!("{:?} is not an IP address; use \"127.0.0.1\" (local only) or \"0.0.0.0\"", raw.ha.bind),
+                format!(
+                    "{:?} is not an IP address; use \"127.0.0.1\" (local only) or \"0.0.0.0\"",
+                    raw.ha.bind
+                ),
             )
         }
     };
     let balance = keyword("ha.balance", &raw.ha.balance, Balance::parse, Balance::ALL)?;
-    let reload = keyword("ha.reload", &raw.ha.reload, ReloadMethod::parse, ReloadMethod::ALL)?;
+    let reload = keyword(
+        "ha.reload",
+        &raw.ha.reload,
+        ReloadMethod::parse,
+        ReloadMethod::ALL,
+    )?;
     let health = health(&raw)?;
 
     let count = match u32::try_from(raw.webapps.count) {
         Ok(count) => count,
-        Err(_) => return violation("webapps.count", format!("{} is negative; use 0 or more", raw.webapps.count)),
+        Err(_) => {
+            return violation(
+                "webapps.count",
+                format!("{} is negative; use 0 or more", raw.webapps.count),
+            )
+        }
     };
     let prefix = raw.webapps.prefix;
     if !is_dns_label(&format!("{prefix}1")) || prefix.is_empty() {
@@ -75,7 +92,12 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         );
     }
     let webapp_port = port("webapps.port", raw.webapps.port)?;
-    let profile = keyword("serf.profile", &raw.serf.profile, SerfProfile::parse, SerfProfile::ALL)?;
+    let profile = keyword(
+        "serf.profile",
+        &raw.serf.profile,
+        SerfProfile::parse,
+        SerfProfile::ALL,
+    )?;
 
     let cluster = Cluster {
         project,
@@ -172,32 +194,53 @@ fn debian_suite(key: &'static str, value: &str) -> Result<String, Violation> {
     if !value.is_empty() && value.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
         Ok(value.to_string())
     } else {
-        violation(key, format!("{value:?} is not a Debian suite name; use e.g. \"bookworm\""))
+        violation(
+            key,
+            format!("{value:?} is not a Debian suite name; use e.g. \"bookworm\""),
+        )
     }
 }
 
 fn subnet(key: &'static str, value: &str) -> Result<Ipv4Net, Violation> {
     let Ok(net) = value.parse::<Ipv4Net>() else {
-        return violation(key, format!("{value:?} is not an IPv4 subnet; use CIDR notation, e.g. \"192.168.42.0/24\""));
+        return violation(
+            key,
+            format!("{value:?} is not an IPv4 subnet; use CIDR notation, e.g. \"192.168.42.0/24\""),
+        );
     };
     if net.prefix_len() > 29 {
-        return violation(key, format!("{value} is too small; use a prefix of /29 or shorter, e.g. /24"));
+        return violation(
+            key,
+            format!("{value} is too small; use a prefix of /29 or shorter, e.g. /24"),
+        );
     }
     if net.trunc() != net {
-        return violation(key, format!("{value} has host bits set; use {}", net.trunc()));
+        return violation(
+            key,
+            format!("{value} has host bits set; use {}", net.trunc()),
+        );
     }
     Ok(net)
 }
 
 fn host_address(key: &'static str, value: &str, subnet: Ipv4Net) -> Result<Ipv4Addr, Violation> {
     let Ok(ip) = value.parse::<Ipv4Addr>() else {
-        return violation(key, format!("{value:?} is not an IPv4 address; use one inside network.subnet {subnet}"));
+        return violation(
+            key,
+            format!("{value:?} is not an IPv4 address; use one inside network.subnet {subnet}"),
+        );
     };
     if !subnet.contains(&ip) {
-        return violation(key, format!("{ip} is outside network.subnet {subnet}; use an address inside it"));
+        return violation(
+            key,
+            format!("{ip} is outside network.subnet {subnet}; use an address inside it"),
+        );
     }
     if ip == subnet.network() || ip == subnet.broadcast() {
-        return violation(key, format!("{ip} is the network or broadcast address of {subnet}; use a host address"));
+        return violation(
+            key,
+            format!("{ip} is the network or broadcast address of {subnet}; use a host address"),
+        );
     }
     Ok(ip)
 }
@@ -216,7 +259,12 @@ fn keyword<T>(
     all: &[&str],
 ) -> Result<T, Violation> {
     parse(value).map_or_else(
-        || violation(key, format!("{value:?} is not supported; use one of {}", all.join(", "))),
+        || {
+            violation(
+                key,
+                format!("{value:?} is not supported; use one of {}", all.join(", ")),
+            )
+        },
         Ok,
     )
 }
@@ -226,12 +274,20 @@ fn health(raw: &RawCluster) -> Result<Health, Violation> {
     if !health.path.starts_with('/') || health.path.contains(char::is_whitespace) {
         return violation(
             "ha.health.path",
-            format!("{:?} is not an absolute URL path; use e.g. \"/health\"", health.path),
+            format!(
+                "{:?} is not an absolute URL path; use e.g. \"/health\"",
+                health.path
+            ),
         );
     }
     let interval_ms = match u32::try_from(health.interval_ms) {
         Ok(ms) if ms >= 100 => ms,
-        _ => return violation("ha.health.interval_ms", format!("{} is too short; use 100 or more", health.interval_ms)),
+        _ => {
+            return violation(
+                "ha.health.interval_ms",
+                format!("{} is too short; use 100 or more", health.interval_ms),
+            )
+        }
     };
     let count = |key: &'static str, value: i64| match u32::try_from(value) {
         Ok(n) if (1..=100).contains(&n) => Ok(n),

@@ -32,7 +32,8 @@ impl std::error::Error for UsageError {}
 
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     let bad_input = err.chain().any(|cause| {
-        cause.downcast_ref::<ConfigError>().is_some() || cause.downcast_ref::<UsageError>().is_some()
+        cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
     });
     if bad_input {
         2
@@ -79,7 +80,9 @@ fn load_cluster(config_path: &Path) -> anyhow::Result<Result<Cluster, ConfigErro
                 file: config_path.display().to_string(),
                 line: None,
                 key: String::new(),
-                message: format!("cannot read it ({err}); pass an existing file with --config PATH"),
+                message: format!(
+                    "cannot read it ({err}); pass an existing file with --config PATH"
+                ),
             }))
         }
     };

@@ -35,7 +35,8 @@ impl Gen {
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         for file in &files {
             let path = out.join(file.name);
-            std::fs::write(&path, &file.text).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, &file.text)
+                .with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
         }
         let key = secrets::ensure_serf_key(ctx, cluster)?;
@@ -50,33 +51,57 @@ pub(crate) fn read_template(ctx: &Ctx, name: &str) -> anyhow::Result<String> {
 }
 
 /// Everything `gen` writes, rendered in memory first so nothing is half-written.
-pub(crate) fn render_all(ctx: &Ctx, cluster: &Cluster, out: &Path) -> anyhow::Result<Vec<Generated>> {
+pub(crate) fn render_all(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    out: &Path,
+) -> anyhow::Result<Vec<Generated>> {
     let inputs = ComposeInputs {
         serf_secret_file: relative_to(out, &secrets::serf_key_path(ctx, cluster)),
     };
-    let compose = cluster::render_compose(&read_template(ctx, "docker-compose.yml.j2")?, cluster, &inputs)
-        .context("rendering templates/docker-compose.yml.j2")?;
+    let compose = cluster::render_compose(
+        &read_template(ctx, "docker-compose.yml.j2")?,
+        cluster,
+        &inputs,
+    )
+    .context("rendering templates/docker-compose.yml.j2")?;
     // The lab's task 0: a static config with one server per declared webapp.
-    let backends: Vec<Backend> = cluster.webapp_nodes(cluster.webapps.count).iter().map(Backend::from).collect();
-    let haproxy = cluster::render_haproxy(&read_template(ctx, "haproxy.cfg.j2")?, cluster, &backends)
-        .context("rendering templates/haproxy.cfg.j2")?;
+    let backends: Vec<Backend> = cluster
+        .webapp_nodes(cluster.webapps.count)
+        .iter()
+        .map(Backend::from)
+        .collect();
+    let haproxy =
+        cluster::render_haproxy(&read_template(ctx, "haproxy.cfg.j2")?, cluster, &backends)
+            .context("rendering templates/haproxy.cfg.j2")?;
     Ok(vec![
-        Generated { name: "docker-compose.yml", text: compose },
-        Generated { name: "haproxy.cfg", text: haproxy },
+        Generated {
+            name: "docker-compose.yml",
+            text: compose,
+        },
+        Generated {
+            name: "haproxy.cfg",
+            text: haproxy,
+        },
     ])
 }
 
 fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
     let stale: Vec<String> = files
         .iter()
-        .filter(|file| std::fs::read_to_string(out.join(file.name)).ok().as_deref() != Some(file.text.as_str()))
+        .filter(|file| {
+            std::fs::read_to_string(out.join(file.name)).ok().as_deref() != Some(file.text.as_str())
+        })
         .map(|file| out.join(file.name).display().to_string())
         .collect();
     if stale.is_empty() {
         println!("generated files are up to date");
         Ok(())
     } else {
-        anyhow::bail!("stale generated files: {}; run `cargo xtask gen`", stale.join(", "))
+        anyhow::bail!(
+            "stale generated files: {}; run `cargo xtask gen`",
+            stale.join(", ")
+        )
     }
 }
 
@@ -107,7 +132,16 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_to(Path::new("/w/generated"), Path::new("/w/.state/lab4/serf.json")), "../.state/lab4/serf.json");
-        assert_eq!(relative_to(Path::new("/w/a/b"), Path::new("/w/x")), "../../x");
+        assert_eq!(
+            relative_to(
+                Path::new("/w/generated"),
+                Path::new("/w/.state/lab4/serf.json")
+            ),
+            "../.state/lab4/serf.json"
+        );
+        assert_eq!(
+            relative_to(Path::new("/w/a/b"), Path::new("/w/x")),
+            "../../x"
+        );
     }
 }

@@ -8,10 +8,13 @@ mod context;
 mod down;
 mod engine;
 mod gen;
+mod haproxy_stats;
 mod progress;
 mod scale;
 mod secrets;
+mod serf_members;
 mod stack;
+
 mod status;
 mod up;
 
@@ -23,7 +26,10 @@ use clap::{Parser, Subcommand};
 use context::Ctx;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Declarative HAProxy + Serf cluster on Docker")]
+#[command(
+    name = "cargo xtask",
+    about = "Declarative HAProxy + Serf cluster on Docker"
+)]
 struct Cli {
     /// The cluster file.
     #[arg(long, global = true, default_value = "cluster.toml")]

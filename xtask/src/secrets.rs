@@ -20,10 +20,12 @@ pub(crate) fn ensure_serf_key(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Pa
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).context("generating the Serf gossip key")?;
-    let json = serde_json::json!({ "encrypt_key": base64::engine::general_purpose::STANDARD.encode(key) });
+    let json =
+        serde_json::json!({ "encrypt_key": base64::engine::general_purpose::STANDARD.encode(key) });
     let dir = path.parent().expect("key path has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(&path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, format!("{json}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

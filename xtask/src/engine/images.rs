@@ -1,0 +1,294 @@
+//! Image operations: inspect, pull, import a root filesystem, build from an in-memory
+//! context, remove, and run a binary of an image once.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use bollard::container::{
+    Config, CreateContainerOptions, LogOutput, LogsOptions, RemoveContainerOptions,
+    WaitContainerOptions,
+};
+use bollard::errors::Error as DockerError;
+use bollard::image::{
+    BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions,
+};
+use bollard::models::{HostConfig, ImageInspect};
+use futures_util::TryStreamExt as _;
+
+use super::Engine;
+
+/// What to build: the tag, the tar context and the Dockerfile's build args.
+pub(crate) struct BuildSpec<'a> {
+    pub(crate) tag: &'a str,
+    pub(crate) context: Vec<u8>,
+    pub(crate) build_args: HashMap<String, String>,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) no_cache: bool,
+    /// Images whose layer chain the cache must prefer (see `Job::image` in build).
+    pub(crate) cache_from: Vec<String>,
+}
+
+/// What a throwaway container printed, and how it exited.
+pub(crate) struct RunOutput {
+    pub(crate) exit_code: i64,
+    pub(crate) output: String,
+}
+
+impl Engine {
+    /// The image, or `None` when the engine does not have it.
+    pub(crate) async fn image(&self, name: &str) -> anyhow::Result<Option<ImageInspect>> {
+        match self.docker.inspect_image(name).await {
+            Ok(image) => Ok(Some(image)),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("inspecting image {name}")),
+        }
+    }
+
+    pub(crate) async fn image_exists(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(self.image(name).await?.is_some())
+    }
+
+    /// Pulls `name` (`repo:tag`), giving up after `timeout`: with no registry reachable a
+    /// pull can hang on the network instead of failing.
+    pub(crate) async fn pull_image(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+        let (repo, tag) = split_tag(name);
+        let options = CreateImageOptions {
+            from_image: repo,
+            tag,
+            ..Default::default()
+        };
+        let pull = self
+            .docker
+            .create_image(Some(options), None, None)
+            .map_err(stream_error)
+            .try_for_each(|_| async { Ok(()) });
+        match tokio::time::timeout(timeout, pull).await {
+            Ok(result) => result.with_context(|| format!("pulling image {name}")),
+            Err(_) => bail!(
+                "pulling image {name}: no answer within {} s",
+                timeout.as_secs()
+            ),
+        }
+    }
+
+    /// Imports a root filesystem tar as image `name` (like `docker import`); `changes` are
+    /// Dockerfile instructions applied to its config (CMD, LABEL...). Returns the image id.
+    pub(crate) async fn import_rootfs(
+        &self,
+        name: &str,
+        rootfs: Vec<u8>,
+        changes: Vec<&str>,
+    ) -> anyhow::Result<String> {
+        let (repo, tag) = split_tag(name);
+        let options = CreateImageOptions {
+            from_src: "-",
+            repo,
+            tag,
+            changes,
+            ..Default::default()
+        };
+        let infos: Vec<_> = self
+            .docker
+            .create_image(Some(options), Some(rootfs.into()), None)
+            .map_err(stream_error)
+            .try_collect()
+            .await
+            .with_context(|| format!("importing image {name}"))?;
+        // The engine answers the new image id in the last status line.
+        let id = infos.iter().rev().find_map(|info| info.status.clone());
+        id.with_context(|| format!("importing image {name}: the engine returned no image id"))
+    }
+
+    /// Builds an image with the classic builder, calling `on_output` with every chunk of
+    /// build output as it streams. Returns the image id.
+    pub(crate) async fn build_image(
+        &self,
+        spec: BuildSpec<'_>,
+        mut on_output: impl FnMut(&str),
+    ) -> anyhow::Result<String> {
+        let options = BuildImageOptions {
+            t: spec.tag.to_string(),
+            buildargs: spec.build_args,
+            labels: spec.labels,
+            nocache: spec.no_cache,
+            cachefrom: spec.cache_from,
+            // No intermediate container is left behind, not even by a failed step.
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+        let mut stream = self
+            .docker
+            .build_image(options, None, Some(spec.context.into()))
+            .map_err(stream_error);
+        let mut id = None;
+        while let Some(info) = stream
+            .try_next()
+            .await
+            .with_context(|| format!("building image {}", spec.tag))?
+        {
+            if let Some(text) = &info.stream {
+                on_output(text);
+            }
+            if let Some(image) = info.aux.and_then(|aux| aux.id) {
+                id = Some(image);
+            }
+        }
+        match id {
+            Some(id) => Ok(id),
+            // Older engines only say it in the stream; the tag tells us either way.
+            None => self
+                .image(spec.tag)
+                .await?
+                .and_then(|image| image.id)
+                .with_context(|| format!("building image {}: no image was produced", spec.tag)),
+        }
+    }
+
+    /// The project's images (ids with their tags), apps before base so each can be removed
+    /// after the images built on it.
+    pub(crate) async fn project_images(
+        &self,
+        project: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={project}", cluster::labels::PROJECT)],
+        )]);
+        let mut images = self
+            .docker
+            .list_images(Some(ListImagesOptions {
+                all: false,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .with_context(|| format!("listing the images of project {project}"))?;
+        let is_base = |labels: &HashMap<String, String>| {
+            labels.get(cluster::labels::ROLE).map(String::as_str) == Some("base")
+        };
+        images.sort_by_key(|image| is_base(&image.labels));
+        Ok(images
+            .into_iter()
+            .map(|image| (image.id, image.repo_tags))
+            .collect())
+    }
+
+    /// Removes an image by tag or id; a missing image is not an error. For `down --images`.
+    pub(crate) async fn remove_image(&self, name: &str) -> anyhow::Result<()> {
+        let options = RemoveImageOptions {
+            force: false,
+            noprune: false,
+        };
+        match self.docker.remove_image(name, Some(options), None).await {
+            Ok(_)
+            | Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("removing image {name}")),
+        }
+    }
+
+    /// Runs `cmd` in a throwaway container of `image` and returns what it printed.
+    /// The container is removed by us rather than with AutoRemove: AutoRemove races with
+    /// reading the exit code and the output of a command that exits at once.
+    pub(crate) async fn run_once(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        labels: HashMap<String, String>,
+    ) -> anyhow::Result<RunOutput> {
+        let config = Config {
+            image: Some(image.to_string()),
+            cmd: Some(cmd.iter().map(|arg| arg.to_string()).collect()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let what = || format!("running {} in a container of image {image}", cmd.join(" "));
+        let created = self
+            .docker
+            .create_container(None::<CreateContainerOptions<String>>, config)
+            .await
+            .with_context(what)?;
+        let result = self.start_and_collect(&created.id).await.with_context(what);
+        let removal = self
+            .docker
+            .remove_container(
+                &created.id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .with_context(|| format!("removing the throwaway container of image {image}"));
+        let output = result?;
+        removal?;
+        Ok(output)
+    }
+
+    async fn start_and_collect(&self, id: &str) -> anyhow::Result<RunOutput> {
+        self.docker.start_container::<String>(id, None).await?;
+        let wait = self
+            .docker
+            .wait_container(id, None::<WaitContainerOptions<String>>)
+            .try_collect::<Vec<_>>()
+            .await;
+        // bollard reports a non-zero exit as an error carrying the code.
+        let exit_code = match wait {
+            Ok(responses) => responses.last().map_or(0, |r| r.status_code),
+            Err(DockerError::DockerContainerWaitError { code, .. }) => code,
+            Err(err) => return Err(err.into()),
+        };
+        let options = LogsOptions::<String> {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let logs: Vec<LogOutput> = self.docker.logs(id, Some(options)).try_collect().await?;
+        let output = logs.iter().map(ToString::to_string).collect();
+        Ok(RunOutput { exit_code, output })
+    }
+}
+
+/// bollard's mid-stream error says only "Docker stream error"; the engine's message (the
+/// failing build step's error, why a pull failed) is in its field.
+fn stream_error(err: DockerError) -> anyhow::Error {
+    match err {
+        DockerError::DockerStreamError { error } => anyhow::anyhow!(error),
+        err => err.into(),
+    }
+}
+
+/// `repo:tag` -> (`repo`, `tag`); a colon inside a registry host:port is not a tag.
+fn split_tag(name: &str) -> (&str, &str) {
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (name, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_tag;
+
+    #[test]
+    fn splits_the_tag_but_not_a_registry_port() {
+        assert_eq!(
+            split_tag("debian:bookworm-slim"),
+            ("debian", "bookworm-slim")
+        );
+        assert_eq!(split_tag("lab4/base"), ("lab4/base", "latest"));
+        assert_eq!(
+            split_tag("host:5000/lab4/base"),
+            ("host:5000/lab4/base", "latest")
+        );
+        assert_eq!(split_tag("host:5000/base:v1"), ("host:5000/base", "v1"));
+    }
+}

@@ -19,10 +19,21 @@ impl Engine {
     /// Connects through the local socket (or DOCKER_HOST) and negotiates the API version,
     /// so an older engine (Debian's 20.10 speaks 1.41) is spoken to in its own version.
     pub(crate) async fn connect() -> anyhow::Result<Engine> {
-        let unreachable = "Docker engine unreachable; start it (systemctl start docker) or set DOCKER_HOST";
+        let unreachable =
+            "Docker engine unreachable; start it (systemctl start docker) or set DOCKER_HOST";
         let docker = Docker::connect_with_local_defaults().context(unreachable)?;
         let docker = docker.negotiate_version().await.context(unreachable)?;
         docker.ping().await.context(unreachable)?;
         Ok(Engine { docker })
     }
+}
+
+pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }

@@ -1,1 +1,75 @@
-fn main() {}
+//! ha-agent: keeps `/nodes` and HAProxy's config equal to the Serf membership, inside
+//! the ha container. Run by Serf as event handler, by s6 periodically and before
+//! HAProxy starts.
+mod change;
+mod commands;
+mod config;
+mod event;
+mod files;
+mod lock;
+mod log;
+mod members;
+mod nodes;
+mod paths;
+mod reconcile;
+mod reload;
+mod state;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use crate::commands::{init, on_event, watch};
+use crate::reconcile::{reconcile, Agent, Run};
+
+const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--interval SECS] | reload-method | --version";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if matches!(args.as_slice(), ["--version"] | ["-V"]) {
+        println!("ha-agent {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let paths = paths::Paths::container();
+    let log = log::Log::open(&paths.serf_log, &paths.container_log);
+    let agent = match xshell::Shell::new() {
+        Ok(sh) => Agent { sh, paths, log },
+        Err(err) => {
+            log.error(&format!("creating a shell: {err}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&agent, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            agent.log.error(&format!("{err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
+    match args {
+        ["event"] => on_event(agent),
+        ["reconcile"] => reconcile(agent, Run::Triggered),
+        ["init"] => init(agent),
+        ["watch"] => watch(agent, Duration::from_secs(5)),
+        ["watch", "--interval", secs] => {
+            let secs: f64 = secs.parse().ok().filter(|s| *s > 0.0).with_context(|| {
+                format!("--interval {secs:?}: expected a number of seconds above 0")
+            })?;
+            watch(agent, Duration::from_secs_f64(secs))
+        }
+        ["reload-method"] => {
+            println!("{}", reconcile::load_cluster()?.ha.reload.as_str());
+            Ok(())
+        }
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
+    }
+}

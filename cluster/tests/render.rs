@@ -1,0 +1,104 @@
+//! Snapshots of both rendered files, for the lab's cluster and a 10-webapp variant.
+use cluster::{Backend, Cluster, ComposeInputs};
+
+const HAPROXY: &str = include_str!("../../templates/haproxy.cfg.j2");
+const COMPOSE: &str = include_str!("../../templates/docker-compose.yml.j2");
+const LAB: &str = include_str!("../../cluster.toml");
+
+fn lab() -> Cluster {
+    cluster::parse(LAB, "cluster.toml").unwrap()
+}
+
+fn ten_webapps() -> Cluster {
+    let text = LAB.replace("count = 2", "count = 10");
+    cluster::parse(&text, "cluster.toml").unwrap()
+}
+
+fn declared_backends(cluster: &Cluster) -> Vec<Backend> {
+    cluster
+        .webapp_nodes(cluster.webapps.count)
+        .iter()
+        .map(Backend::from)
+        .collect()
+}
+
+fn compose(cluster: &Cluster) -> String {
+    let inputs = ComposeInputs {
+        serf_secret_file: format!("../.state/{}/serf.json", cluster.project),
+    };
+    cluster::render_compose(COMPOSE, cluster, &inputs).unwrap()
+}
+
+#[test]
+fn haproxy_lab() {
+    let cluster = lab();
+    insta::assert_snapshot!(cluster::render_haproxy(
+        HAPROXY,
+        &cluster,
+        &declared_backends(&cluster)
+    )
+    .unwrap());
+}
+
+#[test]
+fn haproxy_ten_webapps() {
+    let cluster = ten_webapps();
+    insta::assert_snapshot!(cluster::render_haproxy(
+        HAPROXY,
+        &cluster,
+        &declared_backends(&cluster)
+    )
+    .unwrap());
+}
+
+#[test]
+fn haproxy_sticky_without_backends() {
+    let text = LAB.replace("sticky = false", "sticky = true");
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    let rendered = cluster::render_haproxy(HAPROXY, &cluster, &[]).unwrap();
+    assert!(rendered.contains("cookie SERVERID insert indirect nocache"));
+    assert!(!rendered.contains("\n    server "));
+}
+
+#[test]
+fn haproxy_order_does_not_depend_on_membership_order() {
+    let cluster = ten_webapps();
+    let mut backends = declared_backends(&cluster);
+    let sorted = cluster::render_haproxy(HAPROXY, &cluster, &backends).unwrap();
+    backends.reverse();
+    assert_eq!(
+        cluster::render_haproxy(HAPROXY, &cluster, &backends).unwrap(),
+        sorted
+    );
+}
+
+#[test]
+fn compose_lab() {
+    insta::assert_snapshot!(compose(&lab()));
+}
+
+#[test]
+fn compose_ten_webapps() {
+    insta::assert_snapshot!(compose(&ten_webapps()));
+}
+
+#[test]
+fn model_round_trips_through_toml() {
+    let cluster = ten_webapps();
+    assert_eq!(
+        cluster::parse(&cluster.to_toml(), "CLUSTER_TOML").unwrap(),
+        cluster
+    );
+}
+
+#[test]
+fn webapp_addresses_skip_gateway_and_ha() {
+    let text = LAB.replace("192.168.42.42", "192.168.42.3");
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    let ips: Vec<String> = cluster
+        .webapp_nodes(3)
+        .iter()
+        .map(|n| n.ip.to_string())
+        .collect();
+    assert_eq!(ips, ["192.168.42.2", "192.168.42.4", "192.168.42.5"]);
+}

@@ -1,0 +1,81 @@
+//! One row per validation error: the input change and the exact one-line message.
+const LAB: &str = include_str!("../../cluster.toml");
+
+fn error_for(text: &str) -> String {
+    cluster::parse(text, "cluster.toml")
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn the_lab_file_is_valid() {
+    let cluster = cluster::parse(LAB, "cluster.toml").unwrap();
+    assert_eq!(cluster.project, "lab4");
+    assert_eq!(cluster.ha.ip.to_string(), "192.168.42.42");
+    assert_eq!(cluster.webapp_nodes(2).len(), 2);
+}
+
+#[test]
+fn an_empty_file_means_the_lab_defaults() {
+    assert_eq!(
+        cluster::parse("", "x.toml").unwrap(),
+        cluster::parse(LAB, "cluster.toml").unwrap()
+    );
+}
+
+#[test]
+fn each_mistake_has_a_precise_message() {
+    let table: &[(&str, &str, &str)] = &[
+        // (replace, with, expected message)
+        ("[serf]", "colour = \"red\"\n[serf]", "cluster.toml:34: webapps.colour: unknown field `colour`, expected one of `count`, `prefix`, `port`"),
+        ("count = 2", "count = \"two\"", "cluster.toml:30: webapps.count: invalid type: string \"two\", expected an integer"),
+        ("count = 2", "count = 2\ncount = 3", "cluster.toml:31: webapps.count: duplicate key"),
+        ("project = \"lab4\"", "project = \"Lab_4\"", "cluster.toml:3: project: \"Lab_4\" is not a valid name; use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"),
+        ("name = \"ha\"", "name = \"-ha\"", "cluster.toml:14: ha.name: \"-ha\" is not a valid name; use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"),
+        ("name = \"ha\"", "name = \"s1\"", "cluster.toml:14: ha.name: \"s1\" collides with the webapp names s1, s2...; choose another name or webapps.prefix"),
+        ("prefix = \"s\"", "prefix = \"S_\"", "cluster.toml:31: webapps.prefix: \"S_\" does not make valid node names (S_1, S_2...); use lowercase letters, digits and '-', starting with a letter, e.g. \"s\""),
+        ("name = \"heig\"", "name = \"heig net\"", "cluster.toml:6: network.name: \"heig net\" is not a valid Docker network name; use letters, digits, '_', '.' and '-', starting with a letter or digit"),
+        ("192.168.42.0/24", "192.168.42.0/33", "cluster.toml:7: network.subnet: \"192.168.42.0/33\" is not an IPv4 subnet; use CIDR notation, e.g. \"192.168.42.0/24\""),
+        ("192.168.42.0/24", "192.168.42.7/24", "cluster.toml:7: network.subnet: 192.168.42.7/24 has host bits set; use 192.168.42.0/24"),
+        ("192.168.42.0/24", "192.168.42.0/30", "cluster.toml:7: network.subnet: 192.168.42.0/30 is too small; use a prefix of /29 or shorter, e.g. /24"),
+        ("ip = \"192.168.42.42\"", "ip = \"192.168.43.42\"", "cluster.toml:15: ha.ip: 192.168.43.42 is outside network.subnet 192.168.42.0/24; use an address inside it"),
+        ("ip = \"192.168.42.42\"", "ip = \"192.168.42.1\"", "cluster.toml:15: ha.ip: 192.168.42.1 is the gateway of network.subnet 192.168.42.0/24 (Docker takes its first address); use another address, e.g. 192.168.42.42"),
+        ("ip = \"192.168.42.42\"", "ip = \"192.168.42.255\"", "cluster.toml:15: ha.ip: 192.168.42.255 is the network or broadcast address of 192.168.42.0/24; use a host address"),
+        ("ip = \"192.168.42.42\"", "ip = \"ha.local\"", "cluster.toml:15: ha.ip: \"ha.local\" is not an IPv4 address; use one inside network.subnet 192.168.42.0/24"),
+        ("192.168.42.0/24\"", "192.168.42.0/28\"\n", "cluster.toml:31: webapps.count: 20 webapps do not fit in network.subnet 192.168.42.0/28 (room for 12 besides the gateway and ha); lower the count or use a larger subnet"),
+        ("http_port = 80", "http_port = 70000", "cluster.toml:16: ha.http_port: 70000 is not a TCP port; use 1-65535"),
+        ("stats_port = 1936", "stats_port = 80", "cluster.toml:17: ha.stats_port: 80 is also ha.http_port; use two different ports, e.g. 1936"),
+        ("port = 3000", "port = 0", "cluster.toml:32: webapps.port: 0 is not a TCP port; use 1-65535"),
+        ("bind = \"127.0.0.1\"", "bind = \"localhost\"", "cluster.toml:18: ha.bind: \"localhost\" is not an IP address; use \"127.0.0.1\" (local only) or \"0.0.0.0\""),
+        ("\"roundrobin\"", "\"fastest\"", "cluster.toml:19: ha.balance: \"fastest\" is not supported; use one of roundrobin, static-rr, leastconn, first, source, random"),
+        ("reload = \"hitless\"", "reload = \"graceful\"", "cluster.toml:21: ha.reload: \"graceful\" is not supported; use one of hitless, restart"),
+        ("path = \"/health\"", "path = \"health\"", "cluster.toml:24: ha.health.path: \"health\" is not an absolute URL path; use e.g. \"/health\""),
+        ("interval_ms = 1000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
+        ("fall = 2", "fall = 0", "cluster.toml:27: ha.health.fall: 0 is out of range; use 1-100"),
+        ("count = 2", "count = -1", "cluster.toml:30: webapps.count: -1 is negative; use 0 or more"),
+        ("profile = \"lan\"", "profile = \"mars\"", "cluster.toml:35: serf.profile: \"mars\" is not supported; use one of lan, wan, local"),
+        ("suite = \"bookworm\"", "suite = \"Bookworm 12\"", "cluster.toml:11: base.suite: \"Bookworm 12\" is not a Debian suite name; use e.g. \"bookworm\""),
+        ("image = \"debian:bookworm-slim\"", "image = \"\"", "cluster.toml:10: base.image: is empty; use an image reference such as \"debian:bookworm-slim\""),
+    ];
+    let mut failures = Vec::new();
+    for (from, to, expected) in table {
+        assert!(
+            LAB.contains(from),
+            "test table: {from:?} not in cluster.toml"
+        );
+        let mut text = LAB.replacen(from, to, 1);
+        if expected.contains("webapps.count: 20") {
+            text = text
+                .replace("count = 2", "count = 20")
+                .replace("192.168.42.42", "192.168.42.14");
+        }
+        let actual = error_for(&text);
+        if actual != *expected {
+            failures.push(format!(
+                "{from:?} -> {to:?}\n  expected: {expected}\n  actual:   {actual}"
+            ));
+        }
+        assert!(!actual.contains('\n'), "message is one line: {actual}");
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

@@ -1,0 +1,54 @@
+//! The subcommands that do more than one reconcile.
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::event;
+use crate::reconcile::{reconcile, Agent, Run};
+
+/// Serf event handler: log each member of the event, then reconcile everything.
+pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
+    let name = std::env::var("SERF_EVENT").unwrap_or_else(|_| "unknown-event".into());
+    let mut stdin = String::new();
+    std::io::stdin()
+        .read_to_string(&mut stdin)
+        .context("reading the event's members from stdin")?;
+    for line in event::log_lines(&name, &event::parse_members(&stdin)) {
+        agent.log.record(&line);
+    }
+    reconcile(agent, Run::Triggered)
+}
+
+/// Before HAProxy starts: a config must exist. A previous valid one will do if the new
+/// one cannot be made.
+pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
+    match reconcile(agent, Run::Init) {
+        Err(err) if agent.paths.haproxy_cfg.exists() => {
+            agent.log.error(&format!("{err:#}"));
+            agent.log.say("HAProxy starts with the previous config");
+            Ok(())
+        }
+        result => result,
+    }
+}
+
+/// The safety net: reconcile every `interval`, reporting an error once until it changes.
+/// It starts one interval late: at container start HAProxy's `init` and Serf's first
+/// events come first, before Serf can even answer.
+pub(crate) fn watch(agent: &Agent, interval: Duration) -> anyhow::Result<()> {
+    let mut last_error = None;
+    loop {
+        std::thread::sleep(interval);
+        match reconcile(agent, Run::Periodic) {
+            Ok(()) => last_error = None,
+            Err(err) => {
+                let message = format!("{err:#}");
+                if last_error.as_ref() != Some(&message) {
+                    agent.log.error(&message);
+                    last_error = Some(message);
+                }
+            }
+        }
+    }
+}

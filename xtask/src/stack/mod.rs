@@ -1,0 +1,211 @@
+//! The running stack: observe the project's containers, plan, apply, wait. Shared by
+//! `up`, `scale`, `collect-logs` and `bench`.
+mod plan;
+mod preflight;
+mod wait;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use cluster::{labels, Cluster, Node, Role};
+
+use crate::context::Ctx;
+use crate::engine::{ContainerSpec, Engine, FileUpload};
+use crate::secrets;
+pub(crate) use plan::{Action, Desired, Observed};
+pub(crate) use wait::wait_for_servers;
+
+/// Label holding the fingerprint of what a container was created from.
+const FINGERPRINT: &str = "lbkit.fingerprint";
+/// `docker stop` grace period: Serf leaves and in-flight requests finish well within it.
+pub(crate) const STOP_TIMEOUT_S: i64 = 10;
+
+/// The project's containers, by node name.
+pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Result<Vec<Observed>> {
+    let containers = engine
+        .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
+        .await?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| {
+            let labels = c.labels.unwrap_or_default();
+            Some(Observed {
+                name: labels.get(labels::NODE)?.clone(),
+                running: c.state.as_deref() == Some("running"),
+                fingerprint: labels.get(FINGERPRINT).cloned().unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// ha and `webapps` webapps, each with the fingerprint of its container.
+pub(crate) async fn desired(
+    engine: &Engine,
+    cluster: &Cluster,
+    webapps: u32,
+) -> anyhow::Result<Vec<Desired>> {
+    let ha_image = image_id(engine, &cluster.image_tag("ha")).await?;
+    let webapp_image = image_id(engine, &cluster.image_tag("webapp")).await?;
+    let mut nodes = vec![cluster.ha_node()];
+    nodes.extend(cluster.webapp_nodes(webapps));
+    Ok(nodes
+        .into_iter()
+        .map(|node| {
+            let image = match node.role {
+                Role::Balancer => &ha_image,
+                Role::Backend => &webapp_image,
+            };
+            Desired {
+                fingerprint: fingerprint(cluster, &node, image),
+                node,
+            }
+        })
+        .collect())
+}
+
+/// What a node's container is created from, minus what may change without recreating it:
+/// the join list (Serf gossips membership anyway) and the declared webapp count.
+fn fingerprint(cluster: &Cluster, node: &Node, image_id: &str) -> String {
+    let mut stable = cluster.clone();
+    stable.webapps.count = 0;
+    let env: Vec<(String, String)> = stable
+        .node_env(node, &[])
+        .into_iter()
+        .filter(|(name, _)| name != "SERF_JOIN")
+        .collect();
+    let inputs = serde_json::json!([image_id, node, env, cluster.network, cluster.ha.bind]);
+    format!("{:016x}", fnv1a(inputs.to_string().as_bytes()))
+}
+
+/// FNV-1a: a hash that stays the same across Rust releases (the fingerprint is stored on
+/// containers and compared by later runs).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
+    let node = &desired.node;
+    let (image, published) = match node.role {
+        Role::Balancer => ("ha", vec![cluster.ha.http_port, cluster.ha.stats_port]),
+        Role::Backend => ("webapp", vec![]),
+    };
+    let labels = HashMap::from([
+        (labels::PROJECT.to_string(), cluster.project.clone()),
+        (labels::ROLE.to_string(), node.role.as_str().to_string()),
+        (labels::NODE.to_string(), node.name.clone()),
+        (FINGERPRINT.to_string(), desired.fingerprint.clone()),
+    ]);
+    ContainerSpec {
+        name: node.name.clone(),
+        image: cluster.image_tag(image),
+        env: cluster.node_env(node, known),
+        labels,
+        network: cluster.network.name.clone(),
+        ip: node.ip,
+        published,
+        bind: cluster.ha.bind,
+    }
+}
+
+/// Checks that nothing outside the project stands in the way of ha + `webapps` webapps:
+/// container names, host ports, the subnet. Run before building or creating anything.
+pub(crate) async fn preflight(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<()> {
+    let mut nodes = vec![cluster.ha_node()];
+    nodes.extend(cluster.webapp_nodes(webapps));
+    preflight::check(ctx.engine().await?, cluster, &nodes).await
+}
+
+/// Applies one action. The gossip key is copied in before the container first starts.
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    action: &Action,
+    desired: &[Desired],
+) -> anyhow::Result<()> {
+    let engine = ctx.engine().await?;
+    let find = |name: &str| {
+        desired
+            .iter()
+            .find(|d| d.node.name == name)
+            .with_context(|| format!("{name} is not declared"))
+    };
+    let known: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
+    match action {
+        Action::Create(name) => create(ctx, engine, cluster, find(name)?, &known).await,
+        Action::Recreate(name) => {
+            stop_and_remove(engine, name).await?;
+            create(ctx, engine, cluster, find(name)?, &known).await
+        }
+        Action::Start(name) => engine.start_container(name).await,
+        Action::Remove(name) => stop_and_remove(engine, name).await,
+    }
+}
+
+async fn create(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+    desired: &Desired,
+    known: &[Node],
+) -> anyhow::Result<()> {
+    let spec = spec(cluster, desired, known);
+    engine.create_container(&spec).await?;
+    let key = secrets::serf_key_file(ctx, cluster)?;
+    let upload = FileUpload {
+        dir: "/etc/serf",
+        name: "encrypt.json",
+        contents: &key,
+        mode: 0o600,
+    };
+    // A container that cannot get its key must not linger half-made.
+    if let Err(err) = engine.upload_file(&spec.name, &upload).await {
+        engine.remove_container(&spec.name).await?;
+        return Err(err);
+    }
+    engine.start_container(&spec.name).await
+}
+
+pub(crate) async fn stop_and_remove(engine: &Engine, name: &str) -> anyhow::Result<()> {
+    if engine.inspect_container(name).await?.is_some() {
+        engine.stop_container(name, STOP_TIMEOUT_S).await?;
+        engine.remove_container(name).await?;
+    }
+    Ok(())
+}
+
+/// Brings the stack to ha + `webapps` webapps; returns the actions taken (empty when it
+/// was already there), each with the time it completed.
+pub(crate) async fn converge(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    webapps: u32,
+) -> anyhow::Result<Vec<(Action, Instant)>> {
+    let engine = ctx.engine().await?;
+    let desired = desired(engine, cluster, webapps).await?;
+    let observed = observe(engine, cluster).await?;
+    let actions = plan::plan(&desired, &observed);
+    if !actions.is_empty() {
+        let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
+        preflight::check(engine, cluster, &nodes).await?;
+        preflight::ensure_network(engine, cluster).await?;
+        secrets::ensure_serf_key(ctx, cluster)?;
+    }
+    let mut done = Vec::new();
+    for action in actions {
+        println!("{}", action.describe());
+        apply(ctx, cluster, &action, &desired).await?;
+        done.push((action, Instant::now()));
+    }
+    Ok(done)
+}
+
+async fn image_id(engine: &Engine, tag: &str) -> anyhow::Result<String> {
+    engine
+        .image(tag)
+        .await?
+        .and_then(|image| image.id)
+        .with_context(|| format!("image {tag} not found; run `cargo xtask build`"))
+}

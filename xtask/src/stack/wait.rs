@@ -1,0 +1,94 @@
+//! Waiting for HAProxy to serve exactly the expected servers, read from the stats CSV on
+//! the published port: what a user of the load balancer would see.
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use cluster::{natural_key, Cluster};
+use indicatif::ProgressBar;
+
+use crate::context::Ctx;
+use crate::haproxy_stats::{self, ServerStat};
+
+/// Polls until the `nodes` backend lists exactly `expected`, all UP; returns how long it
+/// took. On timeout, names the missing and unexpected servers and shows their last logs.
+pub(crate) async fn wait_for_servers(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    expected: &[String],
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+    let mut last: Result<Vec<ServerStat>, String> = Err("no answer yet".into());
+    while start.elapsed() < timeout {
+        last = haproxy_stats::fetch(cluster).map_err(|e| format!("{e:#}"));
+        if let Ok(servers) = &last {
+            let up: BTreeSet<&str> = servers
+                .iter()
+                .filter(|s| s.is_up())
+                .map(|s| s.name.as_str())
+                .collect();
+            let listed: BTreeSet<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+            bar.set_message(format!(
+                "HAProxy: {}/{} UP",
+                up.intersection(&expected).count(),
+                expected.len()
+            ));
+            if up == expected && listed == expected {
+                return Ok(start.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(timeout_error(ctx, cluster, &expected, &last, timeout).await)
+}
+
+async fn timeout_error(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    expected: &BTreeSet<&str>,
+    last: &Result<Vec<ServerStat>, String>,
+    timeout: Duration,
+) -> anyhow::Error {
+    let servers = match last {
+        Ok(servers) => servers.clone(),
+        Err(err) => {
+            return anyhow::anyhow!(
+                "timed out after {}s waiting for HAProxy stats ({err}); see `docker logs {}`",
+                timeout.as_secs(),
+                cluster.ha.name
+            )
+        }
+    };
+    let mut missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|name| !servers.iter().any(|s| s.name == *name && s.is_up()))
+        .collect();
+    missing.sort_by_key(|n| natural_key(n));
+    let unexpected: Vec<&str> = servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| !expected.contains(name))
+        .collect();
+    let mut message = format!(
+        "timed out after {}s waiting for HAProxy to serve exactly the expected servers",
+        timeout.as_secs()
+    );
+    if !missing.is_empty() {
+        message.push_str(&format!("; not UP: {}", missing.join(", ")));
+    }
+    if !unexpected.is_empty() {
+        message.push_str(&format!("; unexpected: {}", unexpected.join(", ")));
+    }
+    message.push_str("; see `cargo xtask status`");
+    if let Ok(engine) = ctx.engine().await {
+        for name in missing.iter().copied().chain([cluster.ha.name.as_str()]) {
+            if let Ok(logs) = engine.logs(name, Some(5)).await {
+                message.push_str(&format!("\nlast log lines of {name}:\n{}", logs.trim_end()));
+            }
+        }
+    }
+    anyhow::anyhow!(message)
+}

@@ -1,0 +1,209 @@
+//! The self-configuring load balancer on the real engine: Serf membership drives /nodes and
+//! HAProxy's config; failures never leave a broken config live. Through 127.0.0.1 ports
+//! and `docker exec` only.
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use support::{docker, eventually, http_get, Stack};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn exec(stack: &Stack, script: &str) -> support::Run {
+    docker(&["exec", &stack.ha(), "sh", "-c", script])
+}
+
+/// Servers in HAProxy's `nodes` backend with their status, from the published stats CSV.
+fn servers(stack: &Stack) -> Vec<(String, String)> {
+    let Ok(csv) = http_get(&format!("http://127.0.0.1:{}/;csv", stack.stats_port)) else {
+        return Vec::new();
+    };
+    csv.lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > 17 && f[0] == "nodes" && f[1] != "BACKEND" && f[1] != "FRONTEND")
+        .map(|f| (f[1].to_string(), f[17].to_string()))
+        .collect()
+}
+
+fn up_servers(stack: &Stack) -> BTreeSet<String> {
+    servers(stack)
+        .into_iter()
+        .filter(|(_, s)| s == "UP")
+        .map(|(n, _)| n)
+        .collect()
+}
+
+fn names(stack: &Stack, numbers: &[u32]) -> BTreeSet<String> {
+    numbers.iter().map(|n| stack.node(*n)).collect()
+}
+
+/// Waits until HAProxy lists exactly these servers, all UP; returns how long it took.
+fn wait_exactly(stack: &Stack, numbers: &[u32]) -> Duration {
+    let start = Instant::now();
+    let expected = names(stack, numbers);
+    eventually(
+        &format!("HAProxy serving exactly {expected:?}"),
+        CONVERGE,
+        || {
+            let listed: BTreeSet<String> = servers(stack).into_iter().map(|(n, _)| n).collect();
+            (listed == expected && up_servers(stack) == expected).then_some(())
+        },
+    );
+    start.elapsed()
+}
+
+fn nodes_dir(stack: &Stack) -> BTreeSet<String> {
+    exec(stack, "ls /nodes")
+        .stdout_text()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn live_config(stack: &Stack) -> String {
+    exec(stack, "cat /etc/haproxy/haproxy.cfg").stdout_text()
+}
+
+fn serf_log(stack: &Stack) -> String {
+    exec(stack, "cat /var/log/serf.log").stdout_text()
+}
+
+#[test]
+fn membership_changes_drive_nodes_and_config() {
+    let stack = Stack::new("e2e-member", 31, 2);
+    stack.xtask(&["up"]).assert_success();
+
+    // 1. ha + 2 webapps, both UP and both answering.
+    assert_eq!(up_servers(&stack), names(&stack, &[1, 2]));
+    assert_eq!(stack.hosts_answering(10), names(&stack, &[1, 2]));
+
+    // 2. Two more: 4 UP, /nodes has 4 files of `name ip`.
+    stack.xtask(&["scale", "--webapps", "4"]).assert_success();
+    wait_exactly(&stack, &[1, 2, 3, 4]);
+    assert_eq!(nodes_dir(&stack), names(&stack, &[1, 2, 3, 4]));
+    let s3 = exec(&stack, &format!("cat /nodes/{}", stack.node(3))).stdout_text();
+    assert_eq!(s3.trim(), format!("{} 10.231.31.4", stack.node(3)));
+
+    // 3. docker stop: a graceful leave.
+    let stop = Instant::now();
+    docker(&["stop", &stack.node(1)]).assert_success();
+    wait_exactly(&stack, &[2, 3, 4]);
+    eprintln!(
+        "measured: docker stop -> server gone: {:.1}s",
+        stop.elapsed().as_secs_f64()
+    );
+    assert!(
+        serf_log(&stack)
+            .lines()
+            .any(|l| l.contains("member-leave") && l.contains(&stack.node(1))),
+        "{}",
+        serf_log(&stack)
+    );
+    assert!(!live_config(&stack).contains(&format!("server {} ", stack.node(1))));
+    assert!(!nodes_dir(&stack).contains(&stack.node(1)));
+
+    // 4. SIGKILL: Serf declares the node failed.
+    let kill = Instant::now();
+    docker(&["kill", &stack.node(2)]).assert_success();
+    wait_exactly(&stack, &[3, 4]);
+    eprintln!(
+        "measured: SIGKILL -> server gone: {:.1}s",
+        kill.elapsed().as_secs_f64()
+    );
+    assert!(
+        serf_log(&stack)
+            .lines()
+            .any(|l| l.contains("member-failed") && l.contains(&stack.node(2))),
+        "{}",
+        serf_log(&stack)
+    );
+    assert!(!nodes_dir(&stack).contains(&stack.node(2)));
+
+    // 6. ha restarted while webapps run: state is rebuilt from membership, no webapp restarts.
+    let started =
+        |name: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", name]).stdout_text();
+    let before: Vec<String> = [3, 4].iter().map(|n| started(&stack.node(*n))).collect();
+    docker(&["restart", &stack.ha()]).assert_success();
+    let back = wait_exactly(&stack, &[3, 4]);
+    eprintln!(
+        "measured: ha restart -> servers UP again: {:.1}s",
+        back.as_secs_f64()
+    );
+    assert_eq!(
+        [3, 4]
+            .iter()
+            .map(|n| started(&stack.node(*n)))
+            .collect::<Vec<_>>(),
+        before
+    );
+    assert_eq!(nodes_dir(&stack), names(&stack, &[3, 4]));
+
+    // 8. Two reconciles at once leave a consistent /nodes and config.
+    let both = exec(&stack, "ha-agent reconcile & ha-agent reconcile & wait");
+    assert!(both.status.success(), "{}", both.all_text());
+    assert_eq!(nodes_dir(&stack), names(&stack, &[3, 4]));
+    let config = live_config(&stack);
+    for n in [3, 4] {
+        assert_eq!(
+            config
+                .matches(&format!("server {} ", stack.node(n)))
+                .count(),
+            1,
+            "{config}"
+        );
+    }
+    let check = exec(&stack, "haproxy -c -f /etc/haproxy/haproxy.cfg");
+    assert!(check.status.success(), "{}", check.all_text());
+
+    // 7. A template that renders an invalid config is never swapped in.
+    let good = live_config(&stack);
+    exec(
+        &stack,
+        "echo '    this-is-not-a-directive' >> /etc/ha/haproxy.cfg.j2",
+    )
+    .assert_success();
+    docker(&["start", &stack.node(1)]).assert_success();
+    let failed = exec(&stack, "ha-agent reconcile");
+    assert!(
+        !failed.status.success(),
+        "reconcile must fail on an invalid config"
+    );
+    assert_eq!(live_config(&stack), good, "the live config is untouched");
+    assert_eq!(
+        stack.hosts_answering(6),
+        names(&stack, &[3, 4]),
+        "the old config keeps serving"
+    );
+    let logs = docker(&["logs", &stack.ha()]).all_text();
+    assert!(
+        logs.contains("this-is-not-a-directive"),
+        "the error is in docker logs:\n{logs}"
+    );
+    assert!(serf_log(&stack).contains("this-is-not-a-directive"));
+}
+
+#[test]
+fn start_order_does_not_matter() {
+    let stack = Stack::new("e2e-order", 32, 3);
+    stack.xtask(&["up"]).assert_success();
+    // Everything stopped, then the webapps come back first and ha last.
+    docker(&[
+        "stop",
+        &stack.ha(),
+        &stack.node(1),
+        &stack.node(2),
+        &stack.node(3),
+    ])
+    .assert_success();
+    docker(&["start", &stack.node(1), &stack.node(2), &stack.node(3)]).assert_success();
+    std::thread::sleep(Duration::from_secs(3));
+    let start = Instant::now();
+    docker(&["start", &stack.ha()]).assert_success();
+    wait_exactly(&stack, &[1, 2, 3]);
+    eprintln!(
+        "measured: ha started last -> 3 servers UP: {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(stack.hosts_answering(9), names(&stack, &[1, 2, 3]));
+}

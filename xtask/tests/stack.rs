@@ -1,0 +1,229 @@
+//! The stack lifecycle on the real engine, driven through `cargo xtask` as a user would:
+//! up, up again, scale, status, down, and the errors a user will hit.
+mod support;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use support::{docker, eventually, Stack};
+
+#[test]
+fn up_scale_and_down_leave_other_projects_alone() {
+    // Another project running at the same time must come through untouched.
+    let other = Stack::new("e2e-other", 12, 1);
+    other.xtask(&["up"]).assert_success();
+    let other_before = other.containers();
+
+    let stack = Stack::new("e2e-life", 11, 2);
+    let up = stack.xtask(&["up"]);
+    up.assert_success();
+    assert!(
+        up.stdout_text().contains("2 webapps UP"),
+        "{}",
+        up.all_text()
+    );
+    assert!(up
+        .stdout_text()
+        .contains(&format!("http://127.0.0.1:{}/", stack.http_port)));
+    let hosts = stack.hosts_answering(20);
+    assert_eq!(
+        hosts,
+        [stack.node(1), stack.node(2)].into(),
+        "20 requests through the LB"
+    );
+
+    // Idempotent: a second `up` touches nothing.
+    let before = stack.containers();
+    let started_at =
+        |name: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", name]).stdout_text();
+    let started: Vec<String> = before.keys().map(|n| started_at(n)).collect();
+    let again = stack.xtask(&["up"]);
+    again.assert_success();
+    assert!(
+        again.stdout_text().contains("nothing to change"),
+        "{}",
+        again.all_text()
+    );
+    assert_eq!(
+        stack.containers(),
+        before,
+        "no container added, removed or recreated"
+    );
+    assert_eq!(
+        before.keys().map(|n| started_at(n)).collect::<Vec<_>>(),
+        started,
+        "nothing restarted"
+    );
+
+    let status = stack.xtask(&["status", "--json"]);
+    status.assert_success();
+    let rows: serde_json::Value = serde_json::from_str(&status.stdout_text()).unwrap();
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row(&stack.node(1))["container"], "running");
+    assert_eq!(row(&stack.node(1))["serf"], "alive");
+    assert_eq!(row(&stack.node(1))["haproxy"], "UP");
+    assert_eq!(row(&stack.ha())["serf"], "alive");
+
+    let scaled = stack.xtask(&["scale", "--webapps", "4"]);
+    scaled.assert_success();
+    assert!(
+        scaled.stdout_text().contains("joined"),
+        "phases printed: {}",
+        scaled.all_text()
+    );
+    let four: std::collections::BTreeSet<String> = (1..=4).map(|n| stack.node(n)).collect();
+    assert_eq!(stack.hosts_answering(24), four);
+
+    stack.xtask(&["scale", "--webapps", "1"]).assert_success();
+    assert_eq!(stack.hosts_answering(10), [stack.node(1)].into());
+    assert!(
+        !stack.containers().contains_key(&stack.node(4)),
+        "highest numbers removed"
+    );
+
+    stack.xtask(&["down"]).assert_success();
+    assert!(
+        stack.containers().is_empty(),
+        "no container with the project's label remains"
+    );
+    assert!(
+        stack.networks().is_empty(),
+        "no network with the project's label remains"
+    );
+
+    assert_eq!(
+        other.containers(),
+        other_before,
+        "the other project is untouched"
+    );
+    assert_eq!(other.hosts_answering(3), [other.node(1)].into());
+}
+
+#[test]
+fn a_taken_host_port_is_named() {
+    let stack = Stack::new("e2e-port", 13, 1);
+    let _holder = TcpListener::bind(("127.0.0.1", stack.stats_port)).expect("test holds the port");
+    let up = stack.xtask(&["up"]);
+    assert_eq!(up.status.code(), Some(2), "{}", up.all_text());
+    let expected = format!(
+        "port {} on 127.0.0.1 (ha.stats_port) is already in use by another process",
+        stack.stats_port
+    );
+    assert!(up.stderr_text().contains(&expected), "{}", up.all_text());
+    assert!(stack.containers().is_empty(), "nothing created");
+}
+
+#[test]
+fn an_overlapping_subnet_is_named() {
+    let stack = Stack::new("e2e-overlap", 14, 1);
+    let foreign = "e2e-overlap-foreign";
+    docker(&["network", "rm", foreign]);
+    docker(&["network", "create", "--subnet", "10.231.14.128/25", foreign]).assert_success();
+    let up = stack.xtask(&["up"]);
+    docker(&["network", "rm", foreign]).assert_success();
+    assert_eq!(up.status.code(), Some(2), "{}", up.all_text());
+    assert!(
+        up.stderr_text().contains(&format!(
+            "network.subnet 10.231.14.0/24 overlaps network {foreign} (10.231.14.128/25)"
+        )),
+        "{}",
+        up.all_text()
+    );
+    assert!(stack.containers().is_empty());
+}
+
+#[test]
+fn a_foreign_container_with_a_node_name_is_named_and_untouched() {
+    let stack = Stack::new("e2e-name", 15, 1);
+    let squatter = stack.node(1);
+    docker(&["rm", "-f", &squatter]);
+    docker(&[
+        "create",
+        "--name",
+        &squatter,
+        &format!("{}/webapp:latest", "e2e-name"),
+        "true",
+    ]);
+    // The image may not exist yet: create it from any local image instead.
+    if docker(&["inspect", &squatter]).status.code() != Some(0) {
+        let image = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout_text();
+        let image = image
+            .lines()
+            .next()
+            .expect("some image on the engine")
+            .to_string();
+        docker(&["create", "--name", &squatter, &image, "true"]).assert_success();
+    }
+    let up = stack.xtask(&["up"]);
+    let still_there = docker(&["inspect", &squatter]).status.success();
+    docker(&["rm", "-f", &squatter]);
+    assert_eq!(up.status.code(), Some(2), "{}", up.all_text());
+    assert!(
+        up.stderr_text().contains(&format!(
+            "container name {squatter} is taken by another container (not created by this toolkit)"
+        )),
+        "{}",
+        up.all_text()
+    );
+    assert!(still_there, "the other owner's container is not touched");
+}
+
+#[test]
+fn an_unreachable_engine_is_one_clear_line() {
+    let stack = Stack::new("e2e-noengine", 16, 1);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["status", "--config", stack.config.to_str().unwrap()])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: Docker engine unreachable; start it"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_timeout_names_the_missing_servers_and_shows_their_logs() {
+    // Health checks on a path the web app does not serve: the servers never come UP.
+    let stack = Stack::with("e2e-timeout", 17, 1, |text| {
+        format!("{text}\n[ha.health]\npath = \"/missing\"\n")
+    });
+    let up = stack.xtask(&["up", "--timeout", "20"]);
+    assert_eq!(up.status.code(), Some(1), "{}", up.all_text());
+    let stderr = up.stderr_text();
+    assert!(
+        stderr.contains("timed out after 20s waiting for HAProxy"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("not UP: {}", stack.node(1))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("last log lines of {}", stack.node(1))),
+        "{stderr}"
+    );
+
+    // What the interrupted `up` left is accounted for: status shows it, down removes it.
+    let status = stack.xtask(&["status"]);
+    status.assert_success();
+    assert!(
+        status.stdout_text().contains(&stack.node(1)),
+        "{}",
+        status.all_text()
+    );
+    stack.xtask(&["down"]).assert_success();
+    assert!(stack.containers().is_empty());
+    eventually("network removed", Duration::from_secs(10), || {
+        stack.networks().is_empty().then_some(())
+    });
+}

@@ -1,0 +1,310 @@
+//! Helpers for tests that run `cargo xtask` as a user would.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn lab_config() -> String {
+    std::fs::read_to_string(root().join("cluster.toml")).unwrap()
+}
+
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Run {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    pub fn all_text(&self) -> String {
+        format!("{}{}", self.stdout_text(), self.stderr_text())
+    }
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "command failed ({}):\n{}",
+            self.status,
+            self.all_text()
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            status: output.status,
+            stdout: output.stdout,
+            stderr: output.stderr,
+        }
+    }
+}
+
+/// Runs the xtask binary built for this test run, from the workspace root, as
+/// `cargo xtask ARGS` would.
+pub fn xtask(args: &[&str]) -> Run {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .env("CI", "true")
+        .output()
+        .expect("running xtask")
+        .into()
+}
+
+/// Runs an external tool; a missing tool fails the test with how to install it.
+pub fn run_tool(program: &str, args: &[&str]) -> Run {
+    match Command::new(program).args(args).output() {
+        Ok(output) => output.into(),
+        Err(err) => panic!("{program} is needed by this test ({err}); `bash .ci/run` installs it"),
+    }
+}
+
+/// A scratch folder under target/, removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = root()
+            .join("target/test-scratch")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fails the test, clearly, when the Docker engine cannot be reached: end-to-end tests
+/// never pass silently without it.
+pub fn require_engine() {
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    match info {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "Docker engine unreachable (docker info: {}); these end-to-end tests need it",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => {
+            panic!("docker CLI not found ({err}); these end-to-end tests need the Docker engine")
+        }
+    }
+}
+
+/// `docker ARGS`, output captured.
+pub fn docker(args: &[&str]) -> Run {
+    run_tool("docker", args)
+}
+
+/// One test's own cluster: project, names, subnet and ports derived from `name` and
+/// `slot`, so tests run side by side without touching each other or the user's stack.
+pub struct Stack {
+    pub name: String,
+    pub config: PathBuf,
+    pub http_port: u16,
+    pub stats_port: u16,
+    _scratch: Scratch,
+}
+
+impl Stack {
+    /// `slot` (1-99) picks the subnet 10.231.<slot>.0/24 and ports 18<slot>0 / 19<slot>0.
+    pub fn new(name: &str, slot: u16, webapps: u32) -> Stack {
+        Self::with(name, slot, webapps, |text| text)
+    }
+
+    pub fn with(name: &str, slot: u16, webapps: u32, edit: impl FnOnce(String) -> String) -> Stack {
+        require_engine();
+        assert!((1..100).contains(&slot));
+        let http_port = 18000 + slot * 10;
+        let stats_port = 19000 + slot * 10;
+        let text = format!(
+            r#"project = "{name}"
+
+[network]
+name = "{name}"
+subnet = "10.231.{slot}.0/24"
+
+[ha]
+name = "{name}-ha"
+ip = "10.231.{slot}.42"
+http_port = {http_port}
+stats_port = {stats_port}
+
+[webapps]
+count = {webapps}
+prefix = "{name}-s"
+"#
+        );
+        let scratch = Scratch::new(name);
+        let config = scratch.write("cluster.toml", &edit(text));
+        let stack = Stack {
+            name: name.to_string(),
+            config,
+            http_port,
+            stats_port,
+            _scratch: scratch,
+        };
+        stack.remove_leftovers();
+        stack
+    }
+
+    pub fn node(&self, n: u32) -> String {
+        format!("{}-s{n}", self.name)
+    }
+
+    pub fn ha(&self) -> String {
+        format!("{}-ha", self.name)
+    }
+
+    /// `cargo xtask ARGS --config <this stack's file>`.
+    pub fn xtask(&self, args: &[&str]) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", self.config.to_str().unwrap()]);
+        xtask(&all)
+    }
+
+    /// GET / through the load balancer on a new connection; returns the answering host.
+    pub fn get_host(&self) -> String {
+        let body = http_get(&format!("http://127.0.0.1:{}/", self.http_port))
+            .expect("GET / through the load balancer");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON from the web app");
+        json["host"].as_str().expect("host field").to_string()
+    }
+
+    /// The hosts answering `n` requests through the load balancer.
+    pub fn hosts_answering(&self, n: usize) -> std::collections::BTreeSet<String> {
+        (0..n).map(|_| self.get_host()).collect()
+    }
+
+    /// The project's containers (name -> id), from the engine.
+    pub fn containers(&self) -> std::collections::BTreeMap<String, String> {
+        let out = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=lbkit.project={}", self.name),
+            "--format",
+            "{{.Names}} {{.ID}}",
+        ]);
+        out.stdout_text()
+            .lines()
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(n, id)| (n.to_string(), id.to_string()))
+            })
+            .collect()
+    }
+
+    pub fn networks(&self) -> Vec<String> {
+        let out = docker(&[
+            "network",
+            "ls",
+            "--filter",
+            &format!("label=lbkit.project={}", self.name),
+            "--format",
+            "{{.Name}}",
+        ]);
+        out.stdout_text().lines().map(String::from).collect()
+    }
+
+    /// Whatever an earlier, interrupted run of this test left behind.
+    fn remove_leftovers(&self) {
+        let ids: Vec<String> = self.containers().into_values().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            docker(&args);
+        }
+        for network in self.networks() {
+            docker(&["network", "rm", &network]);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let down = self.xtask(&["down"]);
+        if !down.status.success() {
+            eprintln!("cleanup: xtask down failed:\n{}", down.all_text());
+        }
+        self.remove_leftovers();
+    }
+}
+
+/// A GET on a fresh connection (so round robin moves on); body as text.
+pub fn http_get(url: &str) -> Result<String, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    agent
+        .get(url)
+        .header("Connection", "close")
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Retries `check` until it returns Some, or panics with `what` after `timeout`.
+pub fn eventually<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+impl Stack {
+    /// `cargo xtask ARGS --config <this stack's file>` started in the background (to be
+    /// interrupted), its output captured.
+    pub fn spawn_xtask(&self, args: &[&str]) -> std::process::Child {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", self.config.to_str().unwrap()]);
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&all)
+            .current_dir(root())
+            .env("CI", "true")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting xtask")
+    }
+}
