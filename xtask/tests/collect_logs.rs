@@ -13,8 +13,6 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// Replays `task` into `out` and checks the stack is gone afterwards.
 fn collect(stack: &Stack, task: &str, out: &Path) -> Run {
-    // TODO(merge): drop once collect-logs builds the images itself, as `up` will.
-    stack.xtask(&["build"]).assert_success();
     let run = stack.xtask(&["collect-logs", task, "--out", out.to_str().unwrap()]);
     run.assert_success();
     assert!(
@@ -201,6 +199,7 @@ fn an_interrupted_run_leaves_the_previous_evidence_intact() {
     let readme = "# task3: evidence collected by `cargo xtask collect-logs`\n";
     fs::write(out.join("README.md"), readme).unwrap();
     fs::write(out.join("marker.txt"), "previous run").unwrap();
+    // Built first, so the runs below reach their first capture quickly.
     stack.xtask(&["build"]).assert_success();
     let args = ["collect-logs", "task3", "--out", out.to_str().unwrap()];
 

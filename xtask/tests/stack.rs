@@ -143,24 +143,9 @@ fn an_overlapping_subnet_is_named() {
 fn a_foreign_container_with_a_node_name_is_named_and_untouched() {
     let stack = Stack::new("e2e-name", 15, 1);
     let squatter = stack.node(1);
+    stack.xtask(&["build"]).assert_success();
     docker(&["rm", "-f", &squatter]);
-    docker(&[
-        "create",
-        "--name",
-        &squatter,
-        &format!("{}/webapp:latest", "e2e-name"),
-        "true",
-    ]);
-    // The image may not exist yet: create it from any local image instead.
-    if docker(&["inspect", &squatter]).status.code() != Some(0) {
-        let image = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout_text();
-        let image = image
-            .lines()
-            .next()
-            .expect("some image on the engine")
-            .to_string();
-        docker(&["create", "--name", &squatter, &image, "true"]).assert_success();
-    }
+    docker(&["create", "--name", &squatter, "e2e-name/webapp:latest", "true"]).assert_success();
     let up = stack.xtask(&["up"]);
     let still_there = docker(&["inspect", &squatter]).status.success();
     docker(&["rm", "-f", &squatter]);

@@ -134,7 +134,7 @@ impl Job<'_> {
             .engine
             .build_image(spec, |chunk| {
                 if let Some(step) = output.push(chunk) {
-                    line.say(step);
+                    line.step(step);
                 }
             })
             .await;

@@ -71,8 +71,8 @@ impl Build {
         let multi = progress::multi();
         let [cargo, base_line, ha_line, webapp_line] =
             ["binaries", "base", "ha", "webapp"].map(|name| Line::new(&multi, name));
-        ha_line.say("waiting for base and binaries");
-        webapp_line.say("waiting for base and binaries");
+        ha_line.step("waiting for base and binaries");
+        webapp_line.step("waiting for base and binaries");
 
         // cargo is CPU-bound, the base build mostly waits on Debian's mirror: overlap them.
         let (binaries, base) = tokio::join!(build_binaries(ctx, &cargo), job.base(&base_line));

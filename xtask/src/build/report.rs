@@ -39,6 +39,11 @@ impl Line {
         self.bar.set_message(message);
     }
 
+    /// Fine-grained progress (a Dockerfile step): on the spinner only, CI logs stay short.
+    pub(crate) fn step(&self, message: impl Into<String>) {
+        self.bar.set_message(message.into());
+    }
+
     pub(crate) fn done(&self, message: impl Into<String>) {
         let message = message.into();
         if self.plain {

@@ -22,7 +22,7 @@ use clap::Args;
 use cluster::Cluster;
 
 use crate::context::Ctx;
-use crate::stack;
+use crate::{build, stack};
 use interrupt::Interrupt;
 use scenario::Task;
 
@@ -57,7 +57,7 @@ impl CollectLogs {
         }
         let most = tasks.iter().map(|t| t.max_webapps()).max().unwrap_or(0);
         stack::preflight(ctx, cluster, most).await?;
-        // TODO(merge): build::ensure_images(ctx).await?; as `up` does.
+        build::ensure_images(ctx).await?;
         let mut interrupt = Interrupt::listen()?;
         for (task, target) in targets {
             self.collect(ctx, cluster, task, &target, &mut interrupt)

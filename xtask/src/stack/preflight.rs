@@ -20,19 +20,19 @@ pub(crate) async fn check(
         let Some(info) = engine.inspect_container(&node.name).await? else {
             continue;
         };
-        let owner = info
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(labels::PROJECT))
-            .cloned();
-        if owner.as_deref() != Some(cluster.project.as_str()) {
-            let owner = owner.map_or("not created by this toolkit".to_string(), |p| {
-                format!("belongs to project {p}")
-            });
+        // Only a container we created carries the node label: image labels (project, role)
+        // are inherited by any container made from our images, so they prove nothing.
+        let labels = info.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        let ours = labels.get(labels::PROJECT) == Some(&cluster.project)
+            && labels.get(labels::NODE) == Some(&node.name);
+        if !ours {
+            let owner = match (labels.get(labels::PROJECT), labels.get(labels::NODE)) {
+                (Some(project), Some(_)) => format!("belongs to project {project}"),
+                _ => "not created by this toolkit".to_string(),
+            };
             bail!(UsageError(format!(
-                "container name {} is taken by another container ({owner}); remove it, or choose other names in {} (ha.name, webapps.prefix)",
-                node.name, "cluster.toml"
+                "container name {} is taken by another container ({owner}); remove it, or choose other names in cluster.toml (ha.name, webapps.prefix)",
+                node.name
             )));
         }
         if node.name == cluster.ha.name {

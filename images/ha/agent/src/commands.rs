@@ -2,10 +2,12 @@
 use std::io::Read;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 
-use crate::event;
-use crate::reconcile::{reconcile, Agent, Run};
+use crate::reconcile::{load_cluster, reconcile, Agent, Run};
+use crate::reload::{self, Outcome};
+use crate::state::State;
+use crate::{event, lock};
 
 /// Serf event handler: log each member of the event, then reconcile everything.
 pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
@@ -51,4 +53,23 @@ pub(crate) fn watch(agent: &Agent, interval: Duration) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Reloads HAProxy on the live config as it is, with the configured method: what the
+/// benchmark repeats to compare reload methods, since a reconcile reloads only on change.
+/// Logged as `forced reload ...`, so it never counts as a `reload #n` of a new config.
+pub(crate) fn force_reload(agent: &Agent) -> anyhow::Result<()> {
+    let _lock = lock::exclusive(&agent.paths.lock_file)?;
+    let method = load_cluster()?.ha.reload;
+    let generation = State::load(&agent.paths.state_file).generation;
+    let outcome = reload::reload(&agent.sh, &agent.paths, method)
+        .with_context(|| format!("forced reload ({})", method.as_str()))?;
+    if outcome == Outcome::NotRunning {
+        bail!("HAProxy is not running: nothing to reload");
+    }
+    agent.log.record(&format!(
+        "forced reload of config #{generation} ({})",
+        method.as_str()
+    ));
+    Ok(())
 }

@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use crate::commands::{init, on_event, watch};
+use crate::commands::{force_reload, init, on_event, watch};
 use crate::reconcile::{reconcile, Agent, Run};
 
-const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--interval SECS] | reload-method | --version";
+const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--interval SECS] | reload | reload-method | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +62,7 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
             })?;
             watch(agent, Duration::from_secs_f64(secs))
         }
+        ["reload"] => force_reload(agent),
         ["reload-method"] => {
             println!("{}", reconcile::load_cluster()?.ha.reload.as_str());
             Ok(())

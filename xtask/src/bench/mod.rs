@@ -1,0 +1,225 @@
+//! `cargo xtask bench [--quick] [--out DIR]`: measures, on the real engine, how fast the
+//! cluster reconfigures itself and whether a request fails meanwhile, next to the lab's
+//! reload method; writes results.md, results.json and timeline.svg (default `bench/`).
+//!
+//! It builds the images (timing the builds), starts the project's stack fresh, runs the
+//! scenarios one after another under load from [`load`], and removes the stack at the end,
+//! also after a failure or Ctrl-C.
+mod client;
+mod load;
+mod plot;
+mod report;
+mod scenario;
+mod settings;
+mod stats;
+mod timeline;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::Args;
+use cluster::{labels, natural_key, Cluster};
+use tokio::signal::unix::{signal, SignalKind};
+use xshell::cmd;
+
+use crate::context::{Ctx, UsageError};
+use crate::{haproxy_stats, stack};
+use report::Results;
+use scenario::{build, burst, churn, cycles, join, reloads, Runner};
+use settings::Settings;
+use timeline::Watch;
+
+#[derive(Args)]
+pub(crate) struct Bench {
+    /// A reduced run for CI (a few minutes): fewer nodes, cycles and reloads, shorter
+    /// loads, no cold build.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write results.md, results.json and timeline.svg [default: bench/ in the
+    /// workspace].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+impl Bench {
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let cluster = ctx.cluster()?;
+        let settings = Settings::new(self.quick);
+        if settings.max_webapps() > cluster.max_webapps() {
+            bail!(UsageError(format!(
+                "the benchmark runs up to {} webapps but network.subnet {} has room for {}; use a larger subnet in {}",
+                settings.max_webapps(),
+                cluster.network.subnet,
+                cluster.max_webapps(),
+                ctx.config_path.display()
+            )));
+        }
+        let out = match &self.out {
+            // Relative to where the user ran the command, like --config.
+            Some(out) => {
+                std::path::absolute(out).with_context(|| format!("resolving {}", out.display()))?
+            }
+            None => ctx.path("bench"),
+        };
+        stack::preflight(ctx, cluster, settings.max_webapps()).await?;
+
+        let mut interrupt = Interrupt::listen()?;
+        let measured = tokio::select! {
+            results = measure(ctx, cluster, &settings) => results,
+            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
+        };
+        // Also after a failure; a second Ctrl-C skips it.
+        let removed = tokio::select! {
+            removed = remove_stack(ctx, cluster) => removed,
+            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
+        };
+        if let Err(err) = removed {
+            eprintln!(
+                "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",
+                cluster.project
+            );
+        }
+        let results = measured.context("benchmark failed; no results written")?;
+        write(&out, &results)?;
+        print_targets(&results);
+        println!(
+            "bench: results in {} ({:.0} s)",
+            out.display(),
+            results.duration_s
+        );
+        Ok(())
+    }
+}
+
+async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::Result<Results> {
+    let started = Instant::now();
+    let started_at = cmd!(ctx.sh, "date -u +%Y-%m-%dT%H:%M:%SZ")
+        .quiet()
+        .read()
+        .context("reading the date")?;
+    let removed = remove_stack(ctx, cluster).await?;
+    if removed > 0 {
+        println!(
+            "bench: removed the {removed} containers of project {} to start fresh",
+            cluster.project
+        );
+    }
+    // First, while no stack runs: it also leaves the images the stack is made from.
+    let build = build::run(ctx, settings.cold_build)
+        .await
+        .context("scenario 6 (build and size)")?;
+    let runner = Runner::new(ctx, cluster, settings, Instant::now());
+    let watch = Watch::start(cluster, runner.epoch, Duration::from_millis(250));
+    let scenarios = async {
+        let low = settings.join_from;
+        runner
+            .phase("start ha + webapps", async {
+                runner.scale(cluster, low).await.map(|_| ())
+            })
+            .await?;
+        let join = runner.phase("1 join", join::run(&runner)).await?;
+        let churn = runner.phase("2 leave + crash", churn::run(&runner)).await?;
+        let cycles = runner.phase("3 scale cycles", cycles::run(&runner)).await?;
+        let burst = runner.phase("5 burst", burst::run(&runner)).await?;
+        // Last: it recreates ha with the lab's reload method.
+        let reloads = reloads::run(&runner).await?;
+        anyhow::Ok((join, churn, cycles, burst, reloads))
+    }
+    .await;
+    let up = watch.stop().await?;
+    let (join, churn, cycles, burst, reloads) = scenarios?;
+    let (requests, phases) = runner.into_record();
+    let targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
+    Ok(Results {
+        schema: report::SCHEMA,
+        mode: if settings.quick { "quick" } else { "full" },
+        started_at,
+        duration_s: stats::round(started.elapsed().as_secs_f64(), 1),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        project: cluster.project.clone(),
+        target: haproxy_stats::lb_url(cluster),
+        settings: settings.clone(),
+        join,
+        leave_crash: churn,
+        scale_cycles: cycles,
+        reloads,
+        burst,
+        build,
+        targets,
+        timeline: timeline::bucket(&up, &requests, phases),
+    })
+}
+
+fn write(out: &Path, results: &Results) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = serde_json::to_string_pretty(results).context("serializing the results")?;
+    let files = [
+        ("results.json", json + "\n"),
+        ("results.md", report::markdown(results)),
+        ("timeline.svg", plot::svg(&results.timeline)),
+    ];
+    for (name, text) in files {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_targets(results: &Results) {
+    println!("\n{:<52} {:<30} {:<26} met", "target", "goal", "measured");
+    for t in &results.targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "cannot tell",
+        };
+        println!("{:<52} {:<30} {:<26} {met}", t.name, t.goal, t.measured);
+    }
+}
+
+/// Removes the project's containers (webapps together, then ha) and its network; returns
+/// how many containers there were. Only what carries the project's label is touched.
+async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<usize> {
+    let engine = ctx.engine().await?;
+    let mut names: Vec<String> = stack::observe(engine, cluster)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    names.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+    let (ha, webapps): (Vec<String>, Vec<String>) =
+        names.iter().cloned().partition(|n| *n == cluster.ha.name);
+    scenario::remove_all(ctx, &webapps).await?;
+    scenario::remove_all(ctx, &ha).await?;
+    for network in engine.networks().await? {
+        let ours =
+            network.labels.as_ref().and_then(|l| l.get(labels::PROJECT)) == Some(&cluster.project);
+        if let (true, Some(name)) = (ours, network.name) {
+            engine.remove_network(&name).await?;
+        }
+    }
+    Ok(names.len())
+}
+
+/// Ctrl-C and SIGTERM end the run through its error path, so the stack is removed.
+struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn listen() -> anyhow::Result<Interrupt> {
+        Ok(Interrupt {
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+}

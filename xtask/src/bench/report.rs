@@ -1,0 +1,354 @@
+//! The results: one serializable value, written as results.json, and rendered as
+//! results.md (a table per scenario, then targets vs measured). Rendering is pure.
+use serde::Serialize;
+
+use super::scenario::build::BuildResult;
+use super::scenario::burst::BurstResult;
+use super::scenario::churn::{ChurnResult, Departure};
+use super::scenario::cycles::CyclesResult;
+use super::scenario::join::JoinResult;
+use super::scenario::reloads::{MethodRun, ReloadsResult};
+use super::settings::Settings;
+use super::stats::Summary;
+use super::timeline::Timeline;
+
+/// Bumped when a field changes meaning or goes away.
+pub(crate) const SCHEMA: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Results {
+    pub(crate) schema: u32,
+    /// `full` or `quick`.
+    pub(crate) mode: &'static str,
+    pub(crate) started_at: String,
+    pub(crate) duration_s: f64,
+    pub(crate) cpus: usize,
+    pub(crate) project: String,
+    /// Where the load went: the published HTTP port.
+    pub(crate) target: String,
+    pub(crate) settings: Settings,
+    pub(crate) join: JoinResult,
+    pub(crate) leave_crash: ChurnResult,
+    pub(crate) scale_cycles: CyclesResult,
+    pub(crate) reloads: ReloadsResult,
+    pub(crate) burst: BurstResult,
+    pub(crate) build: BuildResult,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) timeline: Timeline,
+}
+
+/// One of issue 7's targets: reported, not asserted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) goal: String,
+    pub(crate) measured: String,
+    /// None: the run cannot tell (the lab's method failed nothing either).
+    pub(crate) met: Option<bool>,
+}
+
+pub(crate) fn targets(
+    join: &JoinResult,
+    churn: &ChurnResult,
+    cycles: &CyclesResult,
+    reloads: &ReloadsResult,
+    burst: &BurstResult,
+) -> Vec<Target> {
+    let target = |name: &str, goal: &str, measured: String, met: Option<bool>| Target {
+        name: name.into(),
+        goal: goal.into(),
+        measured,
+        met,
+    };
+    let all_joined = join.nodes.iter().all(|n| n.to_first_answer_s.is_some());
+    let (ours, labs) = (reloads.hitless.load.failed, reloads.restart.load.failed);
+    vec![
+        target(
+            "join to serving, p95",
+            "<= 3 s",
+            match join.p95_s {
+                Some(p95) if all_joined => format!("{p95:.2} s"),
+                Some(p95) => format!("{p95:.2} s (some nodes never served)"),
+                None => "no node served".into(),
+            },
+            Some(all_joined && join.p95_s.is_some_and(|p| p <= 3.0)),
+        ),
+        target(
+            "failed requests on graceful stop",
+            "0",
+            churn.graceful_stop.failed.to_string(),
+            Some(churn.graceful_stop.failed == 0),
+        ),
+        target(
+            "failed idempotent requests on SIGKILL",
+            "0",
+            churn.sigkill.failed.to_string(),
+            Some(churn.sigkill.failed == 0),
+        ),
+        target(
+            "failed requests over the scale cycles",
+            "0",
+            format!(
+                "{} of {}",
+                cycles.scaling.failed, cycles.scaling.requests
+            ),
+            Some(cycles.scaling.failed == 0),
+        ),
+        target(
+            &format!("HAProxy reloads for a burst of {} joins", burst.started),
+            "<= 2",
+            burst.reloads.to_string(),
+            Some(burst.reloads <= 2),
+        ),
+        target(
+            "failed requests under reloads: ours vs the lab's",
+            "ours 0 where the lab's fails",
+            format!("{ours} vs {labs}"),
+            match (ours, labs) {
+                (0, 0) => None,
+                (0, _) => Some(true),
+                _ => Some(false),
+            },
+        ),
+    ]
+}
+
+pub(crate) fn markdown(r: &Results) -> String {
+    let mut md = String::new();
+    let s = &r.settings;
+    md.push_str("# Benchmark results\n\n");
+    md.push_str(&format!(
+        "`cargo xtask bench{}` on {}, {} run, {:.0} s, {} CPUs, project `{}`. \
+         Generated: edit the benchmark (xtask/src/bench/), not this file.\n\n",
+        if s.quick { " --quick" } else { "" },
+        r.started_at,
+        r.mode,
+        r.duration_s,
+        r.cpus,
+        r.project
+    ));
+    md.push_str(&format!(
+        "Load: `GET /` to {} only (the published HTTP port), open loop at a constant rate, \
+         **a new TCP connection per request**; every request is counted. A request fails \
+         unless it gets a 2xx answer (HTTP error, connect or read error, or no answer within \
+         {} s). Latencies are of successful requests.\n\n",
+        r.target,
+        s.request_timeout.as_secs()
+    ));
+
+    md.push_str("## Targets vs measured\n\n| target | goal | measured | met |\n|---|---|---|---|\n");
+    for t in &r.targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "cannot tell",
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {met} |\n",
+            t.name, t.goal, t.measured
+        ));
+    }
+
+    join_section(&mut md, &r.join, s);
+    churn_section(&mut md, &r.leave_crash, s);
+    cycles_section(&mut md, &r.scale_cycles, s);
+    reloads_section(&mut md, &r.reloads, s);
+    burst_section(&mut md, &r.burst);
+    build_section(&mut md, &r.build);
+
+    md.push_str("\n## Timeline\n\nServers UP in HAProxy and failed requests per second over the whole run, one band per scenario.\n\n![servers UP and failed requests over time](timeline.svg)\n");
+    md
+}
+
+fn join_section(md: &mut String, j: &JoinResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## 1. Join to serving\n\nScale {} -> {} webapps under {} req/s, one node after another as `scale` does. \
+         Time from a node's creation request (create, gossip key upload, start) to the end of the first \
+         request it answered through the load balancer (its JSON `host`).\n\n| node | to first answer (s) |\n|---|---|\n",
+        j.from, j.to, s.rate
+    ));
+    for n in &j.nodes {
+        md.push_str(&format!(
+            "| {} | {} |\n",
+            n.name,
+            opt(n.to_first_answer_s, 2)
+        ));
+    }
+    md.push_str(&format!(
+        "\n| p50 (s) | p95 (s) | max (s) | requests | failed |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n",
+        opt(j.p50_s, 2),
+        opt(j.p95_s, 2),
+        opt(j.max_s, 2),
+        j.load.requests,
+        j.load.failed
+    ));
+    failures(md, &j.load);
+}
+
+fn churn_section(md: &mut String, c: &ChurnResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## 2. Leave and crash under load\n\n{} webapps under {} req/s: `docker stop` of one (Serf leaves on SIGINT), then \
+         SIGKILL of another. Failed requests count from the event to the next one; times are from the stop/kill request. \
+         HAProxy retries a failed connection (`retries 3`, `option redispatch`).\n\n\
+         | event | node | failed requests | answered after | last answer (s) | out of rotation (s) | removed from config (s) |\n\
+         |---|---|---|---|---|---|---|\n",
+        c.webapps, s.rate
+    ));
+    let row = |md: &mut String, event: &str, d: &Departure| {
+        md.push_str(&format!(
+            "| {event} | {} | {} | {} | {:.2} | {} | {} |\n",
+            d.node,
+            d.failed,
+            d.answered_after,
+            d.last_answer_s,
+            opt(d.out_of_rotation_s, 2),
+            opt(d.removed_s, 2)
+        ))
+    };
+    row(md, "graceful stop", &c.graceful_stop);
+    row(md, "SIGKILL", &c.sigkill);
+    md.push_str(&format!(
+        "\nWhole run: {} requests, {} failed.\n",
+        c.load.requests, c.load.failed
+    ));
+    failures(md, &c.load);
+}
+
+fn cycles_section(md: &mut String, c: &CyclesResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## 3. Scale cycles under load\n\n{} cycles of {} -> {} -> {} webapps at a constant {} req/s, compared with the \
+         same load for {} s on {} webapps without scaling.\n\n{}",
+        c.cycles,
+        c.low,
+        c.high,
+        c.low,
+        s.rate,
+        s.baseline.as_secs(),
+        c.low,
+        load_header()
+    ));
+    md.push_str(&load_row("no scaling", &c.baseline));
+    md.push_str(&load_row("scale cycles", &c.scaling));
+    let cycles: Vec<String> = c
+        .failed_per_cycle
+        .iter()
+        .zip(&c.cycle_s)
+        .enumerate()
+        .map(|(i, (failed, secs))| format!("{}: {failed} failed in {secs:.1} s", i + 1))
+        .collect();
+    md.push_str(&format!("\nPer cycle: {}.\n", cycles.join("; ")));
+    failures(md, &c.scaling);
+}
+
+fn reloads_section(md: &mut String, r: &ReloadsResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## 4. Reload hitlessness, side by side\n\n{} forced reloads (`ha-agent reload`: same config) per method, \
+         {} webapps, {} req/s, same run. `hitless`: SIGUSR2 to the HAProxy master, which hands the listening \
+         sockets to the new worker. `restart`: the lab's method, a new HAProxy with `-sf <old pid>` \
+         (`[ha] reload = \"restart\"`, which recreates ha).\n\n\
+         | method | reloads | reload errors | duration (s) | requests | failed | p50 (ms) | p99 (ms) | max (ms) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        s.reloads, r.webapps, s.reload_rate
+    ));
+    let row = |m: &MethodRun| {
+        format!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
+            m.method,
+            m.reloads,
+            m.reload_errors,
+            m.duration_s,
+            m.load.requests,
+            m.load.failed,
+            opt(m.load.p50_ms, 1),
+            opt(m.load.p99_ms, 1),
+            opt(m.load.max_ms, 1)
+        )
+    };
+    md.push_str(&row(&r.hitless));
+    md.push_str(&row(&r.restart));
+    let ratio = match r.ratio {
+        Some(ratio) => format!("{ratio} failed requests with the lab's method per failed request with ours"),
+        None if r.restart.load.failed > 0 => format!(
+            "ours failed none, the lab's method {}: no finite ratio",
+            r.restart.load.failed
+        ),
+        None => "neither method failed a request at this load: no ratio".into(),
+    };
+    md.push_str(&format!("\nRatio: {ratio}.\n"));
+    failures(md, &r.restart.load);
+}
+
+fn burst_section(md: &mut String, b: &BurstResult) {
+    md.push_str(&format!(
+        "\n## 5. Reloads per burst\n\n{} webapps started at once (concurrent create and start) next to {}; HAProxy reloads \
+         counted as the `reload #n` lines ha-agent added to ha's /var/log/serf.log until no new one came for 6 s.\n\n\
+         | webapps started at once | HAProxy reloads | all UP after (s) |\n|---|---|---|\n| {} | {} | {:.2} |\n",
+        b.started, b.from, b.started, b.reloads, b.all_up_s
+    ));
+    if !b.reload_lines.is_empty() {
+        md.push_str("\n```\n");
+        for line in &b.reload_lines {
+            md.push_str(line);
+            md.push('\n');
+        }
+        md.push_str("```\n");
+    }
+}
+
+fn build_section(md: &mut String, b: &BuildResult) {
+    md.push_str(&format!(
+        "\n## 6. Build and size\n\n`cargo xtask build` as a user runs it (host binaries by cargo, then base, ha, webapp).\n\n\
+         | build | time (s) |\n|---|---|\n\
+         | cold (`--no-cache`; the imported Debian base is kept) | {} |\n\
+         | warm (nothing changed) | {:.1} |\n\
+         | after a template change (`--templates` with a modified copy) | {:.1} |\n\
+         | back to the real template | {:.1} |\n\n\
+         | image | size (MB) | on top of its base (MB) |\n|---|---|---|\n",
+        b.cold_s
+            .map_or("skipped (`--quick`)".into(), |s| format!("{s:.1}")),
+        b.warm_s,
+        b.template_change_s,
+        b.template_restore_s
+    ));
+    for image in &b.images {
+        md.push_str(&format!(
+            "| {} | {:.1} | {} |\n",
+            image.image,
+            image.size_mb,
+            opt(image.own_mb, 1)
+        ));
+    }
+}
+
+fn load_header() -> &'static str {
+    "| load | requests | failed | rate (req/s) | p50 (ms) | p99 (ms) | max (ms) |\n|---|---|---|---|---|---|---|\n"
+}
+
+fn load_row(name: &str, s: &Summary) -> String {
+    format!(
+        "| {name} | {} | {} | {:.1} | {} | {} | {} |\n",
+        s.requests,
+        s.failed,
+        s.rate,
+        opt(s.p50_ms, 1),
+        opt(s.p99_ms, 1),
+        opt(s.max_ms, 1)
+    )
+}
+
+/// A line naming the kinds of failure, when there were any.
+fn failures(md: &mut String, s: &Summary) {
+    if s.failures.is_empty() {
+        return;
+    }
+    let kinds: Vec<String> = s
+        .failures
+        .iter()
+        .map(|(kind, n)| format!("{kind}: {n}"))
+        .collect();
+    md.push_str(&format!("\nFailures by kind: {}.\n", kinds.join(", ")));
+}
+
+fn opt(value: Option<f64>, decimals: usize) -> String {
+    value.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}

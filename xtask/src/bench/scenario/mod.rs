@@ -1,0 +1,194 @@
+//! The scenarios and what they share: the stack they change, the load they run, and the
+//! record of every request and phase that the timeline plot is drawn from.
+pub(crate) mod build;
+pub(crate) mod burst;
+pub(crate) mod churn;
+pub(crate) mod cycles;
+pub(crate) mod join;
+pub(crate) mod reloads;
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use cluster::Cluster;
+
+use super::load::{Load, Profile, Recorded};
+use super::settings::Settings;
+use super::timeline::Phase;
+use crate::context::Ctx;
+use crate::haproxy_stats::{self, ServerStat};
+use crate::{progress, stack};
+
+pub(crate) struct Runner<'a> {
+    pub(crate) ctx: &'a Ctx,
+    pub(crate) cluster: &'a Cluster,
+    pub(crate) settings: &'a Settings,
+    /// Time zero of every sample, phase and plot.
+    pub(crate) epoch: Instant,
+    /// The published HTTP port on the host: the only address load is sent to.
+    pub(crate) target: SocketAddr,
+    /// Every request of every load run: when it ended and whether it failed.
+    requests: Mutex<Vec<(Duration, bool)>>,
+    phases: Mutex<Vec<Phase>>,
+}
+
+impl<'a> Runner<'a> {
+    pub(crate) fn new(
+        ctx: &'a Ctx,
+        cluster: &'a Cluster,
+        settings: &'a Settings,
+        epoch: Instant,
+    ) -> Runner<'a> {
+        let host = haproxy_stats::published_host(cluster);
+        Runner {
+            ctx,
+            cluster,
+            settings,
+            epoch,
+            target: SocketAddr::new(host, cluster.ha.http_port),
+            requests: Mutex::new(Vec::new()),
+            phases: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Starts the constant load; it stops by itself after `limit` at the latest.
+    pub(crate) fn load(&self, rate: u32, limit: Duration) -> Load {
+        let profile = Profile {
+            rate,
+            limit,
+            request_timeout: self.settings.request_timeout,
+            max_in_flight: 2048,
+        };
+        Load::start(self.target, profile, self.epoch)
+    }
+
+    /// Stops a load run and keeps its requests for the timeline.
+    pub(crate) async fn finish(&self, load: Load) -> anyhow::Result<Recorded> {
+        let recorded = load.stop().await?;
+        self.requests
+            .lock()
+            .expect("no panic holds the lock")
+            .extend(recorded.samples.iter().map(|s| (s.done(), s.outcome.failed())));
+        Ok(recorded)
+    }
+
+    /// Runs one scenario as a named phase of the timeline.
+    pub(crate) async fn phase<T>(
+        &self,
+        name: &str,
+        scenario: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        println!("bench: {name}");
+        let start = self.now();
+        let result = scenario.await.with_context(|| format!("scenario {name}"));
+        self.phases
+            .lock()
+            .expect("no panic holds the lock")
+            .push(Phase {
+                name: name.to_string(),
+                start,
+                end: self.now(),
+            });
+        result
+    }
+
+    pub(crate) fn into_record(self) -> (Vec<(Duration, bool)>, Vec<Phase>) {
+        (
+            self.requests.into_inner().expect("no panic held the lock"),
+            self.phases.into_inner().expect("no panic held the lock"),
+        )
+    }
+
+    /// Converges to `webapps` webapps of `cluster` (ours, or a variant of it) and waits
+    /// until HAProxy serves exactly them; returns the actions with their completion times.
+    pub(crate) async fn scale(
+        &self,
+        cluster: &Cluster,
+        webapps: u32,
+    ) -> anyhow::Result<Vec<(stack::Action, Instant)>> {
+        let actions = stack::converge(self.ctx, cluster, webapps).await?;
+        self.wait_serving(cluster, webapps).await?;
+        Ok(actions)
+    }
+
+    pub(crate) async fn wait_serving(&self, cluster: &Cluster, webapps: u32) -> anyhow::Result<()> {
+        let expected = self.webapp_names(1..=webapps);
+        let multi = progress::multi();
+        let bar = progress::spinner(&multi, "bench");
+        let waited = stack::wait_for_servers(
+            self.ctx,
+            cluster,
+            &expected,
+            self.settings.converge_timeout,
+            &bar,
+        )
+        .await;
+        bar.finish_and_clear();
+        waited.map(|_| ())
+    }
+
+    pub(crate) fn webapp_names(&self, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        range.map(|n| self.cluster.webapp_name(n)).collect()
+    }
+
+    /// Polls HAProxy's stats until `done` holds for the servers; returns when it did,
+    /// or `None` after `timeout`.
+    pub(crate) async fn until_servers(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[ServerStat]) -> bool,
+    ) -> Option<Duration> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(servers) = servers(self.cluster).await {
+                if done(&servers) {
+                    return Some(self.now());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// ha's /var/log/serf.log as it is now.
+    pub(crate) async fn serf_log(&self) -> anyhow::Result<String> {
+        let engine = self.ctx.engine().await?;
+        let out = engine
+            .exec(&self.cluster.ha.name, &["cat", "/var/log/serf.log"])
+            .await?;
+        anyhow::ensure!(
+            out.exit_code == 0,
+            "reading /var/log/serf.log in {}: {}",
+            self.cluster.ha.name,
+            out.stderr.trim()
+        );
+        Ok(out.stdout)
+    }
+}
+
+/// HAProxy's servers, read off the runtime's worker threads: the stats client blocks.
+pub(crate) async fn servers(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
+    let cluster = cluster.clone();
+    tokio::task::spawn_blocking(move || haproxy_stats::fetch(&cluster))
+        .await
+        .context("the stats reader panicked")?
+}
+
+/// Removes containers of the project concurrently (graceful stop, then remove): for
+/// clean-up between scenarios, where the time it takes is not what is measured.
+pub(crate) async fn remove_all(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
+    let engine = ctx.engine().await?;
+    let removals = names
+        .iter()
+        .map(|name| stack::stop_and_remove(engine, name));
+    for result in futures_util::future::join_all(removals).await {
+        result?;
+    }
+    Ok(())
+}
