@@ -212,3 +212,29 @@ fn a_timeout_names_the_missing_servers_and_shows_their_logs() {
         stack.networks().is_empty().then_some(())
     });
 }
+
+#[test]
+fn the_generated_compose_file_starts_an_equivalent_stack() {
+    let stack = Stack::new("e2e-compose", 18, 2);
+    stack.xtask(&["build"]).assert_success();
+    let out = stack.config.parent().unwrap().join("generated");
+    stack.xtask(&["gen", "--out", out.to_str().unwrap()]).assert_success();
+    let compose_file = out.join("docker-compose.yml");
+    let compose = |args: &[&str]| {
+        let mut all = vec!["-f", compose_file.to_str().unwrap(), "-p", "e2e-compose"];
+        all.extend(args);
+        support::run_tool("docker-compose", &all)
+    };
+    let up = compose(&["up", "-d"]);
+    let served = up.status.success().then(|| {
+        eventually("both webapps answering through the compose stack", Duration::from_secs(90), || {
+            let hosts = std::panic::catch_unwind(|| stack.hosts_answering(6)).ok()?;
+            (hosts == [stack.node(1), stack.node(2)].into()).then_some(hosts)
+        })
+    });
+    let labels_ok = stack.containers().len() == 3;
+    compose(&["down"]);
+    assert!(up.status.success(), "docker-compose up failed:\n{}", up.all_text());
+    assert!(served.is_some());
+    assert!(labels_ok, "compose containers carry the project's labels");
+}
