@@ -114,12 +114,12 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
     let scenarios = async {
         let low = settings.join_from;
         runner
-            .phase("start ha + webapps", async {
+            .phase("start", async {
                 runner.scale(cluster, low).await.map(|_| ())
             })
             .await?;
         let join = runner.phase("1 join", join::run(&runner)).await?;
-        let churn = runner.phase("2 leave + crash", churn::run(&runner)).await?;
+        let churn = runner.phase("2 leave, crash", churn::run(&runner)).await?;
         let cycles = runner.phase("3 scale cycles", cycles::run(&runner)).await?;
         let burst = runner.phase("5 burst", burst::run(&runner)).await?;
         // Last: it recreates ha with the lab's reload method.

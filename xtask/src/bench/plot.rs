@@ -9,7 +9,7 @@ const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 440.0;
 const LEFT: f64 = 60.0;
 const RIGHT: f64 = 70.0;
-const TOP: f64 = 70.0;
+const TOP: f64 = 60.0;
 const BOTTOM: f64 = 50.0;
 const UP_COLOR: &str = "#1f77b4";
 const FAILED_COLOR: &str = "#d62728";
@@ -39,11 +39,12 @@ pub(crate) fn svg(timeline: &Timeline) -> String {
     let _ = writeln!(
         out,
         r##"<rect width="100%" height="100%" fill="#ffffff"/>
-<text x="{LEFT}" y="22" font-size="16" font-weight="bold">Servers UP and failed requests over time</text>"##
+<text x="{LEFT}" y="24" font-size="16" font-weight="bold">Servers UP and failed requests over time</text>
+<text x="{LEFT}" y="44" fill="#555">Shaded bands: the scenarios, numbered as in results.md. Gaps in the line: HAProxy's stats did not answer.</text>"##
     );
 
-    // Scenario bands, alternately shaded, numbered; the legend below the title names them.
-    let mut legend = Vec::new();
+    // Scenario bands, alternately shaded, each named by a vertical label (a short phase
+    // would not fit a horizontal one).
     for (i, phase) in timeline.phases.iter().enumerate() {
         let (x0, x1) = (x(phase.start.as_secs_f64()), x(phase.end.as_secs_f64()));
         let fill = if i % 2 == 0 { "#f2f2f2" } else { "#e4e4e4" };
@@ -54,19 +55,12 @@ pub(crate) fn svg(timeline: &Timeline) -> String {
         );
         let _ = writeln!(
             out,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
-            (x0 + x1) / 2.0,
-            TOP + 14.0,
-            i + 1
+            r##"<text transform="translate({:.1} {:.1}) rotate(90)" fill="#555">{}</text>"##,
+            x0 + 4.0,
+            TOP + 6.0,
+            escape(&phase.name)
         );
-        legend.push(format!("{} {}", i + 1, escape(&phase.name)));
     }
-    let _ = writeln!(
-        out,
-        r##"<text x="{LEFT}" y="42" fill="#555">{}</text>"##,
-        legend.join("   ")
-    );
-
     // Axes, grid and ticks.
     let _ = writeln!(
         out,
@@ -229,7 +223,7 @@ mod tests {
         };
         let svg = svg(&timeline);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
-        assert!(svg.contains("1 reloads &lt;restart&gt;"));
+        assert!(svg.contains(">reloads &lt;restart&gt;</text>"));
         assert_eq!(svg.matches("<path ").count(), 2, "the gap breaks the line");
         assert_eq!(svg.matches("failed, 10 ok").count(), 1, "one bar");
         assert_eq!(nice_ceiling(3), 5);

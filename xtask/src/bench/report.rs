@@ -163,15 +163,18 @@ pub(crate) fn markdown(r: &Results) -> String {
 fn join_section(md: &mut String, j: &JoinResult, s: &Settings) {
     md.push_str(&format!(
         "\n## 1. Join to serving\n\nScale {} -> {} webapps under {} req/s, one node after another as `scale` does. \
-         Time from a node's creation request (create, gossip key upload, start) to the end of the first \
-         request it answered through the load balancer (its JSON `host`).\n\n| node | to first answer (s) |\n|---|---|\n",
+         Time to the end of the first request a new node answered through the load balancer (its JSON `host`), \
+         from its creation request (create, gossip key upload, start: the figure the target is checked on) and, \
+         as a lower bound, from the return of the start call.\n\n\
+         | node | from creation request (s) | from started (s) |\n|---|---|---|\n",
         j.from, j.to, s.rate
     ));
     for n in &j.nodes {
         md.push_str(&format!(
-            "| {} | {} |\n",
+            "| {} | {} | {} |\n",
             n.name,
-            opt(n.to_first_answer_s, 2)
+            opt(n.to_first_answer_s, 2),
+            opt(n.after_start_s, 2)
         ));
     }
     md.push_str(&format!(
@@ -182,7 +185,7 @@ fn join_section(md: &mut String, j: &JoinResult, s: &Settings) {
         j.load.requests,
         j.load.failed
     ));
-    failures(md, &j.load);
+    failures(md, "", &j.load);
 }
 
 fn churn_section(md: &mut String, c: &ChurnResult, s: &Settings) {
@@ -211,7 +214,7 @@ fn churn_section(md: &mut String, c: &ChurnResult, s: &Settings) {
         "\nWhole run: {} requests, {} failed.\n",
         c.load.requests, c.load.failed
     ));
-    failures(md, &c.load);
+    failures(md, "", &c.load);
 }
 
 fn cycles_section(md: &mut String, c: &CyclesResult, s: &Settings) {
@@ -237,7 +240,7 @@ fn cycles_section(md: &mut String, c: &CyclesResult, s: &Settings) {
         .map(|(i, (failed, secs))| format!("{}: {failed} failed in {secs:.1} s", i + 1))
         .collect();
     md.push_str(&format!("\nPer cycle: {}.\n", cycles.join("; ")));
-    failures(md, &c.scaling);
+    failures(md, "", &c.scaling);
 }
 
 fn reloads_section(md: &mut String, r: &ReloadsResult, s: &Settings) {
@@ -275,7 +278,9 @@ fn reloads_section(md: &mut String, r: &ReloadsResult, s: &Settings) {
         None => "neither method failed a request at this load: no ratio".into(),
     };
     md.push_str(&format!("\nRatio: {ratio}.\n"));
-    failures(md, &r.restart.load);
+    for m in [&r.hitless, &r.restart] {
+        failures(md, &format!(" ({})", m.method), &m.load);
+    }
 }
 
 fn burst_section(md: &mut String, b: &BurstResult) {
@@ -337,7 +342,7 @@ fn load_row(name: &str, s: &Summary) -> String {
 }
 
 /// A line naming the kinds of failure, when there were any.
-fn failures(md: &mut String, s: &Summary) {
+fn failures(md: &mut String, of: &str, s: &Summary) {
     if s.failures.is_empty() {
         return;
     }
@@ -346,7 +351,7 @@ fn failures(md: &mut String, s: &Summary) {
         .iter()
         .map(|(kind, n)| format!("{kind}: {n}"))
         .collect();
-    md.push_str(&format!("\nFailures by kind: {}.\n", kinds.join(", ")));
+    md.push_str(&format!("\nFailures by kind{of}: {}.\n", kinds.join(", ")));
 }
 
 fn opt(value: Option<f64>, decimals: usize) -> String {

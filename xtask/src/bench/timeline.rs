@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::scenario::servers;
+use super::scenario::{in_rotation, servers};
 use super::stats::secs;
 
 /// A named span of the run (a scenario).
@@ -25,7 +25,7 @@ pub(crate) struct Phase {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Point {
     pub(crate) t: u64,
-    /// Servers HAProxy reported UP at the last sample of that second (none: no answer).
+    /// Servers HAProxy had in rotation at the last sample of that second (none: no answer).
     pub(crate) servers_up: Option<u32>,
     pub(crate) ok: u64,
     pub(crate) failed: u64,
@@ -54,7 +54,7 @@ impl Watch {
                 let up = servers(&cluster)
                     .await
                     .ok()
-                    .map(|s| s.iter().filter(|s| s.is_up()).count() as u32);
+                    .map(|s| s.iter().filter(|s| in_rotation(s)).count() as u32);
                 seen.push((epoch.elapsed(), up));
                 tokio::select! {
                     _ = &mut stopped => break,

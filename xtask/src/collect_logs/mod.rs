@@ -10,7 +10,7 @@ mod readme;
 mod run;
 mod scenario;
 mod screenshot;
-mod teardown;
+
 mod timeline;
 
 use std::path::{Path, PathBuf};
@@ -92,7 +92,7 @@ impl CollectLogs {
         if !self.keep {
             // Best effort, also after a failure; a second Ctrl-C skips it.
             let removed = tokio::select! {
-                removed = teardown::remove_stack(ctx, cluster) => removed,
+                removed = stack::remove_stack(ctx, cluster) => removed,
                 signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
             };
             if let Err(err) = removed {

@@ -8,7 +8,7 @@ use cluster::Cluster;
 
 use super::readme::{self, FileRecord, Report, StepRecord};
 use super::scenario::{self, Action, Task};
-use super::{capture, teardown};
+use super::capture;
 use crate::context::Ctx;
 use crate::{progress, stack};
 
@@ -21,12 +21,13 @@ pub(crate) async fn task(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let name = task.name();
-    let removed = teardown::remove_containers(ctx, cluster)
+    let removed = stack::remove_containers(ctx, cluster)
         .await
         .context("removing the previous stack")?;
-    if removed > 0 {
+    if !removed.is_empty() {
         println!(
-            "{name}: removed the {removed} containers of project {} to start fresh",
+            "{name}: removed {} of project {} to start fresh",
+            removed.join(", "),
             cluster.project
         );
     }

@@ -2,6 +2,7 @@
 //! `up`, `scale`, `collect-logs` and `bench`.
 mod plan;
 mod preflight;
+mod teardown;
 mod wait;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use crate::context::Ctx;
 use crate::engine::{ContainerSpec, Engine, FileUpload};
 use crate::secrets;
 pub(crate) use plan::{Action, Desired, Observed};
+pub(crate) use teardown::{remove_containers, remove_stack};
 pub(crate) use wait::wait_for_servers;
 
 /// Label holding the fingerprint of what a container was created from.

@@ -28,8 +28,15 @@ pub(crate) fn parse_members(stdin: &str) -> Vec<EventMember> {
 
 /// `member-join s1 backend`, one per member: the lab's /var/log/serf.log line without its
 /// timestamp. Fields come from gossip, so anything that could break the line is escaped.
+/// Serf coalesces events that come close together and lists their members in no stable
+/// order; the balancer first, then natural name order, keeps the log readable.
 pub(crate) fn log_lines(event: &str, members: &[EventMember]) -> Vec<String> {
     let event = token(event);
+    let mut members: Vec<&EventMember> = members.iter().collect();
+    members.sort_by(|a, b| {
+        (a.role != "balancer", cluster::natural_key(&a.name))
+            .cmp(&(b.role != "balancer", cluster::natural_key(&b.name)))
+    });
     members
         .iter()
         .map(|m| format!("{event} {} {}", token(&m.name), token(&m.role)))
@@ -81,6 +88,15 @@ mod tests {
         assert_eq!(
             log_lines("member-leave", &members),
             ["member-leave s1 backend", "member-leave s2 -"]
+        );
+    }
+
+    #[test]
+    fn a_coalesced_event_lists_the_balancer_first_then_by_number() {
+        let members = parse_members("s10\ta\tbackend\t\ns2\ta\tbackend\t\nha\ta\tbalancer\t\n");
+        assert_eq!(
+            log_lines("member-join", &members),
+            ["member-join ha balancer", "member-join s2 backend", "member-join s10 backend"]
         );
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{remove_all, Runner};
+use super::{in_rotation, remove_all, Runner};
 use crate::bench::load::Sample;
 use crate::bench::stats::{failed_between, secs, summarize, Summary};
 use crate::stack::STOP_TIMEOUT_S;
@@ -80,7 +80,9 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<ChurnResult> {
 async fn marks(runner: &Runner<'_>, node: &str) -> (Option<Duration>, Option<Duration>) {
     let timeout = Duration::from_secs(60);
     let out = runner
-        .until_servers(timeout, |s| !s.iter().any(|s| s.name == node && s.is_up()))
+        .until_servers(timeout, |s| {
+            !s.iter().any(|s| s.name == node && in_rotation(s))
+        })
         .await;
     let removed = runner
         .until_servers(timeout, |s| !s.is_empty() && !s.iter().any(|s| s.name == node))

@@ -1,6 +1,9 @@
 //! Scenario 1, join to serving: scale up under load, the way `scale` does (one node after
-//! another), and time each new node from its container's creation request to the first
-//! answer it serves through the load balancer, as the load generator sees it.
+//! another), and time each new node to the first answer it serves through the load
+//! balancer, as the load generator sees it. The engine calls for a node (create, upload
+//! the gossip key, start) go through one function, so the start request itself is not
+//! observable: the time is given from the creation request (an upper bound) and from the
+//! return of the start call (a lower bound).
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -26,8 +29,12 @@ pub(crate) struct JoinResult {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct NodeJoin {
     pub(crate) name: String,
-    /// None: it served nothing before the load stopped.
+    /// From the creation request (create, key upload, start: what `scale` does for a
+    /// node) to the end of its first answer; None: it served nothing before the load
+    /// stopped. An upper bound of the time from the start request.
     pub(crate) to_first_answer_s: Option<f64>,
+    /// The same, from when the engine had started the container: a lower bound.
+    pub(crate) after_start_s: Option<f64>,
 }
 
 pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<JoinResult> {
@@ -57,19 +64,31 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<JoinResult> {
     })
 }
 
-/// When each new node's creation was requested, since the epoch: converge creates nodes
-/// one after another, so a node's request follows the completion of the previous action.
+/// A new node: when its creation was requested and when the engine had started it,
+/// since the epoch.
+pub(crate) struct Started {
+    pub(crate) name: String,
+    pub(crate) requested: Duration,
+    pub(crate) running: Duration,
+}
+
+/// converge creates nodes one after another, so a node's creation request follows the
+/// completion of the previous action.
 fn creation_requests(
     runner: &Runner<'_>,
     called: Instant,
     actions: &[(Action, Instant)],
-) -> Vec<(String, Duration)> {
+) -> Vec<Started> {
     let mut previous = called;
     let mut started = Vec::new();
     for (action, done) in actions {
         if let Action::Create(name) | Action::Recreate(name) | Action::Start(name) = action {
             if *name != runner.cluster.ha.name {
-                started.push((name.clone(), previous - runner.epoch));
+                started.push(Started {
+                    name: name.clone(),
+                    requested: previous - runner.epoch,
+                    running: *done - runner.epoch,
+                });
             }
         }
         previous = *done;
@@ -77,18 +96,24 @@ fn creation_requests(
     started
 }
 
-/// For each node, the time from its start to the end of the first request it served.
-pub(crate) fn first_answers(started: &[(String, Duration)], samples: &[Sample]) -> Vec<NodeJoin> {
+/// For each node, the time from its creation request (and from its start) to the end of
+/// the first request it served.
+pub(crate) fn first_answers(started: &[Started], samples: &[Sample]) -> Vec<NodeJoin> {
     started
         .iter()
-        .map(|(name, at)| NodeJoin {
-            name: name.clone(),
-            to_first_answer_s: samples
+        .map(|node| {
+            let first = samples
                 .iter()
-                .filter(|s| s.outcome.served_by() == Some(name.as_str()) && s.done() >= *at)
-                .map(|s| s.done() - *at)
-                .min()
-                .map(secs),
+                .filter(|s| {
+                    s.outcome.served_by() == Some(node.name.as_str()) && s.done() >= node.requested
+                })
+                .map(|s| s.done())
+                .min();
+            NodeJoin {
+                name: node.name.clone(),
+                to_first_answer_s: first.map(|t| secs(t - node.requested)),
+                after_start_s: first.map(|t| secs(t.saturating_sub(node.running))),
+            }
         })
         .collect()
 }
@@ -107,19 +132,29 @@ mod tests {
             sample(2000, 5, served("s1")),
         ];
         let started = [
-            ("s3".to_string(), Duration::from_millis(1000)),
-            ("s4".to_string(), Duration::from_millis(1100)),
+            Started {
+                name: "s3".into(),
+                requested: Duration::from_millis(1000),
+                running: Duration::from_millis(1300),
+            },
+            Started {
+                name: "s4".into(),
+                requested: Duration::from_millis(1100),
+                running: Duration::from_millis(1400),
+            },
         ];
         assert_eq!(
             first_answers(&started, &samples),
             [
                 NodeJoin {
                     name: "s3".into(),
-                    to_first_answer_s: Some(0.51)
+                    to_first_answer_s: Some(0.51),
+                    after_start_s: Some(0.21),
                 },
                 NodeJoin {
                     name: "s4".into(),
-                    to_first_answer_s: None
+                    to_first_answer_s: None,
+                    after_start_s: None,
                 },
             ]
         );

@@ -172,6 +172,12 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// True while HAProxy sends new requests to the server: `UP`, also `UP 1/2` (a check
+/// failed but not enough to mark it DOWN; also how every server starts after a reload).
+pub(crate) fn in_rotation(server: &ServerStat) -> bool {
+    server.status == "UP" || server.status.starts_with("UP ")
+}
+
 /// HAProxy's servers, read off the runtime's worker threads: the stats client blocks.
 pub(crate) async fn servers(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
     let cluster = cluster.clone();

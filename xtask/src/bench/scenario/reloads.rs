@@ -34,13 +34,13 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<ReloadsResult> {
     let webapps = runner.settings.cycle_low;
     let hitless = runner
         .phase(
-            "4 reloads: hitless",
+            "4 hitless reloads",
             method_run(runner, ReloadMethod::Hitless, webapps),
         )
         .await?;
     let restart = runner
         .phase(
-            "4 reloads: restart (lab)",
+            "4 restart reloads (lab)",
             method_run(runner, ReloadMethod::Restart, webapps),
         )
         .await?;
