@@ -4,6 +4,7 @@
 //! the load balancer share one model and one render function per template.
 
 mod error;
+mod membership;
 mod model;
 mod names;
 mod raw;
@@ -11,6 +12,7 @@ mod render;
 mod validate;
 
 pub use error::ConfigError;
+pub use membership::{node_order, parse_members, Member};
 pub use model::{
     Balance, Base, Cluster, Ha, Health, Network, Node, ReloadMethod, Role, Serf, SerfProfile,
     Webapps,

@@ -54,13 +54,14 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             format!("{stats_port} is also ha.http_port; use two different ports, e.g. 1936"),
         );
     }
-    let bind: IpAddr = match raw.ha.bind.parse() {
-        Ok(ip) => ip,
+    // IPv4 only: the published URLs and the compose port syntax are written for it.
+    let bind: IpAddr = match raw.ha.bind.parse::<Ipv4Addr>() {
+        Ok(ip) => IpAddr::V4(ip),
         Err(_) => {
             return violation(
                 "ha.bind",
                 format!(
-                    "{:?} is not an IP address; use \"127.0.0.1\" (local only) or \"0.0.0.0\"",
+                    "{:?} is not an IPv4 address; use \"127.0.0.1\" (local only) or \"0.0.0.0\"",
                     raw.ha.bind
                 ),
             )

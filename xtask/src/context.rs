@@ -47,6 +47,16 @@ impl Ctx {
         let sh = Shell::new().context("creating the shell")?;
         let root = project_root();
         sh.change_dir(&root);
+        // `cargo xtask` keeps the caller's directory: from a subfolder, the default
+        // cluster.toml is the workspace's.
+        let config_path = if config_path.is_relative()
+            && !config_path.exists()
+            && root.join(&config_path).exists()
+        {
+            root.join(config_path)
+        } else {
+            config_path
+        };
         let cluster = load_cluster(&config_path)?;
         Ok(Ctx {
             sh,
@@ -65,6 +75,11 @@ impl Ctx {
 
     pub(crate) async fn engine(&self) -> anyhow::Result<&Engine> {
         self.engine.get_or_try_init(Engine::connect).await
+    }
+
+    /// The cluster file as the user named it, for messages.
+    pub(crate) fn config_file(&self) -> String {
+        self.config_path.display().to_string()
     }
 
     pub(crate) fn path(&self, relative: impl AsRef<Path>) -> PathBuf {

@@ -20,13 +20,17 @@ impl Down {
         }
         if self.images {
             let engine = ctx.engine().await?;
-            for (id, tags) in engine.project_images(&cluster.project).await? {
-                engine.remove_image(&id).await?;
-                let name = tags.first().cloned().unwrap_or(id);
-                println!("removed image {name}");
+            // Only the three tags the build makes, checked against the project label: images
+            // a user built FROM ours inherit that label and are not ours to remove.
+            for image in ["ha", "webapp", "base"] {
+                let tag = cluster.image_tag(image);
+                if engine.image_of_project(&tag, &cluster.project).await? {
+                    engine.remove_image(&tag).await?;
+                    println!("removed image {tag}");
+                }
             }
         }
-        if removed.is_empty() {
+        if removed.is_empty() && !self.images {
             println!("nothing of project {} to remove", cluster.project);
         }
         Ok(())

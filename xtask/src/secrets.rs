@@ -1,6 +1,11 @@
-//! The Serf gossip key: generated once per project, kept under .state/ (git-ignored),
-//! never baked into an image; containers get it as a file before they start.
-use std::path::PathBuf;
+//! The project's Serf secrets: the gossip key (a node without it cannot join) and the RPC
+//! token (only root in a container may drive its agent). Generated once per project into
+//! .state/<project>/serf.json (git-ignored, owner-only), never baked into an image or put
+//! in the environment: containers get the file before they start.
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -12,25 +17,63 @@ pub(crate) fn serf_key_path(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
     ctx.path(".state").join(&cluster.project).join("serf.json")
 }
 
-/// Creates the key file if it does not exist yet; returns its path.
+/// Creates the secrets file if it does not exist yet, or completes one written by an
+/// older version (gossip key only) keeping its key; returns its path.
 pub(crate) fn ensure_serf_key(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<PathBuf> {
     let path = serf_key_path(ctx, cluster);
-    if path.exists() {
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(
+            serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let key = existing
+        .as_ref()
+        .and_then(|v| v["encrypt_key"].as_str().map(String::from));
+    if key.is_some() && existing.as_ref().is_some_and(|v| v["rpc_auth"].is_string()) {
         return Ok(path);
     }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).context("generating the Serf gossip key")?;
-    let json =
-        serde_json::json!({ "encrypt_key": base64::engine::general_purpose::STANDARD.encode(key) });
-    let dir = path.parent().expect("key path has a parent");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(&path, format!("{json}\n"))
-        .with_context(|| format!("writing {}", path.display()))?;
+    let secrets = serde_json::json!({
+        "encrypt_key": key.map_or_else(|| random_base64(32), Ok)?,
+        "rpc_auth": random_base64(24)?,
+    });
+    write_private(&path, format!("{secrets}\n").as_bytes())?;
     Ok(path)
 }
 
-/// The key file's contents, for uploading into a container.
+/// The secrets file's contents, for copying into a container.
 pub(crate) fn serf_key_file(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<u8>> {
     let path = ensure_serf_key(ctx, cluster)?;
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn random_base64(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).context("generating a Serf secret")?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// Writes owner-only (dir 0700, file 0600), through a temporary file renamed into place,
+/// so a crash never leaves a truncated key behind.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().expect("secrets path has a parent");
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let temp = dir.join(format!(".serf.json.{}", std::process::id()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("creating {}", temp.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))
 }

@@ -76,8 +76,8 @@ impl Status {
         }
         let mut rows: Vec<Row> = rows.into_values().collect();
         rows.sort_by(|a, b| {
-            (a.name != cluster.ha.name, cluster::natural_key(&a.name))
-                .cmp(&(b.name != cluster.ha.name, cluster::natural_key(&b.name)))
+            cluster::node_order(a.name == cluster.ha.name, &a.name)
+                .cmp(&cluster::node_order(b.name == cluster.ha.name, &b.name))
         });
         if self.json {
             println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -22,10 +22,11 @@ const SECTIONS: &[&str] = &[
 /// `path` (`a.b.c`) in `json`, failing the test with the path when it is missing.
 #[track_caller]
 fn at<'a>(json: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(json, |value, key| match value.get(key) {
-        Some(inner) => inner,
-        None => panic!("results.json has no {path}:\n{json:#}"),
-    })
+    path.split('.')
+        .fold(json, |value, key| match value.get(key) {
+            Some(inner) => inner,
+            None => panic!("results.json has no {path}:\n{json:#}"),
+        })
 }
 
 #[track_caller]
@@ -114,6 +115,8 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
 
     load_summary(&json, "scale_cycles.baseline");
     load_summary(&json, "scale_cycles.scaling");
+    number(&json, "scale_cycles.failed_scaling_up");
+    number(&json, "scale_cycles.failed_scaling_down");
     let cycles = number(&json, "scale_cycles.cycles") as usize;
     assert_eq!(
         at(&json, "scale_cycles.failed_per_cycle")
@@ -145,7 +148,10 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         number(&json, path);
     }
     let images = at(&json, "build.images").as_array().unwrap();
-    let names: Vec<&str> = images.iter().map(|i| i["image"].as_str().unwrap()).collect();
+    let names: Vec<&str> = images
+        .iter()
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -169,7 +175,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases.len(), 7, "{phases:?}");
+    assert_eq!(phases.len(), 8, "{phases:?}");
     let points = at(&json, "timeline.points").as_array().unwrap();
     assert!(points.len() > 10, "one point per second");
     let svg = std::fs::read_to_string(out.join("timeline.svg")).expect("timeline.svg");

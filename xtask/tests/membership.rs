@@ -207,27 +207,76 @@ fn start_order_does_not_matter() {
     );
     assert_eq!(stack.hosts_answering(9), names(&stack, &[1, 2, 3]));
 
+    // The unprivileged web app user can neither read the secrets nor drive its Serf agent.
+    let s1 = stack.node(1);
+    let read = docker(&["exec", "-u", "webapp", &s1, "cat", "/etc/serf/encrypt.json"]);
+    assert!(
+        !read.status.success(),
+        "webapp read the secrets: {}",
+        read.all_text()
+    );
+    let rpc = docker(&["exec", "-u", "webapp", &s1, "serf", "members"]);
+    assert!(
+        !rpc.status.success(),
+        "webapp drove Serf without the token: {}",
+        rpc.all_text()
+    );
+    let whoami = docker(&["exec", &s1, "ps", "-o", "user=", "-C", "webapp"]);
+    assert_eq!(
+        whoami.stdout_text().trim(),
+        "webapp",
+        "the web app runs as user webapp"
+    );
+
     // A container without the project's gossip key cannot join.
     let intruder = "e2e-order-intruder";
     docker(&["rm", "-f", intruder]);
     docker(&[
-        "create", "--name", intruder, "--network", "e2e-order", "--ip", "10.231.32.200",
-        "-e", "NODE_NAME=intruder", "-e", "NODE_ROLE=backend", "-e", "NODE_PORT=3000",
-        "-e", "SERF_JOIN=10.231.32.42", "e2e-order/webapp:latest",
+        "create",
+        "--name",
+        intruder,
+        "--network",
+        "e2e-order",
+        "--ip",
+        "10.231.32.200",
+        "-e",
+        "NODE_NAME=intruder",
+        "-e",
+        "NODE_ROLE=backend",
+        "-e",
+        "NODE_PORT=3000",
+        "-e",
+        "SERF_JOIN=10.231.32.42",
+        "e2e-order/webapp:latest",
     ])
     .assert_success();
     let key = std::env::temp_dir().join(format!("intruder-key-{}.json", std::process::id()));
-    std::fs::write(&key, "{\"encrypt_key\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}\n").unwrap();
-    docker(&["cp", key.to_str().unwrap(), &format!("{intruder}:/etc/serf/encrypt.json")]).assert_success();
+    std::fs::write(
+        &key,
+        "{\"encrypt_key\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}\n",
+    )
+    .unwrap();
+    docker(&[
+        "cp",
+        key.to_str().unwrap(),
+        &format!("{intruder}:/etc/serf/encrypt.json"),
+    ])
+    .assert_success();
     std::fs::remove_file(&key).unwrap();
     docker(&["start", intruder]).assert_success();
     std::thread::sleep(Duration::from_secs(8));
-    let members = exec(&stack, "serf members").stdout_text();
+    let members = exec(&stack, "serf-rpc members").stdout_text();
     let nodes = nodes_dir(&stack);
     let intruder_logs = docker(&["logs", intruder]).all_text();
     docker(&["rm", "-f", intruder]);
-    assert!(!members.contains("intruder"), "a node without the key joined:\n{members}");
+    assert!(
+        !members.contains("intruder"),
+        "a node without the key joined:\n{members}"
+    );
     assert!(!nodes.contains("intruder"));
-    assert!(intruder_logs.contains("agent: Join"), "the intruder did try to join:\n{intruder_logs}");
+    assert!(
+        intruder_logs.contains("agent: Join"),
+        "the intruder did try to join:\n{intruder_logs}"
+    );
     assert_eq!(up_servers(&stack), names(&stack, &[1, 2, 3]));
 }

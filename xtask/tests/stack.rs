@@ -145,7 +145,14 @@ fn a_foreign_container_with_a_node_name_is_named_and_untouched() {
     let squatter = stack.node(1);
     stack.xtask(&["build"]).assert_success();
     docker(&["rm", "-f", &squatter]);
-    docker(&["create", "--name", &squatter, "e2e-name/webapp:latest", "true"]).assert_success();
+    docker(&[
+        "create",
+        "--name",
+        &squatter,
+        "e2e-name/webapp:latest",
+        "true",
+    ])
+    .assert_success();
     let up = stack.xtask(&["up"]);
     let still_there = docker(&["inspect", &squatter]).status.success();
     docker(&["rm", "-f", &squatter]);
@@ -218,7 +225,9 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
     let stack = Stack::new("e2e-compose", 18, 2);
     stack.xtask(&["build"]).assert_success();
     let out = stack.config.parent().unwrap().join("generated");
-    stack.xtask(&["gen", "--out", out.to_str().unwrap()]).assert_success();
+    stack
+        .xtask(&["gen", "--out", out.to_str().unwrap()])
+        .assert_success();
     let compose_file = out.join("docker-compose.yml");
     let compose = |args: &[&str]| {
         let mut all = vec!["-f", compose_file.to_str().unwrap(), "-p", "e2e-compose"];
@@ -227,14 +236,22 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
     };
     let up = compose(&["up", "-d"]);
     let served = up.status.success().then(|| {
-        eventually("both webapps answering through the compose stack", Duration::from_secs(90), || {
-            let hosts = std::panic::catch_unwind(|| stack.hosts_answering(6)).ok()?;
-            (hosts == [stack.node(1), stack.node(2)].into()).then_some(hosts)
-        })
+        eventually(
+            "both webapps answering through the compose stack",
+            Duration::from_secs(90),
+            || {
+                let hosts = std::panic::catch_unwind(|| stack.hosts_answering(6)).ok()?;
+                (hosts == [stack.node(1), stack.node(2)].into()).then_some(hosts)
+            },
+        )
     });
     let labels_ok = stack.containers().len() == 3;
     compose(&["down"]);
-    assert!(up.status.success(), "docker-compose up failed:\n{}", up.all_text());
+    assert!(
+        up.status.success(),
+        "docker-compose up failed:\n{}",
+        up.all_text()
+    );
     assert!(served.is_some());
     assert!(labels_ok, "compose containers carry the project's labels");
 }

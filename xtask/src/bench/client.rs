@@ -57,10 +57,8 @@ async fn exchange(addr: SocketAddr) -> Outcome {
         return Outcome::Connect;
     };
     let _ = stream.set_nodelay(true);
-    let Ok((mut sender, connection)) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(
-        TokioIo::new(stream),
-    )
-    .await
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await
     else {
         return Outcome::Read;
     };

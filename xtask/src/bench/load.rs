@@ -107,7 +107,10 @@ async fn generate(
                 latency: sent.elapsed(),
                 outcome,
             };
-            samples.lock().expect("no panic holds the lock").push(sample);
+            samples
+                .lock()
+                .expect("no panic holds the lock")
+                .push(sample);
             drop(slot);
         });
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
-use cluster::{labels, natural_key, Cluster};
+use cluster::Cluster;
 use tokio::signal::unix::{signal, SignalKind};
 use xshell::cmd;
 
@@ -71,7 +71,7 @@ impl Bench {
         };
         // Also after a failure; a second Ctrl-C skips it.
         let removed = tokio::select! {
-            removed = remove_stack(ctx, cluster) => removed,
+            removed = stack::remove_stack(ctx, cluster) => removed.map(|_| ()),
             signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
         };
         if let Err(err) = removed {
@@ -98,10 +98,11 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         .quiet()
         .read()
         .context("reading the date")?;
-    let removed = remove_stack(ctx, cluster).await?;
-    if removed > 0 {
+    let removed = stack::remove_containers(ctx, cluster).await?;
+    if !removed.is_empty() {
         println!(
-            "bench: removed the {removed} containers of project {} to start fresh",
+            "bench: removed the {} containers of project {} to start fresh",
+            removed.len(),
             cluster.project
         );
     }
@@ -120,7 +121,7 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
             .await?;
         let join = runner.phase("1 join", join::run(&runner)).await?;
         let churn = runner.phase("2 leave, crash", churn::run(&runner)).await?;
-        let cycles = runner.phase("3 scale cycles", cycles::run(&runner)).await?;
+        let cycles = cycles::run(&runner).await?;
         let burst = runner.phase("5 burst", burst::run(&runner)).await?;
         // Last: it recreates ha with the lab's reload method.
         let reloads = reloads::run(&runner).await?;
@@ -176,30 +177,6 @@ fn print_targets(results: &Results) {
         };
         println!("{:<52} {:<30} {:<26} {met}", t.name, t.goal, t.measured);
     }
-}
-
-/// Removes the project's containers (webapps together, then ha) and its network; returns
-/// how many containers there were. Only what carries the project's label is touched.
-async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<usize> {
-    let engine = ctx.engine().await?;
-    let mut names: Vec<String> = stack::observe(engine, cluster)
-        .await?
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
-    names.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
-    let (ha, webapps): (Vec<String>, Vec<String>) =
-        names.iter().cloned().partition(|n| *n == cluster.ha.name);
-    scenario::remove_all(ctx, &webapps).await?;
-    scenario::remove_all(ctx, &ha).await?;
-    for network in engine.networks().await? {
-        let ours =
-            network.labels.as_ref().and_then(|l| l.get(labels::PROJECT)) == Some(&cluster.project);
-        if let (true, Some(name)) = (ours, network.name) {
-            engine.remove_network(&name).await?;
-        }
-    }
-    Ok(names.len())
 }
 
 /// Ctrl-C and SIGTERM end the run through its error path, so the stack is removed.

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use cluster::Cluster;
 
+use super::capture;
 use super::readme::{self, FileRecord, Report, StepRecord};
 use super::scenario::{self, Action, Task};
-use super::capture;
 use crate::context::Ctx;
 use crate::{progress, stack};
 

@@ -9,9 +9,7 @@ use bollard::container::{
     WaitContainerOptions,
 };
 use bollard::errors::Error as DockerError;
-use bollard::image::{
-    BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions,
-};
+use bollard::image::{BuildImageOptions, CreateImageOptions, RemoveImageOptions};
 use bollard::models::{HostConfig, ImageInspect};
 use futures_util::TryStreamExt as _;
 
@@ -147,33 +145,15 @@ impl Engine {
         }
     }
 
-    /// The project's images (ids with their tags), apps before base so each can be removed
-    /// after the images built on it.
-    pub(crate) async fn project_images(
-        &self,
-        project: &str,
-    ) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={project}", cluster::labels::PROJECT)],
-        )]);
-        let mut images = self
-            .docker
-            .list_images(Some(ListImagesOptions {
-                all: false,
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .with_context(|| format!("listing the images of project {project}"))?;
-        let is_base = |labels: &HashMap<String, String>| {
-            labels.get(cluster::labels::ROLE).map(String::as_str) == Some("base")
-        };
-        images.sort_by_key(|image| is_base(&image.labels));
-        Ok(images
-            .into_iter()
-            .map(|image| (image.id, image.repo_tags))
-            .collect())
+    /// True when `tag` exists and carries the project's label.
+    pub(crate) async fn image_of_project(&self, tag: &str, project: &str) -> anyhow::Result<bool> {
+        let labels = self
+            .image(tag)
+            .await?
+            .and_then(|image| image.config)
+            .and_then(|config| config.labels)
+            .unwrap_or_default();
+        Ok(labels.get(cluster::labels::PROJECT).map(String::as_str) == Some(project))
     }
 
     /// Removes an image by tag or id; a missing image is not an error. For `down --images`.

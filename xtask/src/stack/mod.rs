@@ -8,10 +8,10 @@ mod wait;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use cluster::{labels, Cluster, Node, Role};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, UsageError};
 use crate::engine::{ContainerSpec, Engine, FileUpload};
 use crate::secrets;
 pub(crate) use plan::{Action, Desired, Observed};
@@ -117,7 +117,7 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
 pub(crate) async fn preflight(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<()> {
     let mut nodes = vec![cluster.ha_node()];
     nodes.extend(cluster.webapp_nodes(webapps));
-    preflight::check(ctx.engine().await?, cluster, &nodes).await
+    preflight::check(ctx.engine().await?, cluster, &nodes, &ctx.config_file()).await
 }
 
 /// Applies one action. The gossip key is copied in before the container first starts.
@@ -141,7 +141,11 @@ pub(crate) async fn apply(
             stop_and_remove(engine, name).await?;
             create(ctx, engine, cluster, find(name)?, &known).await
         }
-        Action::Start(name) => engine.start_container(name).await,
+        Action::Start(name) => {
+            // An interrupted `up` may have created it without its secrets.
+            upload_secrets(ctx, engine, cluster, name).await?;
+            engine.start_container(name).await
+        }
         Action::Remove(name) => stop_and_remove(engine, name).await,
     }
 }
@@ -155,19 +159,29 @@ async fn create(
 ) -> anyhow::Result<()> {
     let spec = spec(cluster, desired, known);
     engine.create_container(&spec).await?;
-    let key = secrets::serf_key_file(ctx, cluster)?;
-    let upload = FileUpload {
-        dir: "/etc/serf",
-        name: "encrypt.json",
-        contents: &key,
-        mode: 0o600,
-    };
-    // A container that cannot get its key must not linger half-made.
-    if let Err(err) = engine.upload_file(&spec.name, &upload).await {
+    // A container that cannot get its secrets must not linger half-made.
+    if let Err(err) = upload_secrets(ctx, engine, cluster, &spec.name).await {
         engine.remove_container(&spec.name).await?;
         return Err(err);
     }
     engine.start_container(&spec.name).await
+}
+
+/// Copies the Serf secrets into a created container (before it first starts).
+async fn upload_secrets(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+    name: &str,
+) -> anyhow::Result<()> {
+    let secrets = secrets::serf_key_file(ctx, cluster)?;
+    let upload = FileUpload {
+        dir: "/etc/serf",
+        name: "encrypt.json",
+        contents: &secrets,
+        mode: 0o600,
+    };
+    engine.upload_file(name, &upload).await
 }
 
 pub(crate) async fn stop_and_remove(engine: &Engine, name: &str) -> anyhow::Result<()> {
@@ -191,7 +205,16 @@ pub(crate) async fn converge(
     let actions = plan::plan(&desired, &observed);
     if !actions.is_empty() {
         let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
-        preflight::check(engine, cluster, &nodes).await?;
+        preflight::check(engine, cluster, &nodes, &ctx.config_file()).await?;
+        let key = secrets::serf_key_path(ctx, cluster);
+        if !observed.is_empty() && !key.exists() {
+            // A new key would split the cluster: running nodes keep the old one.
+            bail!(UsageError(format!(
+                "{} is missing while containers of project {} exist; run `cargo xtask down`, then `up` again",
+                key.display(),
+                cluster.project
+            )));
+        }
         preflight::ensure_network(engine, cluster).await?;
         secrets::ensure_serf_key(ctx, cluster)?;
     }

@@ -40,33 +40,30 @@ impl Action {
     }
 }
 
-/// Creates and starts in declared order (ha first), then removals, highest numbers first.
+/// Removals first (highest numbers first), so a renamed node's address and ports are
+/// free for its successor; then creates and starts in declared order, ha first.
 pub(crate) fn plan(desired: &[Desired], observed: &[Observed]) -> Vec<Action> {
     let observed_by_name: BTreeMap<&str, &Observed> =
         observed.iter().map(|o| (o.name.as_str(), o)).collect();
-    let mut actions: Vec<Action> = desired
-        .iter()
-        .filter_map(|d| {
-            let name = d.node.name.clone();
-            match observed_by_name.get(d.node.name.as_str()) {
-                None => Some(Action::Create(name)),
-                Some(o) if o.fingerprint != d.fingerprint => Some(Action::Recreate(name)),
-                Some(o) if !o.running => Some(Action::Start(name)),
-                Some(_) => None,
-            }
-        })
-        .collect();
     let mut extra: Vec<&str> = observed
         .iter()
         .map(|o| o.name.as_str())
         .filter(|name| !desired.iter().any(|d| d.node.name == *name))
         .collect();
     extra.sort_by_key(|name| std::cmp::Reverse(natural_key(name)));
-    actions.extend(
-        extra
-            .into_iter()
-            .map(|name| Action::Remove(name.to_string())),
-    );
+    let mut actions: Vec<Action> = extra
+        .into_iter()
+        .map(|name| Action::Remove(name.to_string()))
+        .collect();
+    actions.extend(desired.iter().filter_map(|d| {
+        let name = d.node.name.clone();
+        match observed_by_name.get(d.node.name.as_str()) {
+            None => Some(Action::Create(name)),
+            Some(o) if o.fingerprint != d.fingerprint => Some(Action::Recreate(name)),
+            Some(o) if !o.running => Some(Action::Start(name)),
+            Some(_) => None,
+        }
+    }));
     actions
 }
 
@@ -128,10 +125,10 @@ mod tests {
         assert_eq!(
             plan,
             [
-                Action::Recreate("ha".into()),
-                Action::Start("s1".into()),
                 Action::Remove("s10".into()),
                 Action::Remove("s3".into()),
+                Action::Recreate("ha".into()),
+                Action::Start("s1".into()),
             ]
         );
     }

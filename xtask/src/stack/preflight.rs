@@ -10,19 +10,26 @@ use ipnet::Ipv4Net;
 use crate::context::UsageError;
 use crate::engine::{network_subnets, Engine};
 
+/// `file` names the cluster file in messages.
 pub(crate) async fn check(
     engine: &Engine,
     cluster: &Cluster,
     nodes: &[Node],
+    file: &str,
 ) -> anyhow::Result<()> {
-    let mut ha_running = false;
+    // Host ports the project's running ha already publishes are ours, not a conflict.
+    let mut published_by_ha: Vec<u16> = Vec::new();
     for node in nodes {
         let Some(info) = engine.inspect_container(&node.name).await? else {
             continue;
         };
         // Only a container we created carries the node label: image labels (project, role)
         // are inherited by any container made from our images, so they prove nothing.
-        let labels = info.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        let labels = info
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
         let ours = labels.get(labels::PROJECT) == Some(&cluster.project)
             && labels.get(labels::NODE) == Some(&node.name);
         if !ours {
@@ -31,31 +38,51 @@ pub(crate) async fn check(
                 _ => "not created by this toolkit".to_string(),
             };
             bail!(UsageError(format!(
-                "container name {} is taken by another container ({owner}); remove it, or choose other names in cluster.toml (ha.name, webapps.prefix)",
+                "container name {} is taken by another container ({owner}); remove it, or choose other names in {file} (ha.name, webapps.prefix)",
                 node.name
             )));
         }
-        if node.name == cluster.ha.name {
-            ha_running = info.state.and_then(|s| s.running).unwrap_or(false);
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if node.name == cluster.ha.name && running {
+            let bindings = info
+                .host_config
+                .and_then(|h| h.port_bindings)
+                .unwrap_or_default();
+            published_by_ha = bindings
+                .into_values()
+                .flatten()
+                .flatten()
+                .filter(|b| b.host_ip.as_deref() == Some(cluster.ha.bind.to_string().as_str()))
+                .filter_map(|b| b.host_port?.parse().ok())
+                .collect();
         }
     }
-    if !ha_running {
-        check_ports(engine, cluster).await?;
-    }
-    check_subnet(engine, cluster).await
+    check_ports(engine, cluster, &published_by_ha, file).await?;
+    check_subnet(engine, cluster, file).await
 }
 
-async fn check_ports(engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> {
+async fn check_ports(
+    engine: &Engine,
+    cluster: &Cluster,
+    ours: &[u16],
+    file: &str,
+) -> anyhow::Result<()> {
     for (key, port) in [
         ("ha.http_port", cluster.ha.http_port),
         ("ha.stats_port", cluster.ha.stats_port),
     ] {
-        if TcpListener::bind((cluster.ha.bind, port)).is_ok() {
+        if ours.contains(&port) {
             continue;
+        }
+        // Only "in use" means taken: binding a low port as a non-root user fails
+        // otherwise, while dockerd (root) can still publish it.
+        match TcpListener::bind((cluster.ha.bind, port)) {
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {}
+            _ => continue,
         }
         let holder = port_holder(engine, port).await?;
         bail!(UsageError(format!(
-            "port {port} on {} ({key}) is already in use by {holder}; stop it or choose another {key} in cluster.toml",
+            "port {port} on {} ({key}) is already in use by {holder}; stop it or choose another {key} in {file}",
             cluster.ha.bind
         )));
     }
@@ -83,7 +110,7 @@ async fn port_holder(engine: &Engine, port: u16) -> anyhow::Result<String> {
     ))
 }
 
-async fn check_subnet(engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> {
+async fn check_subnet(engine: &Engine, cluster: &Cluster, file: &str) -> anyhow::Result<()> {
     let ours = cluster.network.subnet;
     for network in engine.networks().await? {
         let name = network.name.clone().unwrap_or_default();
@@ -92,7 +119,7 @@ async fn check_subnet(engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> 
         }
         if name == cluster.network.name {
             bail!(UsageError(format!(
-                "network {name} already exists and was not created for project {}; remove it or set another network.name in cluster.toml",
+                "network {name} already exists and was not created for project {}; remove it or set another network.name in {file}",
                 cluster.project
             )));
         }
@@ -102,7 +129,7 @@ async fn check_subnet(engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> 
             };
             if theirs.contains(&ours.network()) || ours.contains(&theirs.network()) {
                 bail!(UsageError(format!(
-                    "network.subnet {ours} overlaps network {name} ({theirs}); choose another network.subnet in cluster.toml"
+                    "network.subnet {ours} overlaps network {name} ({theirs}); choose another network.subnet in {file}"
                 )));
             }
         }
@@ -127,7 +154,7 @@ pub(crate) async fn ensure_network(engine: &Engine, cluster: &Cluster) -> anyhow
             let subnets = network_subnets(&network);
             if !subnets.contains(&cluster.network.subnet.to_string()) {
                 bail!(UsageError(format!(
-                    "network {name} exists with subnet {} but cluster.toml declares {}; run `cargo xtask down` first",
+                    "network {name} exists with subnet {} but the cluster file declares {}; run `cargo xtask down` first",
                     subnets.join(","),
                     cluster.network.subnet
                 )));

@@ -32,7 +32,8 @@ pub(crate) async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result
         .collect();
     let engine = ctx.engine().await?;
     for network in engine.networks().await? {
-        let ours = network.labels.as_ref().and_then(|l| l.get(labels::PROJECT)) == Some(&cluster.project);
+        let ours =
+            network.labels.as_ref().and_then(|l| l.get(labels::PROJECT)) == Some(&cluster.project);
         if let (true, Some(name)) = (ours, network.name) {
             engine.remove_network(&name).await?;
             removed.push(format!("network {name}"));

@@ -34,8 +34,8 @@ pub(crate) fn log_lines(event: &str, members: &[EventMember]) -> Vec<String> {
     let event = token(event);
     let mut members: Vec<&EventMember> = members.iter().collect();
     members.sort_by(|a, b| {
-        (a.role != "balancer", cluster::natural_key(&a.name))
-            .cmp(&(b.role != "balancer", cluster::natural_key(&b.name)))
+        cluster::node_order(a.role == "balancer", &a.name)
+            .cmp(&cluster::node_order(b.role == "balancer", &b.name))
     });
     members
         .iter()
@@ -96,7 +96,11 @@ mod tests {
         let members = parse_members("s10\ta\tbackend\t\ns2\ta\tbackend\t\nha\ta\tbalancer\t\n");
         assert_eq!(
             log_lines("member-join", &members),
-            ["member-join ha balancer", "member-join s2 backend", "member-join s10 backend"]
+            [
+                "member-join ha balancer",
+                "member-join s2 backend",
+                "member-join s10 backend"
+            ]
         );
     }
 

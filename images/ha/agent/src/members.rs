@@ -1,33 +1,15 @@
 //! Serf's membership, as `serf members -format json` prints it, turned into HAProxy
 //! backends. Membership is gossip from any holder of the key: untrusted input, so only
 //! what is provably well-formed and inside the cluster's network is ever rendered.
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::Context as _;
 use cluster::{is_dns_label, Backend, Cluster, Role};
-use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub(crate) struct Member {
-    pub(crate) name: String,
-    /// `ip:port` of the member's gossip endpoint.
-    pub(crate) addr: String,
-    /// `alive`, `leaving`, `left` or `failed`.
-    pub(crate) status: String,
-    #[serde(default)]
-    pub(crate) tags: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-struct Members {
-    members: Vec<Member>,
-}
+pub(crate) use cluster::Member;
 
 pub(crate) fn parse(json: &str) -> anyhow::Result<Vec<Member>> {
-    let parsed: Members =
-        serde_json::from_str(json).context("parsing the output of `serf members -format json`")?;
-    Ok(parsed.members)
+    cluster::parse_members(json).context("parsing the output of `serf members -format json`")
 }
 
 /// A member that claims to be a backend but cannot be rendered.

@@ -53,39 +53,45 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             agent.log.record(&skipped.to_string());
         }
     }
-    nodes::sync(&paths.nodes_dir, &selection.backends)?;
 
     let text = cluster::render_haproxy(&template, &cluster, &selection.backends)
         .with_context(|| format!("rendering {}", paths.template.display()))?;
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
-    let change = if live.as_deref() != Some(text.as_str()) {
+    let changed = live.as_deref() != Some(text.as_str());
+    let change = if changed {
         let generation = state.generation + 1;
-        config::install(paths, &text, generation, |candidate| {
-            haproxy_check(&agent.sh, candidate)
-        })
-        .with_context(|| {
-            format!("config #{generation} not made live; the previous config keeps serving")
-        })?;
         let servers = state::servers_of(&selection.backends);
         let change = Change::between(&state.servers, &servers);
-        state = State {
+        let next = State {
             generation,
             pending: true,
             servers,
         };
-        state.save(&paths.state_file)?;
+        // The state says "reload pending" before the swap, so a run killed right after
+        // the swap still leads the next run to reload.
+        config::install(paths, &text, generation, |candidate| {
+            haproxy_check(&agent.sh, candidate)?;
+            next.save(&paths.state_file)
+        })
+        .with_context(|| {
+            format!("config #{generation} not made live; the previous config keeps serving")
+        })?;
+        state = next;
         Some(change)
     } else if state.pending && run != Run::Init {
         // A reload that HAProxy never confirmed: try again.
         None
     } else {
+        nodes::sync(&paths.nodes_dir, &selection.backends)?;
         if state.pending {
             state.pending = false;
             state.save(&paths.state_file)?;
         }
         return Ok(());
     };
+    // /nodes follows the config that is live, never one haproxy -c refused.
+    nodes::sync(&paths.nodes_dir, &selection.backends)?;
     let what = match &change {
         Some(change) => format!("#{}: {change}", state.generation),
         None => format!("#{} (retried)", state.generation),
@@ -138,7 +144,8 @@ fn pid1_env(name: &str) -> Option<String> {
 }
 
 fn serf_members(sh: &Shell) -> anyhow::Result<Vec<members::Member>> {
-    let output = cmd!(sh, "serf members -format json")
+    // serf-rpc adds the RPC token from the root-only secrets file.
+    let output = cmd!(sh, "serf-rpc members -format json")
         .quiet()
         .ignore_status()
         .output()

@@ -85,7 +85,9 @@ async fn marks(runner: &Runner<'_>, node: &str) -> (Option<Duration>, Option<Dur
         })
         .await;
     let removed = runner
-        .until_servers(timeout, |s| !s.is_empty() && !s.iter().any(|s| s.name == node))
+        .until_servers(timeout, |s| {
+            !s.is_empty() && !s.iter().any(|s| s.name == node)
+        })
         .await;
     tokio::time::sleep(SETTLE).await;
     (out, removed)
@@ -129,13 +131,7 @@ mod tests {
             sample(5000, 10, Outcome::Read),
         ];
         let ms = Duration::from_millis;
-        let d = departure(
-            "s4",
-            &samples,
-            ms(1000),
-            ms(4000),
-            (Some(ms(1500)), None),
-        );
+        let d = departure("s4", &samples, ms(1000), ms(4000), (Some(ms(1500)), None));
         assert_eq!(d.failed, 1, "the failure after the window is not counted");
         assert_eq!(d.answered_after, 1);
         assert_eq!(d.last_answer_s, 0.12);

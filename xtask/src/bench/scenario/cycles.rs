@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Runner;
+use crate::bench::load::Recorded;
 use crate::bench::stats::{failed_between, secs, summarize, Summary};
 
 #[derive(Debug, Serialize)]
@@ -17,6 +18,10 @@ pub(crate) struct CyclesResult {
     pub(crate) scaling: Summary,
     /// Failed requests in each cycle.
     pub(crate) failed_per_cycle: Vec<u64>,
+    /// Of all cycles: failed requests while new nodes joined, and while nodes were
+    /// stopped gracefully and removed (each scale-down is `high - low` graceful stops).
+    pub(crate) failed_scaling_up: u64,
+    pub(crate) failed_scaling_down: u64,
     /// How long each cycle took (up, serving, down, serving).
     pub(crate) cycle_s: Vec<f64>,
 }
@@ -24,20 +29,70 @@ pub(crate) struct CyclesResult {
 pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<CyclesResult> {
     let settings = runner.settings;
     let (low, high) = (settings.cycle_low, settings.cycle_high);
-    runner.scale(runner.cluster, low).await?;
+    let baseline = runner
+        .phase("3 baseline", async {
+            runner.scale(runner.cluster, low).await?;
+            let load = runner.load(settings.rate, settings.baseline);
+            tokio::time::sleep(settings.baseline).await;
+            Ok(summarize(&runner.finish(load).await?))
+        })
+        .await?;
 
-    let load = runner.load(settings.rate, settings.baseline);
-    tokio::time::sleep(settings.baseline).await;
-    let baseline = summarize(&runner.finish(load).await?);
+    let (recorded, spans) = runner
+        .phase("3 scale cycles", scale_cycles(runner, low, high))
+        .await?;
+    let samples = &recorded.samples;
+    let mut failed_per_cycle = Vec::new();
+    let (mut failed_up, mut failed_down) = (0, 0);
+    for (i, span) in spans.iter().enumerate() {
+        // A cycle's scale-down reaches to the next cycle's start (or the load's end).
+        let to = spans
+            .get(i + 1)
+            .map_or(span.end + Duration::from_secs(1), |next| next.start);
+        let up = failed_between(samples, span.start, span.up);
+        let down = failed_between(samples, span.up, to);
+        failed_per_cycle.push(up + down);
+        failed_up += up;
+        failed_down += down;
+    }
+    Ok(CyclesResult {
+        cycles: settings.cycles,
+        low,
+        high,
+        baseline,
+        scaling: summarize(&recorded),
+        failed_per_cycle,
+        failed_scaling_up: failed_up,
+        failed_scaling_down: failed_down,
+        cycle_s: spans.iter().map(|s| secs(s.end - s.start)).collect(),
+    })
+}
 
-    let load = runner.load(settings.rate, Duration::from_secs(1800));
+/// One cycle: when it started, when the high count was served, when the low one was.
+struct Span {
+    start: Duration,
+    up: Duration,
+    end: Duration,
+}
+
+async fn scale_cycles(
+    runner: &Runner<'_>,
+    low: u32,
+    high: u32,
+) -> anyhow::Result<(Recorded, Vec<Span>)> {
+    let load = runner.load(runner.settings.rate, Duration::from_secs(1800));
     let mut spans = Vec::new();
     let cycles = async {
-        for _ in 0..settings.cycles {
+        for _ in 0..runner.settings.cycles {
             let start = runner.now();
             runner.scale(runner.cluster, high).await?;
+            let up = runner.now();
             runner.scale(runner.cluster, low).await?;
-            spans.push((start, runner.now()));
+            spans.push(Span {
+                start,
+                up,
+                end: runner.now(),
+            });
         }
         // Requests sent during the last scale-down end shortly after it.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -46,22 +101,5 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<CyclesResult> {
     .await;
     let recorded = runner.finish(load).await?;
     cycles?;
-    let failed_per_cycle = spans
-        .iter()
-        .enumerate()
-        .map(|(i, (start, end))| {
-            // A cycle's window reaches to the next cycle's start (or the load's end).
-            let to = spans.get(i + 1).map_or(*end + Duration::from_secs(1), |n| n.0);
-            failed_between(&recorded.samples, *start, to)
-        })
-        .collect();
-    Ok(CyclesResult {
-        cycles: settings.cycles,
-        low,
-        high,
-        baseline,
-        scaling: summarize(&recorded),
-        failed_per_cycle,
-        cycle_s: spans.iter().map(|(s, e)| secs(*e - *s)).collect(),
-    })
+    Ok((recorded, spans))
 }

@@ -74,7 +74,12 @@ impl<'a> Runner<'a> {
         self.requests
             .lock()
             .expect("no panic holds the lock")
-            .extend(recorded.samples.iter().map(|s| (s.done(), s.outcome.failed())));
+            .extend(
+                recorded
+                    .samples
+                    .iter()
+                    .map(|s| (s.done(), s.outcome.failed())),
+            );
         Ok(recorded)
     }
 
