@@ -25,7 +25,8 @@ pub(crate) fn svg(timeline: &Timeline) -> String {
         .max(1) as f64
         + 1.0;
     let max_failed = timeline.points.iter().map(|p| p.failed).max().unwrap_or(0);
-    let failed_top = nice_ceiling(max_failed.max(1)) as f64;
+    // 5, 10, 20, 50...: five whole-number ticks.
+    let failed_top = nice_ceiling(max_failed.max(5)) as f64;
     let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
     let x = |t: f64| LEFT + t / span * plot_w;
     let y_up = |v: f64| TOP + plot_h - v / max_up * plot_h;
@@ -79,14 +80,14 @@ pub(crate) fn svg(timeline: &Timeline) -> String {
         );
         v += up_step;
     }
-    for tick in 0..=4 {
-        let value = failed_top * f64::from(tick) / 4.0;
+    for tick in 0..=5 {
+        let value = failed_top * f64::from(tick) / 5.0;
         let _ = writeln!(
             out,
             r#"<text x="{:.1}" y="{:.1}" fill="{FAILED_COLOR}">{}</text>"#,
             LEFT + plot_w + 6.0,
             y_failed(value) + 4.0,
-            trim(value)
+            value
         );
     }
     let time_step = nice_ceiling((span / 10.0).ceil() as u64).max(1);
@@ -175,14 +176,6 @@ fn nice_ceiling(n: u64) -> u64 {
             }
         }
         scale *= 10;
-    }
-}
-
-fn trim(value: f64) -> String {
-    if value.fract() == 0.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.1}")
     }
 }
 

@@ -218,8 +218,22 @@ pub(crate) async fn converge(
         preflight::ensure_network(engine, cluster).await?;
         secrets::ensure_serf_key(ctx, cluster)?;
     }
+    let (removals, others): (Vec<Action>, Vec<Action>) = actions
+        .into_iter()
+        .partition(|a| matches!(a, Action::Remove(_)));
     let mut done = Vec::new();
-    for action in actions {
+    // Removals together: each waits for its node to drain and leave (a few seconds).
+    for action in &removals {
+        println!("{}", action.describe());
+    }
+    let results =
+        futures_util::future::join_all(removals.iter().map(|a| apply(ctx, cluster, a, &desired)))
+            .await;
+    for (action, result) in removals.into_iter().zip(results) {
+        result?;
+        done.push((action, Instant::now()));
+    }
+    for action in others {
         println!("{}", action.describe());
         apply(ctx, cluster, &action, &desired).await?;
         done.push((action, Instant::now()));

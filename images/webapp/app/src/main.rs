@@ -57,6 +57,15 @@ fn bind_addr() -> Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// `DRAIN_MS` (default 0): how long to keep serving after the stop signal.
+fn drain_time() -> std::time::Duration {
+    let ms = std::env::var("DRAIN_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ms)
+}
+
 /// Installs the SIGTERM (`docker stop`) and SIGINT (Ctrl-C) handlers now, so
 /// a signal sent right after the "listening" line is not lost, and returns a
 /// future that resolves on either. As PID 1 in a container SIGTERM would
@@ -71,6 +80,16 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
+        // Keep serving while Serf's leave takes this node out of HAProxy, so no request
+        // is sent to a closed port (the node leaves and stops in parallel).
+        let drain = drain_time();
+        if !drain.is_zero() {
+            println!(
+                "webapp got {name}, still serving for {} ms while the node leaves",
+                drain.as_millis()
+            );
+            tokio::time::sleep(drain).await;
+        }
         println!("webapp got {name}, finishing in-flight requests and exiting");
     })
 }
