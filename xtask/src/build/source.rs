@@ -37,6 +37,18 @@ pub(crate) async fn resolve(
         return Ok(wanted.clone());
     }
     let bootstrapped = bootstrap_tag(&cluster.base.suite);
+    // One bootstrap at a time on this machine (parallel builds, tests): the others wait,
+    // then find the image imported.
+    let lock_path = log_dir.join(format!("bootstrap-{}.lock", cluster.base.suite));
+    let _lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&lock_path)
+            .with_context(|| format!("creating {}", lock_path.display()))?;
+        file.lock()
+            .with_context(|| format!("locking {}", lock_path.display()))?;
+        anyhow::Ok(file)
+    })
+    .await
+    .context("waiting for the bootstrap lock")??;
     // Checked before pulling: with no registry, the pull would only fail again.
     if engine.image_exists(&bootstrapped).await? {
         line.say(format!("from {bootstrapped} (imported earlier)"));
