@@ -29,26 +29,19 @@ fn compose(cluster: &Cluster) -> String {
     cluster::render_compose(COMPOSE, cluster, &inputs).unwrap()
 }
 
+/// haproxy.cfg with one server per declared webapp (the lab's static task 0 config).
+fn haproxy_declared(cluster: &Cluster) -> String {
+    cluster::render_haproxy(HAPROXY, cluster, &declared_backends(cluster)).unwrap()
+}
+
 #[test]
 fn haproxy_lab() {
-    let cluster = lab();
-    insta::assert_snapshot!(cluster::render_haproxy(
-        HAPROXY,
-        &cluster,
-        &declared_backends(&cluster)
-    )
-    .unwrap());
+    insta::assert_snapshot!(haproxy_declared(&lab()));
 }
 
 #[test]
 fn haproxy_ten_webapps() {
-    let cluster = ten_webapps();
-    insta::assert_snapshot!(cluster::render_haproxy(
-        HAPROXY,
-        &cluster,
-        &declared_backends(&cluster)
-    )
-    .unwrap());
+    insta::assert_snapshot!(haproxy_declared(&ten_webapps()));
 }
 
 #[test]

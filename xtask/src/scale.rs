@@ -8,8 +8,9 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::context::{Ctx, UsageError};
+use crate::haproxy_stats::ServerStat;
 use crate::stack::{self, Action};
-use crate::{haproxy_stats, progress, serf_members};
+use crate::{progress, serf_members};
 
 #[derive(Args)]
 pub(crate) struct Scale {
@@ -57,41 +58,32 @@ impl Scale {
             .collect();
         let multi = progress::multi();
         let bar = progress::spinner(&multi, "scaling");
-        let deadline = start + Duration::from_secs(self.timeout);
-        // Poll Serf and HAProxy together so each phase is timed when it happens.
-        loop {
-            if let Ok(members) = serf_members::members(engine, &cluster.ha.name).await {
-                for member in members.iter().filter(|m| m.status == "alive") {
-                    if let Some(p) = phases.get_mut(&member.name) {
-                        p.joined.get_or_insert(start.elapsed());
+        // Serf is polled beside HAProxy so each phase is timed when it happens.
+        let mut joined: BTreeMap<String, Duration> = BTreeMap::new();
+        let poll_serf = async {
+            loop {
+                if let Ok(members) = serf_members::members(engine, &cluster.ha.name).await {
+                    for member in members.iter().filter(|m| m.status == "alive") {
+                        joined.entry(member.name.clone()).or_insert(start.elapsed());
                     }
                 }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            let servers = haproxy_stats::fetch(cluster).unwrap_or_default();
+        };
+        let mut up: BTreeMap<String, Duration> = BTreeMap::new();
+        let record_up = |servers: &[ServerStat]| {
             for server in servers.iter().filter(|s| s.is_up()) {
-                if let Some(p) = phases.get_mut(&server.name) {
-                    p.up.get_or_insert(start.elapsed());
-                }
+                up.entry(server.name.clone()).or_insert(start.elapsed());
             }
-            let up: Vec<&str> = servers
-                .iter()
-                .filter(|s| s.is_up())
-                .map(|s| s.name.as_str())
-                .collect();
-            bar.set_message(format!("HAProxy: {}/{} UP", up.len(), expected.len()));
-            let exact = servers.len() == expected.len()
-                && expected.iter().all(|e| up.contains(&e.as_str()));
-            if exact && phases.values().all(|p| p.up.is_some()) {
-                break;
-            }
-            if Instant::now() > deadline {
-                bar.finish_and_clear();
-                // Reuse the wait's diagnostics: names the missing servers and shows their logs.
-                stack::wait_for_servers(ctx, cluster, &expected, Duration::from_secs(1), &bar)
-                    .await?;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let timeout = Duration::from_secs(self.timeout);
+        tokio::select! {
+            waited = stack::wait_for_servers_with(ctx, cluster, &expected, timeout, &bar, record_up) => { waited?; }
+            () = poll_serf => {}
+        }
+        for (name, p) in phases.iter_mut() {
+            p.joined = joined.get(name).copied();
+            p.up = up.get(name).copied();
         }
         bar.finish_and_clear();
         print_phases(&phases);

@@ -16,7 +16,7 @@ use crate::engine::{ContainerSpec, Engine, FileUpload};
 use crate::secrets;
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use teardown::{remove_containers, remove_stack};
-pub(crate) use wait::wait_for_servers;
+pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
 
 /// Label holding the fingerprint of what a container was created from.
 const FINGERPRINT: &str = "lbkit.fingerprint";

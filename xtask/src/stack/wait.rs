@@ -18,12 +18,25 @@ pub(crate) async fn wait_for_servers(
     timeout: Duration,
     bar: &ProgressBar,
 ) -> anyhow::Result<Duration> {
+    wait_for_servers_with(ctx, cluster, expected, timeout, bar, |_| {}).await
+}
+
+/// [`wait_for_servers`], showing every poll's servers to `on_poll` (to time each one).
+pub(crate) async fn wait_for_servers_with(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    expected: &[String],
+    timeout: Duration,
+    bar: &ProgressBar,
+    mut on_poll: impl FnMut(&[ServerStat]),
+) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
     let mut last: Result<Vec<ServerStat>, String> = Err("no answer yet".into());
     while start.elapsed() < timeout {
         last = haproxy_stats::fetch(cluster).map_err(|e| format!("{e:#}"));
         if let Ok(servers) = &last {
+            on_poll(servers);
             let up: BTreeSet<&str> = servers
                 .iter()
                 .filter(|s| s.is_up())
