@@ -62,8 +62,13 @@ pub(crate) fn fetch_csv(cluster: &Cluster) -> anyhow::Result<String> {
         .with_context(|| format!("reading HAProxy stats from {url}"))
 }
 
-pub(crate) fn fetch(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
-    Ok(parse_csv(&fetch_csv(cluster)?))
+/// The `nodes` servers, read on a blocking thread (the HTTP client blocks) so the async
+/// runtime's workers stay free.
+pub(crate) async fn fetch(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
+    let cluster = cluster.clone();
+    tokio::task::spawn_blocking(move || fetch_csv(&cluster).map(|csv| parse_csv(&csv)))
+        .await
+        .context("the stats reader panicked")?
 }
 
 /// The servers of backend `nodes`, from the CSV HAProxy serves (header `# pxname,svname,...`).

@@ -67,7 +67,7 @@ impl Status {
                 }
             }
         }
-        if let Ok(servers) = haproxy_stats::fetch(cluster) {
+        if let Ok(servers) = haproxy_stats::fetch(cluster).await {
             for server in servers {
                 let entry = row(&mut rows, &server.name);
                 entry.haproxy = server.status;

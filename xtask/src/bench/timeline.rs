@@ -8,8 +8,9 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::scenario::{in_rotation, servers};
+use super::scenario::in_rotation;
 use super::stats::secs;
+use crate::haproxy_stats;
 
 /// A named span of the run (a scenario).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,7 +52,7 @@ impl Watch {
         let task = tokio::spawn(async move {
             let mut seen = Vec::new();
             loop {
-                let up = servers(&cluster)
+                let up = haproxy_stats::fetch(&cluster)
                     .await
                     .ok()
                     .map(|s| s.iter().filter(|s| in_rotation(s)).count() as u32);

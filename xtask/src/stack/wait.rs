@@ -34,7 +34,9 @@ pub(crate) async fn wait_for_servers_with(
     let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
     let mut last: Result<Vec<ServerStat>, String> = Err("no answer yet".into());
     while start.elapsed() < timeout {
-        last = haproxy_stats::fetch(cluster).map_err(|e| format!("{e:#}"));
+        last = haproxy_stats::fetch(cluster)
+            .await
+            .map_err(|e| format!("{e:#}"));
         if let Ok(servers) = &last {
             on_poll(servers);
             let up: BTreeSet<&str> = servers

@@ -151,7 +151,7 @@ impl<'a> Runner<'a> {
     ) -> Option<Duration> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Ok(servers) = servers(self.cluster).await {
+            if let Ok(servers) = haproxy_stats::fetch(self.cluster).await {
                 if done(&servers) {
                     return Some(self.now());
                 }
@@ -181,14 +181,6 @@ impl<'a> Runner<'a> {
 /// failed but not enough to mark it DOWN; also how every server starts after a reload).
 pub(crate) fn in_rotation(server: &ServerStat) -> bool {
     server.status == "UP" || server.status.starts_with("UP ")
-}
-
-/// HAProxy's servers, read off the runtime's worker threads: the stats client blocks.
-pub(crate) async fn servers(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
-    let cluster = cluster.clone();
-    tokio::task::spawn_blocking(move || haproxy_stats::fetch(&cluster))
-        .await
-        .context("the stats reader panicked")?
 }
 
 /// Removes containers of the project concurrently (graceful stop, then remove): for
