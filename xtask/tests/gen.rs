@@ -6,6 +6,17 @@ use std::path::Path;
 
 use support::{xtask, Scratch};
 
+/// `cargo xtask gen --config CONFIG --out OUT`.
+fn gen(config: &Path, out: &Path) -> support::Run {
+    xtask(&[
+        "gen",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn generated_files_are_accepted_by_haproxy_and_compose() {
     let scratch = Scratch::new("gen-tools");
@@ -15,14 +26,7 @@ fn generated_files_are_accepted_by_haproxy_and_compose() {
             &support::lab_config().replace("count = 2", &format!("count = {count}")),
         );
         let out = scratch.path(&format!("out-{count}"));
-        let run = xtask(&[
-            "gen",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        run.assert_success();
+        gen(&config, &out).assert_success();
 
         let haproxy = support::run_tool(
             "haproxy",
@@ -111,13 +115,7 @@ fn invalid_config_exits_2_with_one_line_and_writes_nothing() {
         &support::lab_config().replace("192.168.42.42", "10.0.0.1"),
     );
     let out = scratch.path("out");
-    let run = xtask(&[
-        "gen",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let run = gen(&config, &out);
     assert_eq!(run.status.code(), Some(2), "{}", run.all_text());
     let stderr = run.stderr_text();
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
