@@ -61,6 +61,17 @@ fn nodes_dir(stack: &Stack) -> BTreeSet<String> {
         .collect()
 }
 
+/// ha's /var/log/serf.log has a line for `event` about webapp `n`.
+#[track_caller]
+fn assert_event_logged(stack: &Stack, event: &str, n: u32) {
+    let log = serf_log(stack);
+    assert!(
+        log.lines()
+            .any(|l| l.contains(event) && l.contains(&stack.node(n))),
+        "{log}"
+    );
+}
+
 fn live_config(stack: &Stack) -> String {
     exec(stack, "cat /etc/haproxy/haproxy.cfg").stdout_text()
 }
@@ -93,13 +104,7 @@ fn membership_changes_drive_nodes_and_config() {
         "measured: docker stop -> server gone: {:.1}s",
         stop.elapsed().as_secs_f64()
     );
-    assert!(
-        serf_log(&stack)
-            .lines()
-            .any(|l| l.contains("member-leave") && l.contains(&stack.node(1))),
-        "{}",
-        serf_log(&stack)
-    );
+    assert_event_logged(&stack, "member-leave", 1);
     assert!(!live_config(&stack).contains(&format!("server {} ", stack.node(1))));
     assert!(!nodes_dir(&stack).contains(&stack.node(1)));
 
@@ -111,13 +116,7 @@ fn membership_changes_drive_nodes_and_config() {
         "measured: SIGKILL -> server gone: {:.1}s",
         kill.elapsed().as_secs_f64()
     );
-    assert!(
-        serf_log(&stack)
-            .lines()
-            .any(|l| l.contains("member-failed") && l.contains(&stack.node(2))),
-        "{}",
-        serf_log(&stack)
-    );
+    assert_event_logged(&stack, "member-failed", 2);
     assert!(!nodes_dir(&stack).contains(&stack.node(2)));
 
     // 6. ha restarted while webapps run: state is rebuilt from membership, no webapp restarts.

@@ -33,9 +33,7 @@ impl Line {
     /// The job's current state: on the spinner line, or one plain line (CI logs).
     pub(crate) fn say(&self, message: impl Into<String>) {
         let message = message.into();
-        if self.plain {
-            println!("{}: {message}", self.name);
-        }
+        self.plain_line(&message);
         self.bar.set_message(message);
     }
 
@@ -46,10 +44,15 @@ impl Line {
 
     pub(crate) fn done(&self, message: impl Into<String>) {
         let message = message.into();
+        self.plain_line(&message);
+        self.bar.finish_with_message(message);
+    }
+
+    /// Without a terminal (CI), milestones are plain lines instead of spinner updates.
+    fn plain_line(&self, message: &str) {
         if self.plain {
             println!("{}: {message}", self.name);
         }
-        self.bar.finish_with_message(message);
     }
 
     /// A block of text (a failing step's output) above the spinner lines.
@@ -63,9 +66,7 @@ impl Line {
             return;
         }
         let message = message.into();
-        if self.plain {
-            println!("{}: {message}", self.name);
-        }
+        self.plain_line(&message);
         self.bar.abandon_with_message(message);
     }
 }

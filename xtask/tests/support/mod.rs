@@ -206,14 +206,7 @@ prefix = "{name}-s"
 
     /// The project's containers (name -> id), from the engine.
     pub fn containers(&self) -> std::collections::BTreeMap<String, String> {
-        let out = docker(&[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=lbkit.project={}", self.name),
-            "--format",
-            "{{.Names}} {{.ID}}",
-        ]);
+        let out = self.labelled(&["ps", "-a"], "{{.Names}} {{.ID}}");
         out.stdout_text()
             .lines()
             .filter_map(|l| {
@@ -223,15 +216,16 @@ prefix = "{name}-s"
             .collect()
     }
 
+    /// `docker LIST --filter label=<project> --format FORMAT`: the project's objects.
+    fn labelled(&self, list: &[&str], format: &str) -> Run {
+        let filter = format!("label=lbkit.project={}", self.name);
+        let mut args = list.to_vec();
+        args.extend(["--filter", &filter, "--format", format]);
+        docker(&args)
+    }
+
     pub fn networks(&self) -> Vec<String> {
-        let out = docker(&[
-            "network",
-            "ls",
-            "--filter",
-            &format!("label=lbkit.project={}", self.name),
-            "--format",
-            "{{.Name}}",
-        ]);
+        let out = self.labelled(&["network", "ls"], "{{.Name}}");
         out.stdout_text().lines().map(String::from).collect()
     }
 
