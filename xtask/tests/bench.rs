@@ -85,7 +85,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     )
     .expect("results.json is JSON");
     assert_eq!(at(&json, "mode"), "quick");
-    assert_eq!(at(&json, "project"), "e2e-bench");
+    assert_eq!(at(&json, "project"), stack.name.as_str());
     for path in ["schema", "duration_s", "cpus", "settings.rate"] {
         number(&json, path);
     }
@@ -154,11 +154,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .collect();
     assert_eq!(
         names,
-        [
-            "e2e-bench/base:latest",
-            "e2e-bench/ha:latest",
-            "e2e-bench/webapp:latest"
-        ]
+        ["base", "ha", "webapp"].map(|image| format!("{}/{image}:latest", stack.name))
     );
 
     let targets = at(&json, "targets").as_array().unwrap();

@@ -18,7 +18,15 @@ use bollard::Docker;
 use serde_json::Value;
 use xshell::{cmd, Shell};
 
-const PROJECT: &str = "buildtest";
+/// The test's project; `LBKIT_TEST_SHARD` (see tests/support) shifts it so several
+/// checkouts can run this test on one engine at once.
+fn project() -> &'static str {
+    static PROJECT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PROJECT.get_or_init(|| match std::env::var("LBKIT_TEST_SHARD") {
+        Ok(shard) if shard != "0" => format!("buildtest-k{shard}"),
+        _ => "buildtest".to_string(),
+    })
+}
 const IMAGES: [&str; 3] = ["base", "ha", "webapp"];
 
 #[test]
@@ -28,7 +36,7 @@ fn builds_layered_images_that_cache_and_serve() {
     engine.remove_project();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cluster.toml");
-    std::fs::write(&config, format!("project = \"{PROJECT}\"\n")).unwrap();
+    std::fs::write(&config, format!("project = \"{}\"\n", project())).unwrap();
 
     // From nothing: --no-cache so no other project's build cache can stand in.
     let first = xtask_build(&config, &["--no-cache"]);
@@ -40,7 +48,7 @@ fn builds_layered_images_that_cache_and_serve() {
     });
     for (name, image) in IMAGES.iter().zip(&built) {
         let labels = image.config.as_ref().unwrap().labels.clone().unwrap();
-        assert_eq!(labels["lbkit.project"], PROJECT);
+        assert_eq!(labels["lbkit.project"], project());
         assert_eq!(&labels["lbkit.role"], name);
     }
     let [base, ha, webapp] = &built;
@@ -243,7 +251,7 @@ impl Engine {
         self.runtime
             .block_on(
                 self.docker
-                    .inspect_image(&format!("{PROJECT}/{name}:latest")),
+                    .inspect_image(&format!("{}/{name}:latest", project())),
             )
             .ok()
     }
@@ -252,14 +260,14 @@ impl Engine {
     fn run_webapp(&self, node: &str) -> u16 {
         self.runtime.block_on(async {
             let config = Config {
-                image: Some(format!("{PROJECT}/webapp:latest")),
+                image: Some(format!("{}/webapp:latest", project())),
                 env: Some(vec![
                     format!("NODE_NAME={node}"),
                     "NODE_PORT=3000".to_string(),
                 ]),
                 labels: Some(HashMap::from([(
                     "lbkit.project".to_string(),
-                    PROJECT.to_string(),
+                    project().to_string(),
                 )])),
                 exposed_ports: Some(HashMap::from([("3000/tcp".to_string(), HashMap::new())])),
                 host_config: Some(HostConfig {
@@ -274,7 +282,7 @@ impl Engine {
                 }),
                 ..Default::default()
             };
-            let name = format!("{PROJECT}-{node}");
+            let name = format!("{}-{node}", project());
             let options = CreateContainerOptions {
                 name: name.as_str(),
                 platform: None,
@@ -306,7 +314,7 @@ impl Engine {
             .runtime
             .block_on(
                 self.docker
-                    .top_processes(&format!("{PROJECT}-{node}"), Some(options)),
+                    .top_processes(&format!("{}-{node}", project()), Some(options)),
             )
             .unwrap();
         let row = top
@@ -324,7 +332,7 @@ impl Engine {
         self.runtime.block_on(async {
             let filters = HashMap::from([(
                 "label".to_string(),
-                vec![format!("lbkit.project={PROJECT}")],
+                vec![format!("lbkit.project={}", project())],
             )]);
             let options = ListContainersOptions {
                 all: true,
@@ -349,14 +357,14 @@ impl Engine {
             let mut names: Vec<String> = IMAGES
                 .iter()
                 .rev()
-                .map(|name| format!("{PROJECT}/{name}:latest"))
+                .map(|name| format!("{}/{name}:latest", project()))
                 .collect();
             // Images a rebuild untagged (ha before the template change).
             let filters = HashMap::from([
                 ("dangling".to_string(), vec!["true".to_string()]),
                 (
                     "label".to_string(),
-                    vec![format!("lbkit.project={PROJECT}")],
+                    vec![format!("lbkit.project={}", project())],
                 ),
             ]);
             let options = ListImagesOptions {

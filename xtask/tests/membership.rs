@@ -94,7 +94,7 @@ fn membership_changes_drive_nodes_and_config() {
     wait_exactly(&stack, &[1, 2, 3, 4]);
     assert_eq!(nodes_dir(&stack), names(&stack, &[1, 2, 3, 4]));
     let s3 = exec(&stack, &format!("cat /nodes/{}", stack.node(3))).stdout_text();
-    assert_eq!(s3.trim(), format!("{} 10.231.31.4", stack.node(3)));
+    assert_eq!(s3.trim(), format!("{} {}.4", stack.node(3), stack.net));
 
     // 3. docker stop: a graceful leave.
     let stop = Instant::now();
@@ -228,16 +228,21 @@ fn start_order_does_not_matter() {
     );
 
     // A container without the project's gossip key cannot join.
-    let intruder = "e2e-order-intruder";
+    let intruder = &format!("{}-intruder", stack.name);
+    let (intruder_ip, join) = (
+        format!("{}.200", stack.net),
+        format!("SERF_JOIN={}.42", stack.net),
+    );
+    let image = format!("{}/webapp:latest", stack.name);
     docker(&["rm", "-f", intruder]);
     docker(&[
         "create",
         "--name",
         intruder,
         "--network",
-        "e2e-order",
+        &stack.name,
         "--ip",
-        "10.231.32.200",
+        &intruder_ip,
         "-e",
         "NODE_NAME=intruder",
         "-e",
@@ -245,8 +250,8 @@ fn start_order_does_not_matter() {
         "-e",
         "NODE_PORT=3000",
         "-e",
-        "SERF_JOIN=10.231.32.42",
-        "e2e-order/webapp:latest",
+        &join,
+        &image,
     ])
     .assert_success();
     let key = std::env::temp_dir().join(format!("intruder-key-{}.json", std::process::id()));

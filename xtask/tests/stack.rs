@@ -123,15 +123,23 @@ fn a_taken_host_port_is_named() {
 #[test]
 fn an_overlapping_subnet_is_named() {
     let stack = Stack::new("e2e-overlap", 14, 1);
-    let foreign = "e2e-overlap-foreign";
+    let foreign = &format!("{}-foreign", stack.name);
+    let net = &stack.net;
     docker(&["network", "rm", foreign]);
-    docker(&["network", "create", "--subnet", "10.231.14.128/25", foreign]).assert_success();
+    docker(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("{net}.128/25"),
+        foreign,
+    ])
+    .assert_success();
     let up = stack.xtask(&["up"]);
     docker(&["network", "rm", foreign]).assert_success();
     assert_eq!(up.status.code(), Some(2), "{}", up.all_text());
     assert!(
         up.stderr_text().contains(&format!(
-            "network.subnet 10.231.14.0/24 overlaps network {foreign} (10.231.14.128/25)"
+            "network.subnet {net}.0/24 overlaps network {foreign} ({net}.128/25)"
         )),
         "{}",
         up.all_text()
@@ -149,7 +157,7 @@ fn a_foreign_container_with_a_node_name_is_named_and_untouched() {
         "create",
         "--name",
         &squatter,
-        "e2e-name/webapp:latest",
+        &format!("{}/webapp:latest", stack.name),
         "true",
     ])
     .assert_success();

@@ -119,6 +119,27 @@ pub fn require_engine() {
     }
 }
 
+/// `LBKIT_TEST_SHARD` (0-5, default 0): lets several checkouts run the end-to-end tests
+/// on one engine at once; each shard shifts every project name, subnet and port.
+pub fn test_shard() -> u16 {
+    match std::env::var("LBKIT_TEST_SHARD") {
+        Ok(text) => text
+            .parse()
+            .ok()
+            .filter(|shard| *shard < 6)
+            .expect("LBKIT_TEST_SHARD: expected 0 to 5"),
+        Err(_) => 0,
+    }
+}
+
+/// A project (or object) name unique to this shard.
+pub fn sharded(name: &str) -> String {
+    match test_shard() {
+        0 => name.to_string(),
+        shard => format!("{name}-k{shard}"),
+    }
+}
+
 /// `docker ARGS`, output captured.
 pub fn docker(args: &[&str]) -> Run {
     run_tool("docker", args)
@@ -131,6 +152,8 @@ pub struct Stack {
     pub config: PathBuf,
     pub http_port: u16,
     pub stats_port: u16,
+    /// The first three octets of the stack's /24, e.g. `10.231.31`.
+    pub net: String,
     _scratch: Scratch,
 }
 
@@ -143,18 +166,21 @@ impl Stack {
     pub fn with(name: &str, slot: u16, webapps: u32, edit: impl FnOnce(String) -> String) -> Stack {
         require_engine();
         assert!((1..100).contains(&slot));
-        let http_port = 18000 + slot * 10;
-        let stats_port = 19000 + slot * 10;
+        let shard = test_shard();
+        let name = &sharded(name);
+        let http_port = 18000 + shard * 2000 + slot * 10;
+        let stats_port = 19000 + shard * 2000 + slot * 10;
+        let octet = 231 + shard;
         let text = format!(
             r#"project = "{name}"
 
 [network]
 name = "{name}"
-subnet = "10.231.{slot}.0/24"
+subnet = "10.{octet}.{slot}.0/24"
 
 [ha]
 name = "{name}-ha"
-ip = "10.231.{slot}.42"
+ip = "10.{octet}.{slot}.42"
 http_port = {http_port}
 stats_port = {stats_port}
 
@@ -170,6 +196,7 @@ prefix = "{name}-s"
             config,
             http_port,
             stats_port,
+            net: format!("10.{octet}.{slot}"),
             _scratch: scratch,
         };
         stack.remove_leftovers();
