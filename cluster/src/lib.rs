@@ -14,8 +14,8 @@ mod validate;
 pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
-    Balance, Base, Cluster, Ha, Health, Network, Node, ReloadMethod, Role, Serf, SerfProfile,
-    Webapps,
+    AppMode, Balance, Base, Cluster, Ha, Health, HealthCheck, Network, Node, ReloadMethod, Role,
+    Serf, SerfProfile, Webapps,
 };
 pub use names::{is_dns_label, natural_key};
 pub use render::{render_compose, render_haproxy, Backend, ComposeInputs};

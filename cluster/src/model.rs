@@ -42,6 +42,8 @@ pub struct Ha {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
+    #[serde(skip_serializing_if = "HealthCheck::is_http")]
+    pub check: HealthCheck,
     pub path: String,
     pub interval_ms: u32,
     pub rise: u32,
@@ -53,6 +55,60 @@ pub struct Webapps {
     pub count: u32,
     pub prefix: String,
     pub port: u16,
+    /// Any image, run unchanged beside a Serf sidecar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// A build context whose Dockerfile starts `FROM` the project's base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    /// The app's command, run by s6 in a built-on-base webapp.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// How many webapps a rolling update may take out of rotation at once.
+    #[serde(skip_serializing_if = "is_default_max_unavailable")]
+    pub max_unavailable: u32,
+    /// How long a leaving webapp keeps serving while HAProxy takes it out.
+    #[serde(skip_serializing_if = "is_default_drain_ms")]
+    pub drain_ms: u32,
+}
+
+// Defaults stay out of the canonical TOML, so the lab's rendered files do not change.
+pub(crate) const DEFAULT_MAX_UNAVAILABLE: u32 = 1;
+pub(crate) const DEFAULT_DRAIN_MS: u32 = 2500;
+
+fn is_default_max_unavailable(n: &u32) -> bool {
+    *n == DEFAULT_MAX_UNAVAILABLE
+}
+
+fn is_default_drain_ms(ms: &u32) -> bool {
+    *ms == DEFAULT_DRAIN_MS
+}
+
+impl HealthCheck {
+    fn is_http(&self) -> bool {
+        *self == HealthCheck::Http
+    }
+}
+
+/// Where the webapps' image comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppMode<'a> {
+    /// The lab's web app, built by the toolkit (the default).
+    Lab,
+    /// A user's image, unchanged, with Serf in a sidecar sharing its network namespace.
+    Image(&'a str),
+    /// A user's build context on the project's base: s6 and Serf in the app's container.
+    Build(&'a str),
+}
+
+impl Webapps {
+    pub fn mode(&self) -> AppMode<'_> {
+        match (&self.image, &self.build) {
+            (Some(image), _) => AppMode::Image(image),
+            (None, Some(context)) => AppMode::Build(context),
+            (None, None) => AppMode::Lab,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,6 +157,15 @@ keyword_enum!(
     ReloadMethod {
         Hitless = "hitless",
         Restart = "restart",
+    }
+);
+
+keyword_enum!(
+    /// How HAProxy checks a webapp: `http` GETs the health path, `tcp` only connects (for
+    /// apps without a health endpoint).
+    HealthCheck {
+        Http = "http",
+        Tcp = "tcp",
     }
 );
 

@@ -89,6 +89,7 @@ impl Default for RawHa {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawHealth {
+    pub check: String,
     pub path: String,
     pub interval_ms: i64,
     pub rise: i64,
@@ -98,6 +99,7 @@ pub(crate) struct RawHealth {
 impl Default for RawHealth {
     fn default() -> Self {
         RawHealth {
+            check: "http".into(),
             path: "/health".into(),
             interval_ms: 1000,
             rise: 1,
@@ -112,6 +114,11 @@ pub(crate) struct RawWebapps {
     pub count: i64,
     pub prefix: String,
     pub port: i64,
+    pub image: Option<String>,
+    pub build: Option<String>,
+    pub command: Vec<String>,
+    pub max_unavailable: i64,
+    pub drain_ms: i64,
 }
 
 impl Default for RawWebapps {
@@ -120,6 +127,11 @@ impl Default for RawWebapps {
             count: 2,
             prefix: "s".into(),
             port: 3000,
+            image: None,
+            build: None,
+            command: Vec::new(),
+            max_unavailable: crate::model::DEFAULT_MAX_UNAVAILABLE.into(),
+            drain_ms: crate::model::DEFAULT_DRAIN_MS.into(),
         }
     }
 }

@@ -54,7 +54,8 @@ pub fn render_haproxy(
     render(
         "haproxy.cfg.j2",
         template,
-        context! { cluster, ha => &cluster.ha, backends },
+        // The check kind is left out of the serialized model when it is the default.
+        context! { cluster, ha => &cluster.ha, check => cluster.ha.health.check.as_str(), backends },
     )
 }
 

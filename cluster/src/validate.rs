@@ -85,7 +85,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             )
         }
     };
-    let prefix = raw.webapps.prefix;
+    let prefix = raw.webapps.prefix.clone();
     if !is_dns_label(&format!("{prefix}1")) || prefix.is_empty() {
         return violation(
             "webapps.prefix",
@@ -93,6 +93,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         );
     }
     let webapp_port = port("webapps.port", raw.webapps.port)?;
+    let app = app(&raw)?;
     let profile = keyword(
         "serf.profile",
         &raw.serf.profile,
@@ -122,6 +123,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             count,
             prefix,
             port: webapp_port,
+            ..app
         },
         serf: Serf { profile },
     };
@@ -295,9 +297,87 @@ fn health(raw: &RawCluster) -> Result<Health, Violation> {
         _ => violation(key, format!("{value} is out of range; use 1-100")),
     };
     Ok(Health {
+        check: keyword(
+            "ha.health.check",
+            &health.check,
+            HealthCheck::parse,
+            HealthCheck::ALL,
+        )?,
         path: health.path.clone(),
         interval_ms,
         rise: count("ha.health.rise", health.rise)?,
         fall: count("ha.health.fall", health.fall)?,
+    })
+}
+
+/// The app keys of `[webapps]`; count, prefix and port are filled in by the caller.
+fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
+    let webapps = &raw.webapps;
+    let optional = |key: &'static str, value: &Option<String>, example: &str| {
+        value
+            .as_deref()
+            .map(|v| non_empty(key, v, example))
+            .transpose()
+    };
+    let image = optional(
+        "webapps.image",
+        &webapps.image,
+        "an image on the engine, e.g. \"team/shop:1.4\"",
+    )?;
+    let build = optional(
+        "webapps.build",
+        &webapps.build,
+        "a folder with a Dockerfile, e.g. \"app/\"",
+    )?;
+    if image.is_some() && build.is_some() {
+        return violation(
+            "webapps.build",
+            "is set together with webapps.image; keep one: image (any image, Serf in a sidecar) or build (a Dockerfile FROM the project's base)",
+        );
+    }
+    if !webapps.command.is_empty() && build.is_none() {
+        return violation(
+            "webapps.command",
+            "is only used with webapps.build (the s6 service of an app built on the base); remove it or set webapps.build",
+        );
+    }
+    if webapps.command.iter().any(|arg| arg.is_empty())
+        || webapps.command.first().is_some_and(|c| c.trim().is_empty())
+    {
+        return violation(
+            "webapps.command",
+            "has an empty argument; use e.g. [\"python3\", \"-m\", \"http.server\", \"8000\"]",
+        );
+    }
+    let max_unavailable = match u32::try_from(webapps.max_unavailable) {
+        Ok(n) if (1..=1000).contains(&n) => n,
+        _ => {
+            return violation(
+                "webapps.max_unavailable",
+                format!(
+                    "{} is out of range; use 1 or more (rolling updates replace that many webapps at a time)",
+                    webapps.max_unavailable
+                ),
+            )
+        }
+    };
+    let drain_ms = match u32::try_from(webapps.drain_ms) {
+        Ok(ms) if ms <= 60_000 => ms,
+        _ => {
+            return violation(
+                "webapps.drain_ms",
+                format!("{} is out of range; use 0-60000", webapps.drain_ms),
+            )
+        }
+    };
+    Ok(Webapps {
+        count: 0,
+        prefix: String::new(),
+        port: 0,
+        image,
+        build,
+        command: webapps.command.clone(),
+        max_unavailable,
+        drain_ms,
     })
 }

@@ -95,3 +95,31 @@ fn webapp_addresses_skip_gateway_and_ha() {
         .collect();
     assert_eq!(ips, ["192.168.42.2", "192.168.42.4", "192.168.42.5"]);
 }
+
+/// A foreign app: built on the base, TCP checks, its own drain time and rollout width.
+fn foreign_app() -> Cluster {
+    let text = LAB
+        .replace("path = \"/health\"", "check = \"tcp\"\npath = \"/health\"")
+        .replace(
+            "port = 3000",
+            "port = 8000\nbuild = \"app\"\ncommand = [\"python3\", \"-m\", \"http.server\", \"8000\"]\nmax_unavailable = 2\ndrain_ms = 1000",
+        );
+    cluster::parse(&text, "cluster.toml").unwrap()
+}
+
+#[test]
+fn haproxy_tcp_check() {
+    let rendered = haproxy_declared(&foreign_app());
+    assert!(!rendered.contains("httpchk"), "{rendered}");
+    assert!(rendered.contains("server s1 192.168.42.2:8000 check\n"));
+}
+
+#[test]
+fn foreign_app_round_trips_through_toml() {
+    let cluster = foreign_app();
+    assert_eq!(cluster.webapps.mode(), cluster::AppMode::Build("app"));
+    assert_eq!(
+        cluster::parse(&cluster.to_toml(), "CLUSTER_TOML").unwrap(),
+        cluster
+    );
+}

@@ -27,7 +27,7 @@ fn an_empty_file_means_the_lab_defaults() {
 fn each_mistake_has_a_precise_message() {
     let table: &[(&str, &str, &str)] = &[
         // (replace, with, expected message)
-        ("[serf]", "colour = \"red\"\n[serf]", "cluster.toml:34: webapps.colour: unknown field `colour`, expected one of `count`, `prefix`, `port`"),
+        ("[serf]", "colour = \"red\"\n[serf]", "cluster.toml:34: webapps.colour: unknown field `colour`, expected one of `count`, `prefix`, `port`, `image`, `build`, `command`, `max_unavailable`, `drain_ms`"),
         ("count = 2", "count = \"two\"", "cluster.toml:30: webapps.count: invalid type: string \"two\", expected an integer"),
         ("count = 2", "count = 2\ncount = 3", "cluster.toml:31: webapps.count: duplicate key"),
         ("project = \"lab4\"", "project = \"Lab_4\"", "cluster.toml:3: project: \"Lab_4\" is not a valid name; use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"),
@@ -56,6 +56,13 @@ fn each_mistake_has_a_precise_message() {
         ("count = 2", "count = -1", "cluster.toml:30: webapps.count: -1 is negative; use 0 or more"),
         ("profile = \"lan\"", "profile = \"mars\"", "cluster.toml:35: serf.profile: \"mars\" is not supported; use one of lan, wan, local"),
         ("suite = \"bookworm\"", "suite = \"Bookworm 12\"", "cluster.toml:11: base.suite: \"Bookworm 12\" is not a Debian suite name; use e.g. \"bookworm\""),
+        ("port = 3000", "port = 3000\nimage = \"\"", "cluster.toml:33: webapps.image: is empty; use an image on the engine, e.g. \"team/shop:1.4\""),
+        ("port = 3000", "port = 3000\nimage = \"shop\"\nbuild = \"app\"", "cluster.toml:34: webapps.build: is set together with webapps.image; keep one: image (any image, Serf in a sidecar) or build (a Dockerfile FROM the project's base)"),
+        ("port = 3000", "port = 3000\ncommand = [\"python3\"]", "cluster.toml:33: webapps.command: is only used with webapps.build (the s6 service of an app built on the base); remove it or set webapps.build"),
+        ("port = 3000", "port = 3000\nbuild = \"app\"\ncommand = [\"\"]", "cluster.toml:34: webapps.command: has an empty argument; use e.g. [\"python3\", \"-m\", \"http.server\", \"8000\"]"),
+        ("port = 3000", "port = 3000\nmax_unavailable = 0", "cluster.toml:33: webapps.max_unavailable: 0 is out of range; use 1 or more (rolling updates replace that many webapps at a time)"),
+        ("port = 3000", "port = 3000\ndrain_ms = -5", "cluster.toml:33: webapps.drain_ms: -5 is out of range; use 0-60000"),
+        ("path = \"/health\"", "check = \"udp\"\npath = \"/health\"", "cluster.toml:24: ha.health.check: \"udp\" is not supported; use one of http, tcp"),
         ("image = \"debian:bookworm-slim\"", "image = \"\"", "cluster.toml:10: base.image: is empty; use an image reference such as \"debian:bookworm-slim\""),
     ];
     let mut failures = Vec::new();
