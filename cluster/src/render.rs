@@ -107,6 +107,19 @@ pub fn render_compose(
 }
 
 impl Cluster {
+    /// The model ha is given: without where the webapps' app comes from, which ha never
+    /// uses, so a new app version does not recreate the load balancer mid-rollout.
+    fn for_balancer(&self) -> Cluster {
+        let mut cluster = self.clone();
+        let defaults = crate::parse("", "defaults").expect("the defaults are valid");
+        cluster.webapps.image = None;
+        cluster.webapps.build = None;
+        cluster.webapps.command = Vec::new();
+        cluster.webapps.drain_ms = defaults.webapps.drain_ms;
+        cluster.webapps.max_unavailable = defaults.webapps.max_unavailable;
+        cluster
+    }
+
     /// The environment a node's container starts with: who it is, whom to join. `known` is
     /// every node known when it is created; Serf keeps retrying them, so start order does
     /// not matter.
@@ -130,7 +143,7 @@ impl Cluster {
             ),
         ];
         if node.role == Role::Balancer {
-            env.push(("CLUSTER_TOML".to_string(), self.to_toml()));
+            env.push(("CLUSTER_TOML".to_string(), self.for_balancer().to_toml()));
         }
         env
     }

@@ -123,3 +123,16 @@ fn foreign_app_round_trips_through_toml() {
         cluster
     );
 }
+
+#[test]
+fn ha_is_not_recreated_for_a_new_app_version() {
+    let ha = |cluster: &Cluster| cluster.node_env(&cluster.ha_node(), &[]);
+    let v2 = LAB.replace(
+        "port = 3000",
+        "port = 3000\nimage = \"shop:2\"\ndrain_ms = 10",
+    );
+    assert_eq!(
+        ha(&lab()),
+        ha(&cluster::parse(&v2, "cluster.toml").unwrap())
+    );
+}

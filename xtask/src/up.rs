@@ -12,15 +12,30 @@ pub(crate) struct Up {
     /// How long to wait for HAProxy to report every webapp UP.
     #[arg(long, default_value_t = 180)]
     timeout: u64,
+    /// Put the webapps' previous image back (the one before the last rolling update).
+    #[arg(long)]
+    rollback: bool,
 }
 
 impl Up {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
         let start = Instant::now();
+        stack::app::check_input(ctx, cluster).await?;
+        let image = match self.rollback {
+            true => Some(stack::previous_image(ctx, cluster).await?),
+            false => None,
+        };
         stack::preflight(ctx, cluster, cluster.webapps.count).await?;
         build::ensure_images(ctx).await?;
-        let actions = stack::converge(ctx, cluster, cluster.webapps.count).await?;
+        if image.is_none() {
+            check_new_app(ctx, cluster).await?;
+        }
+        let rollout = stack::Rollout {
+            timeout: Duration::from_secs(self.timeout),
+            image,
+        };
+        let actions = stack::converge_with(ctx, cluster, cluster.webapps.count, &rollout).await?;
         if actions.is_empty() {
             println!(
                 "stack {} is already as declared: nothing to change",
@@ -54,4 +69,20 @@ impl Up {
         );
         Ok(())
     }
+}
+
+/// A new app image must listen on its port before it replaces a serving webapp.
+async fn check_new_app(ctx: &Ctx, cluster: &cluster::Cluster) -> anyhow::Result<()> {
+    let engine = ctx.engine().await?;
+    let image = stack::app::webapp_image(cluster);
+    let new = engine.image(&image).await?.and_then(|i| i.id);
+    let first = cluster.webapp_name(1);
+    let running = engine
+        .inspect_container(&first)
+        .await?
+        .and_then(|c| c.image);
+    if new.is_some() && new == running {
+        return Ok(());
+    }
+    stack::app::check_listens(ctx, cluster, &image).await
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use cluster::Cluster;
+use cluster::{AppMode, Cluster};
 
 use super::report::{self, Line};
 use super::source;
@@ -96,6 +96,27 @@ impl Job<'_> {
         finish(line, built, started)
     }
 
+    /// webapp from the user's context (`[webapps] build`), FROM our base.
+    pub(crate) async fn user_app(&self, dir: &Path, line: &Line) -> anyhow::Result<Built> {
+        let started = Instant::now();
+        line.start(format!("assembling the build context {}", dir.display()));
+        let mut context = BuildContext::new();
+        context.add_dir(dir)?;
+        let base = self.cluster.image_tag(Image::Base.name());
+        let built = self
+            .image(Image::Webapp, context, ("BASE", base), line)
+            .await;
+        finish(line, built, started)
+    }
+
+    /// The binary to check in an image: the user's app ships none of ours.
+    fn shipped_binary(&self, image: Image) -> Option<&'static str> {
+        match (image, self.cluster.webapps.mode()) {
+            (Image::Webapp, AppMode::Build(_)) => None,
+            _ => image.binary(),
+        }
+    }
+
     async fn image(
         &self,
         image: Image,
@@ -150,7 +171,7 @@ impl Job<'_> {
             .image(&tag)
             .await?
             .with_context(|| format!("image {tag} vanished after its build"))?;
-        let check = match image.binary() {
+        let check = match self.shipped_binary(image) {
             Some(binary) => {
                 line.say(format!("checking that {binary} runs in the image"));
                 self.check(&tag, binary, labels).await

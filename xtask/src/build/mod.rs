@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
+use cluster::AppMode;
 
 use crate::context::Ctx;
 use crate::progress;
@@ -79,9 +80,28 @@ impl Build {
         let (ha, webapp) = match (&binaries, &base) {
             (Ok(binaries), Ok(_)) => {
                 let ha = job.child(Image::Ha, &binaries.ha_agent, Some(&template), &ha_line);
-                let webapp = job.child(Image::Webapp, &binaries.webapp, None, &webapp_line);
+                let webapp = async {
+                    match cluster.webapps.mode() {
+                        AppMode::Lab => Some(
+                            job.child(Image::Webapp, &binaries.webapp, None, &webapp_line)
+                                .await,
+                        ),
+                        AppMode::Build(_) => {
+                            let dir = crate::stack::app::build_context(ctx, cluster)
+                                .expect("build mode has a context");
+                            Some(job.user_app(&dir, &webapp_line).await)
+                        }
+                        AppMode::Image(image) => {
+                            webapp_line.done(format!("not built: webapps run {image} as it is"));
+                            None
+                        }
+                    }
+                };
                 let (ha, webapp) = tokio::join!(ha, webapp);
-                (Outcome::from(ha), Outcome::from(webapp))
+                (
+                    Outcome::from(ha),
+                    webapp.map_or(Outcome::Skipped, Outcome::from),
+                )
             }
             _ => {
                 for line in [&ha_line, &webapp_line] {

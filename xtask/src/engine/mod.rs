@@ -1,5 +1,6 @@
 //! Every Docker Engine API call goes through here; each error names the object it was
 //! about and keeps the engine's error as its source.
+mod attached;
 mod containers;
 mod images;
 mod networks;
@@ -7,6 +8,7 @@ mod networks;
 use anyhow::Context as _;
 use bollard::Docker;
 
+pub(crate) use attached::*;
 pub(crate) use containers::*;
 pub(crate) use images::*;
 pub(crate) use networks::*;

@@ -1,20 +1,23 @@
 //! The running stack: observe the project's containers, plan, apply, wait. Shared by
 //! `up`, `scale`, `collect-logs` and `bench`.
+pub(crate) mod app;
 mod plan;
 mod preflight;
+mod rollout;
 mod teardown;
 mod wait;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use cluster::{labels, Cluster, Node, Role};
+use cluster::{labels, AppMode, Cluster, Node, Role};
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::{ContainerSpec, Engine, FileUpload};
 use crate::secrets;
 pub(crate) use plan::{Action, Desired, Observed};
+pub(crate) use rollout::{previous_image, Rollout};
 pub(crate) use teardown::{remove_containers, remove_stack};
 pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
 
@@ -28,13 +31,24 @@ pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Resul
     let containers = engine
         .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
         .await?;
+    let running = |c: &bollard::models::ContainerSummary| c.state.as_deref() == Some("running");
+    // A webapp of an app image serves only with its sidecar: without it, it is not a member.
+    let sidecars_running: HashSet<String> = containers
+        .iter()
+        .filter(|c| running(c))
+        .filter_map(|c| c.labels.as_ref()?.get(app::SIDECAR_OF).cloned())
+        .collect();
+    let needs_sidecar = app::has_sidecar(cluster);
     Ok(containers
-        .into_iter()
+        .iter()
         .filter_map(|c| {
-            let labels = c.labels.unwrap_or_default();
+            let labels = c.labels.clone().unwrap_or_default();
+            let name = labels.get(labels::NODE)?.clone();
+            let backend = labels.get(labels::ROLE).map(String::as_str) == Some("backend");
+            let sidecar_ok = !(needs_sidecar && backend) || sidecars_running.contains(&name);
             Some(Observed {
-                name: labels.get(labels::NODE)?.clone(),
-                running: c.state.as_deref() == Some("running"),
+                running: running(c) && sidecar_ok,
+                name,
                 fingerprint: labels.get(FINGERPRINT).cloned().unwrap_or_default(),
             })
         })
@@ -47,8 +61,18 @@ pub(crate) async fn desired(
     cluster: &Cluster,
     webapps: u32,
 ) -> anyhow::Result<Vec<Desired>> {
+    desired_with(engine, cluster, webapps, &app::webapp_image(cluster)).await
+}
+
+/// [`desired`], the webapps running `webapp_image` (a tag or an image id).
+async fn desired_with(
+    engine: &Engine,
+    cluster: &Cluster,
+    webapps: u32,
+    webapp_image: &str,
+) -> anyhow::Result<Vec<Desired>> {
     let ha_image = image_id(engine, &cluster.image_tag("ha")).await?;
-    let webapp_image = image_id(engine, &cluster.image_tag("webapp")).await?;
+    let webapp_image = image_id(engine, webapp_image).await?;
     let mut nodes = vec![cluster.ha_node()];
     nodes.extend(cluster.webapp_nodes(webapps));
     Ok(nodes
@@ -60,6 +84,7 @@ pub(crate) async fn desired(
             };
             Desired {
                 fingerprint: fingerprint(cluster, &node, image),
+                image: image.clone(),
                 node,
             }
         })
@@ -76,7 +101,14 @@ fn fingerprint(cluster: &Cluster, node: &Node, image_id: &str) -> String {
         .into_iter()
         .filter(|(name, _)| name != "SERF_JOIN")
         .collect();
-    let inputs = serde_json::json!([image_id, node, env, cluster.network, cluster.ha.bind]);
+    let mut inputs = serde_json::json!([image_id, node, env, cluster.network, cluster.ha.bind]);
+    if node.role == Role::Backend && cluster.webapps.mode() != AppMode::Lab {
+        // What a foreign app runs with; left out for the lab's app so its stacks stay as
+        // they are.
+        let app = &cluster.webapps;
+        let settings = serde_json::json!([app.image, app.build, app.command, app.drain_ms]);
+        inputs.as_array_mut().expect("an array").push(settings);
+    }
     format!("{:016x}", fnv1a(inputs.to_string().as_bytes()))
 }
 
@@ -90,9 +122,15 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
     let node = &desired.node;
-    let (image, published) = match node.role {
-        Role::Balancer => ("ha", vec![cluster.ha.http_port, cluster.ha.stats_port]),
-        Role::Backend => ("webapp", vec![]),
+    let published = match node.role {
+        Role::Balancer => vec![cluster.ha.http_port, cluster.ha.stats_port],
+        Role::Backend => vec![],
+    };
+    // An app image runs unchanged: Serf and its settings live in the sidecar.
+    let env = if node.role == Role::Backend && app::has_sidecar(cluster) {
+        Vec::new()
+    } else {
+        cluster.node_env(node, known)
     };
     let labels = HashMap::from([
         (labels::PROJECT.to_string(), cluster.project.clone()),
@@ -102,8 +140,8 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
     ]);
     ContainerSpec {
         name: node.name.clone(),
-        image: cluster.image_tag(image),
-        env: cluster.node_env(node, known),
+        image: desired.image.clone(),
+        env,
         labels,
         network: cluster.network.name.clone(),
         ip: node.ip,
@@ -138,15 +176,11 @@ pub(crate) async fn apply(
     match action {
         Action::Create(name) => create(ctx, engine, cluster, find(name)?, &known).await,
         Action::Recreate(name) => {
-            stop_and_remove(engine, name).await?;
+            retire(engine, cluster, name).await?;
             create(ctx, engine, cluster, find(name)?, &known).await
         }
-        Action::Start(name) => {
-            // An interrupted `up` may have created it without its secrets.
-            upload_secrets(ctx, engine, cluster, name).await?;
-            engine.start_container(name).await
-        }
-        Action::Remove(name) => stop_and_remove(engine, name).await,
+        Action::Start(name) => start(ctx, engine, cluster, find(name)?, &known).await,
+        Action::Remove(name) => retire(engine, cluster, name).await,
     }
 }
 
@@ -159,12 +193,79 @@ async fn create(
 ) -> anyhow::Result<()> {
     let spec = spec(cluster, desired, known);
     engine.create_container(&spec).await?;
+    if desired.node.role == Role::Backend && app::has_sidecar(cluster) {
+        engine.start_container(&spec.name).await?;
+        return start_sidecar(ctx, engine, cluster, desired, known).await;
+    }
     // A container that cannot get its secrets must not linger half-made.
-    if let Err(err) = upload_secrets(ctx, engine, cluster, &spec.name).await {
+    if let Err(err) = prepare(ctx, engine, cluster, &spec.name).await {
         engine.remove_container(&spec.name).await?;
         return Err(err);
     }
     engine.start_container(&spec.name).await
+}
+
+/// Starts a stopped node; an app image's sidecar is made anew (it must join the app's new
+/// network namespace).
+async fn start(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+    desired: &Desired,
+    known: &[Node],
+) -> anyhow::Result<()> {
+    let name = &desired.node.name;
+    if desired.node.role == Role::Backend && app::has_sidecar(cluster) {
+        let running = engine
+            .inspect_container(name)
+            .await?
+            .and_then(|c| c.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if !running {
+            engine.start_container(name).await?;
+        }
+        return start_sidecar(ctx, engine, cluster, desired, known).await;
+    }
+    // An interrupted `up` may have created it without its secrets.
+    prepare(ctx, engine, cluster, name).await?;
+    engine.start_container(name).await
+}
+
+/// (Re)creates and starts the Serf sidecar of a running app-image webapp.
+async fn start_sidecar(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+    desired: &Desired,
+    known: &[Node],
+) -> anyhow::Result<()> {
+    app::remove_sidecar(engine, &desired.node.name).await?;
+    let env = cluster.node_env(&desired.node, known);
+    let sidecar = app::create_sidecar(engine, cluster, &desired.node, env).await?;
+    if let Err(err) = prepare(ctx, engine, cluster, &sidecar).await {
+        engine.remove_container(&sidecar).await?;
+        return Err(err);
+    }
+    engine.start_container(&sidecar).await
+}
+
+/// What a container running Serf gets before it starts: the secrets, and the s6 services
+/// the toolkit supplies.
+async fn prepare(ctx: &Ctx, engine: &Engine, cluster: &Cluster, name: &str) -> anyhow::Result<()> {
+    upload_secrets(ctx, engine, cluster, name).await?;
+    if name != cluster.ha.name {
+        app::upload_services(engine, cluster, name).await?;
+    }
+    Ok(())
+}
+
+/// Drains a webapp (see [`app::drain`]), then stops and removes it.
+async fn retire(engine: &Engine, cluster: &Cluster, name: &str) -> anyhow::Result<()> {
+    if name != cluster.ha.name {
+        app::drain(engine, cluster, name).await?;
+    }
+    stop_and_remove(engine, name).await
 }
 
 /// Copies the Serf secrets into a created container (before it first starts).
@@ -185,6 +286,8 @@ async fn upload_secrets(
 }
 
 pub(crate) async fn stop_and_remove(engine: &Engine, name: &str) -> anyhow::Result<()> {
+    // The sidecar first: Serf leaves while the app still has its network.
+    app::remove_sidecar(engine, name).await?;
     if engine.inspect_container(name).await?.is_some() {
         engine.stop_container(name, STOP_TIMEOUT_S).await?;
         engine.remove_container(name).await?;
@@ -199,8 +302,23 @@ pub(crate) async fn converge(
     cluster: &Cluster,
     webapps: u32,
 ) -> anyhow::Result<Vec<(Action, Instant)>> {
+    converge_with(ctx, cluster, webapps, &Rollout::default()).await
+}
+
+/// [`converge`]; webapps whose image or settings changed are rolled over as `rollout`
+/// says, after every other change.
+pub(crate) async fn converge_with(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    webapps: u32,
+    rollout: &Rollout,
+) -> anyhow::Result<Vec<(Action, Instant)>> {
     let engine = ctx.engine().await?;
-    let desired = desired(engine, cluster, webapps).await?;
+    let image = match &rollout.image {
+        Some(image) => image.clone(),
+        None => app::webapp_image(cluster),
+    };
+    let desired = desired_with(engine, cluster, webapps, &image).await?;
     let observed = observe(engine, cluster).await?;
     let actions = plan::plan(&desired, &observed);
     if !actions.is_empty() {
@@ -221,6 +339,16 @@ pub(crate) async fn converge(
     let (removals, others): (Vec<Action>, Vec<Action>) = actions
         .into_iter()
         .partition(|a| matches!(a, Action::Remove(_)));
+    let (others, rolling): (Vec<Action>, Vec<String>) =
+        others
+            .into_iter()
+            .fold((vec![], vec![]), |(mut others, mut rolling), action| {
+                match action {
+                    Action::Recreate(name) if name != cluster.ha.name => rolling.push(name),
+                    action => others.push(action),
+                }
+                (others, rolling)
+            });
     let mut done = Vec::new();
     // Removals together: each waits for its node to drain and leave (a few seconds).
     for action in &removals {
@@ -238,6 +366,7 @@ pub(crate) async fn converge(
         apply(ctx, cluster, &action, &desired).await?;
         done.push((action, Instant::now()));
     }
+    done.extend(rollout::run(ctx, cluster, &rolling, &desired, rollout).await?);
     Ok(done)
 }
 

@@ -9,6 +9,8 @@ use cluster::{natural_key, Node};
 pub(crate) struct Desired {
     pub(crate) node: Node,
     pub(crate) fingerprint: String,
+    /// The image id its container runs.
+    pub(crate) image: String,
 }
 
 /// A container of the project as the engine reports it.
@@ -81,6 +83,7 @@ mod tests {
                 port: 3000,
             },
             fingerprint: fingerprint.into(),
+            image: "sha256:0".into(),
         }
     }
 

@@ -1,0 +1,57 @@
+//! Containers that share another container's network namespace (`network_mode:
+//! container:<name>`): the Serf sidecar of an app image, and the probe of a trial app.
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use bollard::container::{Config, CreateContainerOptions};
+use bollard::image::TagImageOptions;
+use bollard::models::HostConfig;
+
+use super::Engine;
+
+/// A container joined to `host`'s network namespace: it gets no address of its own.
+pub(crate) struct AttachedSpec<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) image: &'a str,
+    /// `container:<name>`, or `none` for a container with only a loopback interface.
+    pub(crate) network_mode: String,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) labels: HashMap<String, String>,
+    /// Overrides the image's command when set.
+    pub(crate) cmd: Option<Vec<String>>,
+}
+
+impl Engine {
+    pub(crate) async fn create_attached(&self, spec: &AttachedSpec<'_>) -> anyhow::Result<()> {
+        let config = Config {
+            image: Some(spec.image.to_string()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels.clone()),
+            cmd: spec.cmd.clone(),
+            host_config: Some(HostConfig {
+                network_mode: Some(spec.network_mode.clone()),
+                init: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: spec.name.to_string(),
+            platform: None,
+        };
+        self.docker
+            .create_container(Some(options), config)
+            .await
+            .with_context(|| format!("creating container {}", spec.name))?;
+        Ok(())
+    }
+
+    /// Tags image `id` as `repo:tag` (moving the tag if it exists).
+    pub(crate) async fn tag_image(&self, id: &str, repo: &str, tag: &str) -> anyhow::Result<()> {
+        let options = TagImageOptions { repo, tag };
+        self.docker
+            .tag_image(id, Some(options))
+            .await
+            .with_context(|| format!("tagging image {id} as {repo}:{tag}"))
+    }
+}

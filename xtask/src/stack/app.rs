@@ -1,0 +1,337 @@
+//! What differs between the three kinds of webapp (`[webapps]` image/build, or the lab's
+//! app): the image a webapp runs, the s6 services the toolkit hands it, the Serf sidecar of
+//! an app image, and how a webapp is drained before it stops.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cluster::{labels, AppMode, Cluster, Node};
+
+use crate::context::{Ctx, UsageError};
+use crate::engine::{AttachedSpec, Engine, FileUpload};
+
+/// Label on a sidecar: the webapp whose network namespace it shares.
+pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
+
+/// The sidecar of webapp `node` (`s1-serf`).
+pub(crate) fn sidecar_name(node: &str) -> String {
+    format!("{node}-serf")
+}
+
+/// The image webapps run: the user's image, or the project's webapp image (the lab's app
+/// or the user's context built on our base).
+pub(crate) fn webapp_image(cluster: &Cluster) -> String {
+    match cluster.webapps.mode() {
+        AppMode::Image(image) => image.to_string(),
+        AppMode::Lab | AppMode::Build(_) => cluster.image_tag("webapp"),
+    }
+}
+
+/// True when webapps run an unchanged image beside a Serf sidecar.
+pub(crate) fn has_sidecar(cluster: &Cluster) -> bool {
+    matches!(cluster.webapps.mode(), AppMode::Image(_))
+}
+
+/// The container running webapp `node`'s Serf agent.
+pub(crate) fn serf_container(cluster: &Cluster, node: &str) -> String {
+    if has_sidecar(cluster) {
+        sidecar_name(node)
+    } else {
+        node.to_string()
+    }
+}
+
+/// The s6 service that runs `[webapps] command` in a webapp built on our base, as an
+/// unprivileged user. Each argument is single-quoted: no word of it is shell syntax.
+fn app_service(command: &[String]) -> String {
+    let quoted: Vec<String> = command
+        .iter()
+        .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
+        .collect();
+    format!(
+        "#!/bin/sh\n# The app, from [webapps] command in cluster.toml (written by `cargo xtask up`).\nexec 2>&1\nexec s6-setuidgid nobody {}\n",
+        quoted.join(" ")
+    )
+}
+
+/// The sidecar's watch on its app. It has no Docker socket (and must not): it probes the
+/// app's port on the shared loopback, and once the app answered and then stops answering,
+/// it stops its own s6 tree, so Serf leaves (down-signal SIGINT) and ha drops the node.
+const APP_WATCH: &str = r#"#!/bin/bash
+# Written by `cargo xtask up`: the Serf sidecar leaves when its app stops answering.
+exec 2>&1
+seen=0 fails=0
+while sleep 1; do
+  if timeout 1 bash -c "</dev/tcp/127.0.0.1/$NODE_PORT" 2>/dev/null; then
+    seen=1 fails=0
+  elif [ "$seen" = 1 ]; then
+    fails=$((fails + 1))
+    if [ "$fails" -ge 3 ]; then
+      echo "app-watch: the app stopped answering on port $NODE_PORT; leaving the cluster"
+      exec s6-svscanctl -t /etc/s6
+    fi
+  fi
+done
+"#;
+
+/// Service files put into a webapp's container before it starts (sidecar mode: into the
+/// sidecar), as (path under /etc/s6, contents).
+fn services(cluster: &Cluster) -> Vec<(&'static str, String)> {
+    match cluster.webapps.mode() {
+        AppMode::Build(_) if !cluster.webapps.command.is_empty() => {
+            vec![("app/run", app_service(&cluster.webapps.command))]
+        }
+        AppMode::Image(_) => vec![("app-watch/run", APP_WATCH.to_string())],
+        AppMode::Build(_) | AppMode::Lab => Vec::new(),
+    }
+}
+
+pub(crate) async fn upload_services(
+    engine: &Engine,
+    cluster: &Cluster,
+    container: &str,
+) -> anyhow::Result<()> {
+    for (name, contents) in services(cluster) {
+        let upload = FileUpload {
+            dir: "/etc/s6",
+            name,
+            contents: contents.as_bytes(),
+            mode: 0o755,
+        };
+        engine.upload_file(container, &upload).await?;
+    }
+    Ok(())
+}
+
+/// Creates (not starts) the Serf sidecar of webapp `node`, in its network namespace.
+pub(crate) async fn create_sidecar(
+    engine: &Engine,
+    cluster: &Cluster,
+    node: &Node,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<String> {
+    let name = sidecar_name(&node.name);
+    let labels = HashMap::from([
+        (labels::PROJECT.to_string(), cluster.project.clone()),
+        (labels::ROLE.to_string(), "sidecar".to_string()),
+        (SIDECAR_OF.to_string(), node.name.clone()),
+    ]);
+    let base = cluster.image_tag("base");
+    engine
+        .create_attached(&AttachedSpec {
+            name: &name,
+            image: &base,
+            network_mode: format!("container:{}", node.name),
+            env,
+            labels,
+            cmd: None,
+        })
+        .await?;
+    Ok(name)
+}
+
+/// Stops and removes webapp `node`'s sidecar, if it has one (found by its label).
+pub(crate) async fn remove_sidecar(engine: &Engine, node: &str) -> anyhow::Result<()> {
+    let name = sidecar_name(node);
+    let Some(info) = engine.inspect_container(&name).await? else {
+        return Ok(());
+    };
+    let ours = info
+        .config
+        .and_then(|c| c.labels)
+        .and_then(|l| l.get(SIDECAR_OF).cloned());
+    if ours.as_deref() == Some(node) {
+        engine.stop_container(&name, super::STOP_TIMEOUT_S).await?;
+        engine.remove_container(&name).await?;
+    }
+    Ok(())
+}
+
+/// Takes a webapp out of rotation before it stops: its Serf agent goes down (SIGINT:
+/// it leaves), ha drops the server, in-flight requests finish during `drain_ms`. The lab's
+/// app does this itself on `docker stop` (it keeps answering for DRAIN_MS).
+pub(crate) async fn drain(engine: &Engine, cluster: &Cluster, node: &str) -> anyhow::Result<()> {
+    if cluster.webapps.mode() == AppMode::Lab {
+        return Ok(());
+    }
+    let serf = serf_container(cluster, node);
+    let running = engine
+        .inspect_container(&serf)
+        .await?
+        .and_then(|c| c.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if running {
+        engine
+            .exec(&serf, &["s6-svc", "-d", "/etc/s6/serf"])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(cluster.webapps.drain_ms.into())).await;
+    }
+    Ok(())
+}
+
+/// `[webapps] build`, relative to the folder of the cluster file.
+pub(crate) fn build_context(ctx: &Ctx, cluster: &Cluster) -> Option<PathBuf> {
+    let AppMode::Build(dir) = cluster.webapps.mode() else {
+        return None;
+    };
+    let folder = ctx
+        .config_path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    Some(folder.join(dir))
+}
+
+/// The app's input, checked before anything is built or touched: the image exists, the
+/// build context has a Dockerfile.
+pub(crate) async fn check_input(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
+    let file = ctx.config_file();
+    match cluster.webapps.mode() {
+        AppMode::Lab => {}
+        AppMode::Image(image) => {
+            if ctx.engine().await?.image(image).await?.is_none() {
+                anyhow::bail!(UsageError(format!(
+                    "{file}: webapps.image: image {image:?} is not on the engine (no registry is used); build or `docker load` it first, or fix the name"
+                )));
+            }
+        }
+        AppMode::Build(dir) => {
+            let context = build_context(ctx, cluster).expect("build mode has a context");
+            if !context.join("Dockerfile").is_file() {
+                anyhow::bail!(UsageError(format!(
+                    "{file}: webapps.build: {dir:?} ({}) has no Dockerfile; add one starting `ARG BASE` / `FROM ${{BASE}}`, or fix the path",
+                    context.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long a trial app gets to listen on its port.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the app image in a trial container without a network and checks, from a probe
+/// sharing its network namespace, that it listens on `[webapps] port`: an app serving on
+/// another port is a one-line error before any serving webapp is replaced. An app that
+/// listens on nothing (it crashed at start) is left to the rollout, which stops at the
+/// first node and shows its logs.
+pub(crate) async fn check_listens(ctx: &Ctx, cluster: &Cluster, image: &str) -> anyhow::Result<()> {
+    if cluster.webapps.mode() == AppMode::Lab {
+        return Ok(());
+    }
+    let engine = ctx.engine().await?;
+    let trial = format!("{}-trial", cluster.project);
+    let probe = format!("{}-probe", cluster.project);
+    let labels = HashMap::from([
+        (labels::PROJECT.to_string(), cluster.project.clone()),
+        (labels::ROLE.to_string(), "trial".to_string()),
+    ]);
+    for name in [&probe, &trial] {
+        engine.remove_container(name).await?;
+    }
+    let result = trial_run(engine, cluster, image, &trial, &probe, labels).await;
+    for name in [&probe, &trial] {
+        engine.remove_container(name).await?;
+    }
+    let port = cluster.webapps.port;
+    match result? {
+        Trial::Listens | Trial::Nothing => Ok(()),
+        Trial::Elsewhere(ports) => anyhow::bail!(UsageError(format!(
+            "{}: webapps.port: the app ({image}) listens on {ports} but not on port {port} (tried for {} s in a trial container); set webapps.port to the port it serves on",
+            ctx.config_file(),
+            PROBE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+enum Trial {
+    Listens,
+    /// Listens on these other ports.
+    Elsewhere(String),
+    /// Listens on no TCP port at all.
+    Nothing,
+}
+
+async fn trial_run(
+    engine: &Engine,
+    cluster: &Cluster,
+    image: &str,
+    trial: &str,
+    probe: &str,
+    labels: HashMap<String, String>,
+) -> anyhow::Result<Trial> {
+    let port = cluster.webapps.port;
+    engine
+        .create_attached(&AttachedSpec {
+            name: trial,
+            image,
+            network_mode: "none".into(),
+            env: vec![("NODE_PORT".into(), port.to_string())],
+            labels: labels.clone(),
+            cmd: None,
+        })
+        .await?;
+    if cluster.webapps.mode() != AppMode::Image(image) {
+        upload_services(engine, cluster, trial).await?;
+    }
+    if engine.start_container(trial).await.is_err() {
+        // It cannot even start (a missing program): the rollout shows why, at its node.
+        return Ok(Trial::Nothing);
+    }
+    let tries = PROBE_TIMEOUT.as_secs() * 2;
+    // At the end it prints the ports that do listen.
+    let script = format!(
+        "for i in $(seq {tries}); do ss -Hltn 'sport = :{port}' | grep -q . && exit 0; sleep 0.5; done; ss -Hltn | awk '{{print $4}}' | sed 's/.*://' | sort -un | tr '\\n' ' '; exit 1"
+    );
+    let base = cluster.image_tag("base");
+    engine
+        .create_attached(&AttachedSpec {
+            name: probe,
+            image: &base,
+            network_mode: format!("container:{trial}"),
+            env: Vec::new(),
+            labels,
+            cmd: Some(vec!["bash".into(), "-c".into(), script]),
+        })
+        .await?;
+    engine.start_container(probe).await?;
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let state = |info: Option<bollard::models::ContainerInspectResponse>| {
+            let state = info.and_then(|c| c.state);
+            (
+                state.as_ref().and_then(|s| s.running).unwrap_or(false),
+                state.and_then(|s| s.exit_code).unwrap_or(-1),
+            )
+        };
+        let (probing, code) = state(engine.inspect_container(probe).await?);
+        if probing && started.elapsed() < PROBE_TIMEOUT * 2 {
+            continue;
+        }
+        if code == 0 {
+            return Ok(Trial::Listens);
+        }
+        let ports = engine.logs(probe, None).await?;
+        let ports: Vec<&str> = ports.split_whitespace().collect();
+        return Ok(if ports.is_empty() {
+            Trial::Nothing
+        } else {
+            Trial::Elsewhere(format!("port {}", ports.join(", ")))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_service;
+
+    #[test]
+    fn command_words_stay_words() {
+        let run = app_service(&["python3".into(), "-c".into(), "print('hi'); x=$HOME".into()]);
+        assert!(run
+            .ends_with("exec s6-setuidgid nobody 'python3' '-c' 'print('\\''hi'\\''); x=$HOME'\n"));
+    }
+}
