@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -70,21 +70,27 @@ fn nodes(stack: &Stack, range: std::ops::RangeInclusive<u32>) -> BTreeSet<String
 /// Servers UP in HAProxy's `nodes` backend, from the stats CSV.
 fn servers_up(stack: &Stack) -> Option<BTreeSet<String>> {
     let csv = support::http_get(&format!("http://127.0.0.1:{}/;csv", stack.stats_port)).ok()?;
-    Some(
-        csv.lines()
-            .map(|line| line.split(',').collect::<Vec<_>>())
-            .filter(|f| f.len() > 17 && f[0] == "nodes" && f[1] != "BACKEND")
-            .filter(|f| f[17].starts_with("UP"))
-            .map(|f| f[1].to_string())
-            .collect(),
-    )
+    Some(up_in_csv(&csv))
 }
+
+/// The stats CSV's `nodes` servers whose status (column 18) is UP.
+fn up_in_csv(csv: &str) -> BTreeSet<String> {
+    csv.lines()
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > 17 && f[0] == "nodes" && f[1] != "BACKEND")
+        .filter(|f| f[17].starts_with("UP"))
+        .map(|f| f[1].to_string())
+        .collect()
+}
+
+/// One worker's answers: successes, failures, versions seen.
+type Tally = (u64, Vec<String>, BTreeSet<String>);
 
 /// Requests on fresh connections from 4 threads, and the UP count sampled from the stats
 /// every 100 ms, until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<(u64, Vec<String>, BTreeSet<String>)>>,
+    workers: Vec<JoinHandle<Tally>>,
     sampler: JoinHandle<(usize, usize)>,
     started: Instant,
 }
@@ -122,21 +128,14 @@ impl Load {
             .collect();
         let stats = format!("http://127.0.0.1:{}/;csv", stack.stats_port);
         let sampler_stop = stop.clone();
-        let samples = Arc::new(AtomicU64::new(0));
         let sampler = std::thread::spawn(move || {
             let (mut min, mut n) = (usize::MAX, 0);
             while !sampler_stop.load(Ordering::Relaxed) {
                 if let Ok(csv) = support::http_get(&stats) {
-                    let up = csv
-                        .lines()
-                        .map(|line| line.split(',').collect::<Vec<_>>())
-                        .filter(|f| f.len() > 17 && f[0] == "nodes" && f[1] != "BACKEND")
-                        .filter(|f| f[17].starts_with("UP"))
-                        .count();
+                    let up = up_in_csv(&csv).len();
                     min = min.min(up);
                     n += 1;
                 }
-                samples.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(100));
             }
             (min, n)
