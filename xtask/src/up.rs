@@ -27,8 +27,9 @@ impl Up {
             false => None,
         };
         stack::preflight(ctx, cluster, cluster.webapps.count).await?;
-        build::ensure_images(ctx).await?;
+        // A rollback runs images that exist: the context may be broken right now.
         if image.is_none() {
+            build::ensure_images(ctx).await?;
             check_new_app(ctx, cluster).await?;
         }
         let rollout = stack::Rollout {

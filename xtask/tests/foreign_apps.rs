@@ -334,7 +334,7 @@ fn assert_refused(stack: &Stack, what: &str, expected: &str) {
 #[test]
 fn nginx_image_with_a_serf_sidecar() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let context = root().join("xtask/tests/apps/nginx");
+    let context = root().join("examples/nginx");
     let repo = sharded("lbkit-e2e-nginx");
     let tag = |v: &str| format!("{repo}:{v}");
     let mut images = Images(Vec::new());
@@ -376,12 +376,11 @@ fn python_http_server_built_on_the_base() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let app = Scratch::new("python-app");
     std::fs::copy(
-        root().join("xtask/tests/apps/python/Dockerfile"),
+        root().join("examples/python/Dockerfile"),
         app.path("Dockerfile"),
     )
     .unwrap();
     app.write("version", "v1\n");
-    app.write("broken.sh", "true\n");
     let context = app.path("");
     let command = r#"command = ["sh", "-c", "mkdir -p /tmp/www && echo \"$(cat /srv/version) $(hostname)\" > /tmp/www/index.html && exec python3 -m http.server 8000 --directory /tmp/www"]"#;
     let stack = Stack::with("e2e-python", 52, COUNT, |text| {
@@ -395,9 +394,7 @@ fn python_http_server_built_on_the_base() {
     scenario(&stack, &mut |version| {
         app.write("version", &format!("{version}\n"));
         if version == "v3" {
-            app.write("broken.sh", "rm /usr/bin/python3*\n");
-        } else {
-            app.write("broken.sh", "true\n");
+            app.write("broken", "");
         }
     });
 

@@ -26,7 +26,7 @@ use xshell::cmd;
 use crate::context::{Ctx, UsageError};
 use crate::{haproxy_stats, stack};
 use report::Results;
-use scenario::{build, burst, churn, cycles, join, reloads, Runner};
+use scenario::{build, burst, churn, cycles, join, reloads, rolling, Runner};
 use settings::Settings;
 use timeline::Watch;
 
@@ -123,13 +123,16 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         let churn = runner.phase("2 leave, crash", churn::run(&runner)).await?;
         let cycles = cycles::run(&runner).await?;
         let burst = runner.phase("5 burst", burst::run(&runner)).await?;
+        let rolling = runner
+            .phase("7 rolling update", rolling::run(&runner))
+            .await?;
         // Last: it recreates ha with the lab's reload method.
         let reloads = reloads::run(&runner).await?;
-        anyhow::Ok((join, churn, cycles, burst, reloads))
+        anyhow::Ok((join, churn, cycles, burst, rolling, reloads))
     }
     .await;
     let up = watch.stop().await?;
-    let (join, churn, cycles, burst, reloads) = scenarios?;
+    let (join, churn, cycles, burst, rolling, reloads) = scenarios?;
     let (requests, phases) = runner.into_record();
     let targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
     Ok(Results {
@@ -146,6 +149,7 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         scale_cycles: cycles,
         reloads,
         burst,
+        rolling,
         build,
         targets,
         timeline: timeline::bucket(&up, &requests, phases),

@@ -8,6 +8,7 @@ use super::scenario::churn::{ChurnResult, Departure};
 use super::scenario::cycles::CyclesResult;
 use super::scenario::join::JoinResult;
 use super::scenario::reloads::{MethodRun, ReloadsResult};
+use super::scenario::rolling::RollingResult;
 use super::settings::Settings;
 use super::stats::Summary;
 use super::timeline::Timeline;
@@ -32,6 +33,7 @@ pub(crate) struct Results {
     pub(crate) scale_cycles: CyclesResult,
     pub(crate) reloads: ReloadsResult,
     pub(crate) burst: BurstResult,
+    pub(crate) rolling: Vec<RollingResult>,
     pub(crate) build: BuildResult,
     pub(crate) targets: Vec<Target>,
     pub(crate) timeline: Timeline,
@@ -157,6 +159,7 @@ pub(crate) fn markdown(r: &Results) -> String {
     join_section(&mut md, &r.join, s);
     churn_section(&mut md, &r.leave_crash, s);
     cycles_section(&mut md, &r.scale_cycles, s);
+    rolling_section(&mut md, &r.rolling, s);
     reloads_section(&mut md, &r.reloads, s);
     burst_section(&mut md, &r.burst);
     build_section(&mut md, &r.build);
@@ -368,4 +371,21 @@ fn failures(md: &mut String, of: &str, s: &Summary) {
 
 fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+fn rolling_section(md: &mut String, rows: &[RollingResult], s: &Settings) {
+    md.push_str(&format!(
+        "\n## 7. Rolling updates under load\n\nEvery webapp replaced by a new image as `up` \
+         does it (each slot drained, then replaced, `max_unavailable` at a time), under {} req/s; \
+         the fewest servers in rotation is sampled from the stats every 100 ms.\n\n\
+         | app | webapps | max_unavailable | requests | failed | duration | min UP |\n\
+         |---|---|---|---|---|---|---|\n",
+        s.rate
+    ));
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.1} s | {} |\n",
+            r.app, r.webapps, r.max_unavailable, r.requests, r.failed, r.duration_s, r.min_up
+        ));
+    }
 }

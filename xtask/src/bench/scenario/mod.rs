@@ -6,6 +6,7 @@ pub(crate) mod churn;
 pub(crate) mod cycles;
 pub(crate) mod join;
 pub(crate) mod reloads;
+pub(crate) mod rolling;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
