@@ -29,6 +29,12 @@ impl Down {
                     println!("removed image {tag}");
                 }
             }
+            // The tag a rollout put on the image it replaced (for --rollback).
+            let previous = format!("{}/webapp:previous", cluster.project);
+            if engine.image_exists(&previous).await? {
+                engine.remove_image(&previous).await?;
+                println!("removed image tag {previous}");
+            }
         }
         if removed.is_empty() && !self.images {
             println!("nothing of project {} to remove", cluster.project);
