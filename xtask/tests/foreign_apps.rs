@@ -390,7 +390,11 @@ fn python_http_server_built_on_the_base() {
         )
     });
     // Kept by `up` for --rollback.
-    let images = Images(vec![format!("{}/webapp:previous", stack.name)]);
+    // Built from the test's context, and kept by `up` for --rollback.
+    let images = Images(vec![
+        format!("{}/webapp:latest", stack.name),
+        format!("{}/webapp:previous", stack.name),
+    ]);
     scenario(&stack, &mut |version| {
         app.write("version", &format!("{version}\n"));
         if version == "v3" {

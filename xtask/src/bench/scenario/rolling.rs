@@ -73,6 +73,8 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<Vec<RollingResult
         anyhow::Ok(vec![lab, nginx_row])
     }
     .await;
+    // The tag each rollout put on the image it replaced, too.
+    made.push(format!("{project}/webapp:previous"));
     let engine = runner.ctx.engine().await?;
     for tag in made {
         engine.remove_image(&tag).await?;
