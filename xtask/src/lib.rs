@@ -11,6 +11,7 @@ pub mod engine;
 mod gen;
 mod haproxy_stats;
 mod interrupt;
+mod process;
 mod progress;
 mod scale;
 mod secrets;
