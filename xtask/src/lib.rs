@@ -10,6 +10,7 @@ mod down;
 pub mod engine;
 mod gen;
 mod haproxy_stats;
+mod http;
 mod interrupt;
 mod process;
 mod progress;
