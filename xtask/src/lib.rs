@@ -20,6 +20,7 @@ mod serf_members;
 mod stack;
 
 mod status;
+mod table;
 mod up;
 
 use std::path::PathBuf;
