@@ -24,10 +24,7 @@ pub(crate) async fn output(cmd: xshell::Cmd<'_>, limit: Duration) -> anyhow::Res
         .with_context(|| format!("running {shown}"))?;
     match tokio::time::timeout(limit, child.wait_with_output()).await {
         Ok(output) => output.with_context(|| format!("running {shown}")),
-        Err(_) => bail!(
-            "{shown}: still running after {} s, killed",
-            limit.as_secs()
-        ),
+        Err(_) => bail!("{shown}: still running after {} s, killed", limit.as_secs()),
     }
 }
 
