@@ -21,7 +21,6 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use cluster::Cluster;
 use tokio::signal::unix::{signal, SignalKind};
-use xshell::cmd;
 
 use crate::context::{Ctx, UsageError};
 use crate::{haproxy_stats, stack};
@@ -94,10 +93,7 @@ impl Bench {
 
 async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::Result<Results> {
     let started = Instant::now();
-    let started_at = cmd!(ctx.sh, "date -u +%Y-%m-%dT%H:%M:%SZ")
-        .quiet()
-        .read()
-        .context("reading the date")?;
+    let started_at = cluster::time::rfc3339(std::time::SystemTime::now());
     let removed = stack::remove_containers(ctx, cluster).await?;
     if !removed.is_empty() {
         println!(
