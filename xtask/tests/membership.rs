@@ -196,7 +196,14 @@ fn start_order_does_not_matter() {
     ])
     .assert_success();
     docker(&["start", &stack.node(1), &stack.node(2), &stack.node(3)]).assert_success();
-    std::thread::sleep(Duration::from_secs(3));
+    // ha comes last: only once every webapp's Serf agent runs (and tries to join it).
+    for n in [1, 2, 3] {
+        let node = stack.node(n);
+        eventually(&format!("Serf running on {node}"), CONVERGE, || {
+            let members = docker(&["exec", &node, "serf-rpc", "members"]);
+            members.status.success().then_some(())
+        });
+    }
     let start = Instant::now();
     docker(&["start", &stack.ha()]).assert_success();
     wait_exactly(&stack, &[1, 2, 3]);
@@ -268,19 +275,25 @@ fn start_order_does_not_matter() {
     .assert_success();
     std::fs::remove_file(&key).unwrap();
     docker(&["start", intruder]).assert_success();
-    std::thread::sleep(Duration::from_secs(8));
+    // Until ha has turned its join down (Serf retries every 2 s, logging each failure).
+    let tried = std::panic::catch_unwind(|| {
+        eventually("the intruder's join refused", CONVERGE, || {
+            let logs = docker(&["logs", intruder]).all_text();
+            logs.contains("agent: Join failed").then_some(logs)
+        })
+    });
     let members = exec(&stack, "serf-rpc members").stdout_text();
     let nodes = nodes_dir(&stack);
     let intruder_logs = docker(&["logs", intruder]).all_text();
     docker(&["rm", "-f", intruder]);
     assert!(
+        tried.is_ok(),
+        "the intruder did try to join, and failed:\n{intruder_logs}"
+    );
+    assert!(
         !members.contains("intruder"),
         "a node without the key joined:\n{members}"
     );
     assert!(!nodes.contains("intruder"));
-    assert!(
-        intruder_logs.contains("agent: Join"),
-        "the intruder did try to join:\n{intruder_logs}"
-    );
     assert_eq!(up_servers(&stack), names(&stack, &[1, 2, 3]));
 }
