@@ -36,7 +36,8 @@ pub(crate) struct Bench {
     #[arg(long)]
     quick: bool,
     /// Where to write results.md, results.json and timeline.svg [default: bench/ in the
-    /// workspace].
+    /// workspace; with --quick, target/bench-quick/, so a quick run never overwrites the
+    /// committed full results].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -59,6 +60,7 @@ impl Bench {
             Some(out) => {
                 std::path::absolute(out).with_context(|| format!("resolving {}", out.display()))?
             }
+            None if self.quick => ctx.path("target/bench-quick"),
             None => ctx.path("bench"),
         };
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
