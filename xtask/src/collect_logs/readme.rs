@@ -187,6 +187,13 @@ fn timeline_section(out: &mut String, report: &Report) {
             );
             timeline::parse_serf_log(log)
         }
+        None if report.task.is_static() => {
+            out.push_str(
+                "As in the lab's task 0, nothing runs Serf or an agent: HAProxy serves the \
+                 static configuration, so the timeline has the steps only.\n\n",
+            );
+            Vec::new()
+        }
         None => {
             let _ = writeln!(
                 out,
