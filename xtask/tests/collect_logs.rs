@@ -57,23 +57,12 @@ fn ps_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
 fn ps_cells(table: &str) -> Vec<Vec<String>> {
     let mut lines = table.lines();
     let header = lines.next().expect("a header line");
-    let starts: Vec<usize> = [
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .iter()
-    .map(|title| {
-        let at = header
-            .find(title)
-            .unwrap_or_else(|| panic!("{title} in {header}"));
-        header[..at].chars().count()
-    })
-    .collect();
+    // A column starts after a gap of two spaces or more (`CONTAINER ID` has one inside).
+    let header: Vec<char> = header.chars().collect();
+    let starts: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != ' ' && (i == 0 || i >= 2 && header[i - 2..i] == [' ', ' ']))
+        .collect();
+    assert_eq!(starts.len(), 7, "seven columns: {header:?}");
     lines
         .map(|line| {
             let chars: Vec<char> = line.chars().collect();
