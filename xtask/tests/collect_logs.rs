@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
+use cluster::record::{self, Record};
 use support::{docker, eventually, run_tool, Run, Scratch, Stack};
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
@@ -282,19 +283,13 @@ fn task3_serf_log_has_ha_s1_s2_joining_in_order() {
         assert!(out.join(file).exists(), "{file}");
     }
     let log = read(&out, "ha_serf.log");
-    let joined: Vec<String> = log
-        .lines()
-        .filter(|line| line.contains("member-join"))
-        .flat_map(|line| {
-            [stack.ha(), stack.node(1), stack.node(2)]
-                .into_iter()
-                .filter(|name| mentions(line, name))
-        })
-        .collect();
     let mut first: Vec<String> = Vec::new();
-    for name in joined {
-        if !first.contains(&name) {
-            first.push(name);
+    for line in record::parse_log(&log) {
+        let line = line.unwrap_or_else(|text| panic!("{text:?} is an agent record:\n{log}"));
+        if let Record::Event { event, member, .. } = line.record {
+            if event == "member-join" && !first.contains(&member) {
+                first.push(member);
+            }
         }
     }
     assert_eq!(
