@@ -129,7 +129,7 @@ fn task0_serves_the_static_config_and_docker_ps_reads_like_the_cli() {
         .assert_success();
 
     // As in the lab's task 0: HAProxy alone on the static config, the web apps alone.
-    let processes = |name: &str| docker(&["top", name, "-o", "args"]).stdout_text();
+    let processes = |name: &str| docker(&["top", name]).assert_success().stdout_text();
     let ha = processes(&stack.ha());
     assert!(
         ha.contains("haproxy -db -f /etc/haproxy/haproxy.cfg"),
