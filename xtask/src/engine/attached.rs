@@ -3,9 +3,8 @@
 use std::collections::HashMap;
 
 use anyhow::Context as _;
-use bollard::container::{Config, CreateContainerOptions};
-use bollard::image::TagImageOptions;
-use bollard::models::HostConfig;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, TagImageOptionsBuilder};
 
 use super::Engine;
 
@@ -23,7 +22,7 @@ pub(crate) struct AttachedSpec<'a> {
 
 impl Engine {
     pub(crate) async fn create_attached(&self, spec: &AttachedSpec<'_>) -> anyhow::Result<()> {
-        let config = Config {
+        let config = ContainerCreateBody {
             image: Some(spec.image.to_string()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone()),
@@ -35,10 +34,7 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptions {
-            name: spec.name.to_string(),
-            platform: None,
-        };
+        let options = CreateContainerOptionsBuilder::new().name(spec.name).build();
         self.docker
             .create_container(Some(options), config)
             .await
@@ -48,7 +44,7 @@ impl Engine {
 
     /// Tags image `id` as `repo:tag` (moving the tag if it exists).
     pub(crate) async fn tag_image(&self, id: &str, repo: &str, tag: &str) -> anyhow::Result<()> {
-        let options = TagImageOptions { repo, tag };
+        let options = TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
         self.docker
             .tag_image(id, Some(options))
             .await

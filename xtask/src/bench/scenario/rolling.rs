@@ -11,7 +11,6 @@ use xshell::cmd;
 
 use super::{in_rotation, Runner};
 use crate::bench::stats::{secs, summarize};
-use crate::build::command;
 use crate::{haproxy_stats, stack};
 
 #[derive(Debug, Serialize)]
@@ -99,7 +98,7 @@ async fn build(
         sh,
         "docker build -q -t {tag} --label {label} {build_args...} {context}"
     );
-    let out = command::output(cmd).await?;
+    let out = crate::process::output(cmd, Duration::from_secs(600)).await?;
     anyhow::ensure!(
         out.status.success(),
         "building bench image {tag}: {}",
