@@ -337,15 +337,17 @@ fn nginx_image_with_a_serf_sidecar() {
     let context = root().join("examples/nginx");
     let repo = sharded("lbkit-e2e-nginx");
     let tag = |v: &str| format!("{repo}:{v}");
-    let mut images = Images(Vec::new());
-    images.build(&tag("v1"), &context, &[("VERSION", "v1")]);
-    images.build(&tag("v2"), &context, &[("VERSION", "v2")]);
-    images.build(&tag("v3"), &context, &[("VERSION", "v3"), ("BROKEN", "1")]);
 
     let image_line = format!("image = \"{}\"", tag("v1"));
     let stack = Stack::with("e2e-nginx", 51, COUNT, |text| {
         format!("{text}{image_line}\nport = 80\ndrain_ms = 2000\n\n[ha.health]\npath = \"/\"\n")
     });
+    // The nginx image is built FROM the debootstrapped Debian that `build` imports.
+    stack.xtask(&["build"]).assert_success();
+    let mut images = Images(Vec::new());
+    images.build(&tag("v1"), &context, &[("VERSION", "v1")]);
+    images.build(&tag("v2"), &context, &[("VERSION", "v2")]);
+    images.build(&tag("v3"), &context, &[("VERSION", "v3"), ("BROKEN", "1")]);
     // Kept by `up` for --rollback.
     images.0.push(format!("{}/webapp:previous", stack.name));
     let mut current = "v1".to_string();
