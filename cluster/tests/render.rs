@@ -95,3 +95,22 @@ fn webapp_addresses_skip_gateway_and_ha() {
         .collect();
     assert_eq!(ips, ["192.168.42.2", "192.168.42.4", "192.168.42.5"]);
 }
+
+/// `[ha.tls]` with a redirect: HTTPS bind with modern settings, HTTP redirected; and the
+/// model the agent gets round-trips.
+#[test]
+fn haproxy_tls_with_redirect() {
+    let text = LAB.replace(
+        "[webapps]",
+        "[ha.tls]\ngenerate = true\nredirect = true\n\n[webapps]",
+    );
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    assert_eq!(
+        cluster::parse(&cluster.to_toml(), "agent").unwrap(),
+        cluster
+    );
+    let rendered = haproxy_declared(&cluster);
+    let frontend =
+        &rendered[rendered.find("frontend http").unwrap()..rendered.find("backend nodes").unwrap()];
+    insta::assert_snapshot!(frontend);
+}

@@ -18,6 +18,8 @@ pub(crate) struct Status {
 struct Row {
     name: String,
     container: String,
+    /// The image's HEALTHCHECK as Docker reports it: healthy, unhealthy or starting.
+    health: String,
     ip: String,
     serf: String,
     haproxy: String,
@@ -36,6 +38,13 @@ impl Status {
                 .and_then(|i| i.state.as_ref())
                 .and_then(|s| s.status)
                 .map(|s| s.to_string());
+            let health = info
+                .as_ref()
+                .and_then(|i| i.state.as_ref())
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             let ip = info
                 .as_ref()
                 .and_then(|i| i.network_settings.as_ref())
@@ -48,6 +57,7 @@ impl Status {
                 Row {
                     name: observed.name,
                     container: state.unwrap_or_default(),
+                    health,
                     ip,
                     ..Row::default()
                 },
@@ -84,7 +94,7 @@ impl Status {
             return Ok(());
         }
         println!(
-            "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8}",
+            "{:<12} {:<20} {:<16} {:<8} {:<9} {:>8}",
             "NODE", "CONTAINER", "IP", "SERF", "HAPROXY", "REQUESTS"
         );
         let dash = |s: &str| {
@@ -95,10 +105,15 @@ impl Status {
             }
         };
         for r in &rows {
+            // Like `docker ps`: "running (healthy)".
+            let container = match (r.container.as_str(), r.health.as_str()) {
+                (state, "" | "none") => dash(state),
+                (state, health) => format!("{state} ({health})"),
+            };
             println!(
-                "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8}",
+                "{:<12} {:<20} {:<16} {:<8} {:<9} {:>8}",
                 r.name,
-                dash(&r.container),
+                container,
                 dash(&r.ip),
                 dash(&r.serf),
                 dash(&r.haproxy),

@@ -11,7 +11,7 @@ use bollard::container::{
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerInspectResponse, ContainerSummary, EndpointIpamConfig, EndpointSettings, HostConfig,
-    PortBinding,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use futures_util::StreamExt;
@@ -111,6 +111,12 @@ impl Engine {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: Some(port_bindings),
                 init: Some(false),
+                // Back after a daemon restart or a reboot; a `docker stop` by hand stays
+                // stopped. Serf re-forms the cluster whatever the order they come back in.
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {

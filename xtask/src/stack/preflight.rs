@@ -67,10 +67,18 @@ async fn check_ports(
     ours: &[u16],
     file: &str,
 ) -> anyhow::Result<()> {
+    let https = cluster
+        .ha
+        .tls
+        .as_ref()
+        .map(|_| ("ha.https_port", cluster.ha.https_port));
     for (key, port) in [
         ("ha.http_port", cluster.ha.http_port),
         ("ha.stats_port", cluster.ha.stats_port),
-    ] {
+    ]
+    .into_iter()
+    .chain(https)
+    {
         if ours.contains(&port) {
             continue;
         }
