@@ -2,14 +2,18 @@
 //! about and keeps the engine's error as its source.
 mod containers;
 mod images;
+mod nested;
 mod networks;
+mod streams;
 
 use anyhow::Context as _;
 use bollard::Docker;
 
 pub(crate) use containers::*;
 pub(crate) use images::*;
+pub(crate) use nested::*;
 pub(crate) use networks::*;
+pub(crate) use streams::*;
 
 pub(crate) struct Engine {
     pub(crate) docker: Docker,
