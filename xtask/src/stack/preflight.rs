@@ -79,7 +79,9 @@ async fn check_ports(
     .into_iter()
     .chain(https)
     {
-        if ours.contains(&port) {
+        // An engine behind DOCKER_HOST (e.g. a nested engine) publishes on its own host,
+        // whose ports this host cannot probe: that engine refuses a taken port itself.
+        if ours.contains(&port) || std::env::var_os("DOCKER_HOST").is_some() {
             continue;
         }
         // Only "in use" means taken: binding a low port as a non-root user fails
