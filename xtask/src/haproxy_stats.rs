@@ -1,10 +1,12 @@
 //! HAProxy's stats CSV (`/;csv` on the published stats port): the host's only view of
 //! which servers ha is really serving.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use cluster::Cluster;
+
+use crate::http;
 
 /// One server of the `nodes` backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,27 +50,21 @@ pub(crate) fn lb_url(cluster: &Cluster) -> String {
     )
 }
 
-/// Reads the stats CSV once.
-pub(crate) fn fetch_csv(cluster: &Cluster) -> anyhow::Result<String> {
-    let url = format!("{};csv", stats_url(cluster));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .build()
-        .into();
-    agent
-        .get(&url)
-        .call()
-        .and_then(|mut response| response.body_mut().read_to_string())
-        .with_context(|| format!("reading HAProxy stats from {url}"))
+/// Reads the stats page once: `path` `/` is the HTML page, `/;csv` the CSV.
+pub(crate) async fn fetch_page(cluster: &Cluster, path: &str) -> anyhow::Result<String> {
+    let addr = SocketAddr::new(published_host(cluster), cluster.ha.stats_port);
+    http::get_text(addr, path, Duration::from_secs(3))
+        .await
+        .with_context(|| format!("reading HAProxy stats from http://{addr}{path}"))
 }
 
-/// The `nodes` servers, read on a blocking thread (the HTTP client blocks) so the async
-/// runtime's workers stay free.
+pub(crate) async fn fetch_csv(cluster: &Cluster) -> anyhow::Result<String> {
+    fetch_page(cluster, "/;csv").await
+}
+
+/// The `nodes` servers, read once.
 pub(crate) async fn fetch(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
-    let cluster = cluster.clone();
-    tokio::task::spawn_blocking(move || fetch_csv(&cluster).map(|csv| parse_csv(&csv)))
-        .await
-        .context("the stats reader panicked")?
+    Ok(parse_csv(&fetch_csv(cluster).await?))
 }
 
 /// The servers of backend `nodes`, from the CSV HAProxy serves (header `# pxname,svname,...`).

@@ -5,6 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::context::Ctx;
+use crate::table::{self, Column};
 use crate::{haproxy_stats, serf_members, stack};
 
 #[derive(Args)]
@@ -93,10 +94,6 @@ impl Status {
             println!("{}", serde_json::to_string_pretty(&rows)?);
             return Ok(());
         }
-        println!(
-            "{:<12} {:<20} {:<16} {:<8} {:<9} {:>8}",
-            "NODE", "CONTAINER", "IP", "SERF", "HAPROXY", "REQUESTS"
-        );
         let dash = |s: &str| {
             if s.is_empty() {
                 "-".to_string()
@@ -104,22 +101,33 @@ impl Status {
                 s.to_string()
             }
         };
-        for r in &rows {
-            // Like `docker ps`: "running (healthy)".
-            let container = match (r.container.as_str(), r.health.as_str()) {
-                (state, "" | "none") => dash(state),
-                (state, health) => format!("{state} ({health})"),
-            };
-            println!(
-                "{:<12} {:<20} {:<16} {:<8} {:<9} {:>8}",
-                r.name,
-                container,
-                dash(&r.ip),
-                dash(&r.serf),
-                dash(&r.haproxy),
-                r.requests.map_or("-".to_string(), |n| n.to_string())
-            );
-        }
+        let columns = [
+            Column::left("NODE", 12),
+            Column::left("CONTAINER", 20),
+            Column::left("IP", 16),
+            Column::left("SERF", 8),
+            Column::left("HAPROXY", 9),
+            Column::right("REQUESTS", 8),
+        ];
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                // Like `docker ps`: "running (healthy)".
+                let container = match (r.container.as_str(), r.health.as_str()) {
+                    (state, "" | "none") => dash(state),
+                    (state, health) => format!("{state} ({health})"),
+                };
+                vec![
+                    r.name.clone(),
+                    container,
+                    dash(&r.ip),
+                    dash(&r.serf),
+                    dash(&r.haproxy),
+                    r.requests.map_or("-".to_string(), |n| n.to_string()),
+                ]
+            })
+            .collect();
+        print!("{}", table::render(&columns, &cells));
         Ok(())
     }
 }

@@ -17,13 +17,13 @@ mod timeline;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{bail, Context as _};
 use clap::Args;
 use cluster::Cluster;
-use tokio::signal::unix::{signal, SignalKind};
 use xshell::cmd;
 
 use crate::context::{Ctx, UsageError};
+use crate::interrupt::Interrupt;
 use crate::{haproxy_stats, stack};
 use report::Results;
 use scenario::{build, burst, churn, cycles, join, reloads, Runner};
@@ -65,15 +65,9 @@ impl Bench {
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
 
         let mut interrupt = Interrupt::listen()?;
-        let measured = tokio::select! {
-            results = measure(ctx, cluster, &settings) => results,
-            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
-        };
+        let measured = interrupt.guard(measure(ctx, cluster, &settings)).await;
         // Also after a failure; a second Ctrl-C skips it.
-        let removed = tokio::select! {
-            removed = stack::remove_stack(ctx, cluster) => removed.map(|_| ()),
-            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
-        };
+        let removed = interrupt.guard(stack::remove_stack(ctx, cluster)).await;
         if let Err(err) = removed {
             eprintln!(
                 "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",
@@ -176,27 +170,5 @@ fn print_targets(results: &Results) {
             None => "cannot tell",
         };
         println!("{:<52} {:<30} {:<26} {met}", t.name, t.goal, t.measured);
-    }
-}
-
-/// Ctrl-C and SIGTERM end the run through its error path, so the stack is removed.
-struct Interrupt {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Interrupt {
-    fn listen() -> anyhow::Result<Interrupt> {
-        Ok(Interrupt {
-            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
-            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
-        })
-    }
-
-    async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-        }
     }
 }

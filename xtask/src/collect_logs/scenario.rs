@@ -18,24 +18,6 @@ impl Task {
         Task(6),
     ];
 
-    /// The tasks a `TASK` argument names: `task0`..`task6` or `all`.
-    pub(crate) fn select(arg: &str) -> Option<Vec<Task>> {
-        if arg == "all" {
-            return Some(Task::ALL.to_vec());
-        }
-        let n: u8 = arg.strip_prefix("task")?.parse().ok()?;
-        Task::ALL
-            .iter()
-            .copied()
-            .find(|t| t.0 == n)
-            .map(|t| vec![t])
-    }
-
-    /// Every value `TASK` accepts, for the CLI's help and validation.
-    pub(crate) const ARG_VALUES: [&'static str; 8] = [
-        "task0", "task1", "task2", "task3", "task4", "task5", "task6", "all",
-    ];
-
     pub(crate) fn name(&self) -> String {
         format!("task{}", self.0)
     }
@@ -362,16 +344,5 @@ mod tests {
         assert_eq!(sets(6), [vec![1, 2], vec![1, 2, 3, 4], vec![1, 3, 4]]);
         assert_eq!(Task(6).max_webapps(), 4);
         assert_eq!(Task(3).max_webapps(), 2);
-    }
-
-    #[test]
-    fn selects_tasks() {
-        assert_eq!(Task::select("task5"), Some(vec![Task(5)]));
-        assert_eq!(Task::select("all").map(|t| t.len()), Some(7));
-        assert_eq!(Task::select("task7"), None);
-        assert_eq!(Task::select("5"), None);
-        assert!(Task::ARG_VALUES
-            .iter()
-            .all(|arg| Task::select(arg).is_some()));
     }
 }

@@ -9,20 +9,20 @@ mod streams;
 use anyhow::Context as _;
 use bollard::Docker;
 
-pub(crate) use containers::*;
+pub use containers::*;
 pub(crate) use images::*;
 pub(crate) use nested::*;
 pub(crate) use networks::*;
 pub(crate) use streams::*;
 
-pub(crate) struct Engine {
+pub struct Engine {
     pub(crate) docker: Docker,
 }
 
 impl Engine {
     /// Connects through the local socket (or DOCKER_HOST) and negotiates the API version,
     /// so an older engine (Debian's 20.10 speaks 1.41) is spoken to in its own version.
-    pub(crate) async fn connect() -> anyhow::Result<Engine> {
+    pub async fn connect() -> anyhow::Result<Engine> {
         let unreachable =
             "Docker engine unreachable; start it (systemctl start docker) or set DOCKER_HOST";
         let docker = Docker::connect_with_local_defaults().context(unreachable)?;

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bollard::container::{Config, CreateContainerOptions};
-use bollard::image::ImportImageOptions;
-use bollard::models::{HostConfig, Mount, MountTypeEnum, MountVolumeOptions, PortBinding};
+use bollard::body_full;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, PortBinding,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, ImportImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
@@ -30,7 +32,7 @@ pub(crate) struct NodeSpec {
 impl Engine {
     pub(crate) async fn create_engine_node(&self, spec: &NodeSpec) -> anyhow::Result<()> {
         let mut port_bindings = HashMap::new();
-        let mut exposed = HashMap::new();
+        let mut exposed = Vec::new();
         for port in &spec.published {
             let key = format!("{port}/tcp");
             let binding = PortBinding {
@@ -38,7 +40,7 @@ impl Engine {
                 host_port: Some(port.to_string()),
             };
             port_bindings.insert(key.clone(), Some(vec![binding]));
-            exposed.insert(key, HashMap::new());
+            exposed.push(key);
         }
         let socket_dir = spec.socket_dir.display();
         let host_config = HostConfig {
@@ -57,7 +59,7 @@ impl Engine {
             // anonymous so removing the node removes it, labelled like the node.
             mounts: Some(vec![Mount {
                 target: Some("/var/lib/docker".into()),
-                typ: Some(MountTypeEnum::VOLUME),
+                typ: Some(MountType::VOLUME),
                 volume_options: Some(MountVolumeOptions {
                     labels: Some(spec.labels.clone()),
                     ..Default::default()
@@ -69,7 +71,7 @@ impl Engine {
             init: Some(true),
             ..Default::default()
         };
-        let config = Config {
+        let config = ContainerCreateBody {
             image: Some(spec.image.clone()),
             hostname: Some(spec.name.clone()),
             env: Some(vec![format!("NESTED_CGROUP={}", spec.cgroup)]),
@@ -78,10 +80,9 @@ impl Engine {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptions {
-            name: spec.name.clone(),
-            platform: None,
-        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         self.docker
             .create_container(Some(options), config)
             .await
@@ -113,13 +114,14 @@ impl Engine {
             .await
             .with_context(what)?;
         let archive: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
-        let mut load =
-            target
-                .docker
-                .import_image(ImportImageOptions { quiet: true }, archive.into(), None);
+        let mut load = target.docker.import_image(
+            ImportImageOptionsBuilder::new().quiet(true).build(),
+            body_full(archive.into()),
+            None,
+        );
         while let Some(info) = load.next().await {
             let info = info.with_context(what)?;
-            if let Some(error) = info.error {
+            if let Some(error) = info.error_detail.and_then(|e| e.message) {
                 anyhow::bail!("{}: {error}", what());
             }
         }

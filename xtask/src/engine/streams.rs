@@ -1,8 +1,8 @@
 //! Output that keeps coming: a container's log (optionally followed) and a command's
 //! output in a running container, each as a stream of whole lines.
 use anyhow::Context as _;
-use bollard::container::LogsOptions;
 use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
 
@@ -15,14 +15,13 @@ impl Engine {
     /// `docker logs --timestamps [--since S] [--follow]`: each line starts with the
     /// engine's RFC 3339 timestamp.
     pub(crate) fn log_lines(&self, container: &str, since: i64, follow: bool) -> Lines {
-        let options = LogsOptions::<String> {
-            follow,
-            stdout: true,
-            stderr: true,
-            since,
-            timestamps: true,
-            ..Default::default()
-        };
+        let options = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .since(i32::try_from(since).unwrap_or(i32::MAX))
+            .timestamps(true)
+            .build();
         let what = format!("reading logs of container {container}");
         let chunks = self
             .docker

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use cluster::{labels, Cluster, Node, Role};
 
 use crate::context::{Ctx, UsageError};
-use crate::engine::{ContainerSpec, Engine, FileUpload};
+use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use teardown::{remove_containers, remove_stack};
@@ -31,10 +31,11 @@ pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Resul
     Ok(containers
         .into_iter()
         .filter_map(|c| {
+            let running = is_running(&c);
             let labels = c.labels.unwrap_or_default();
             Some(Observed {
                 name: labels.get(labels::NODE)?.clone(),
-                running: c.state.as_deref() == Some("running"),
+                running,
                 fingerprint: labels.get(FINGERPRINT).cloned().unwrap_or_default(),
             })
         })
