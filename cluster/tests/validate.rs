@@ -85,7 +85,7 @@ fn each_mistake_has_a_precise_message() {
 fn tls_needs_both_files_or_generate() {
     let with_tls = |tls: &str| LAB.replace("[webapps]", &format!("[ha.tls]\n{tls}\n[webapps]"));
     let table: &[(&str, &str)] = &[
-        ("", "cluster.toml: ha.tls: has no certificate; give cert and key (PEM paths) or generate = true"),
+        ("", "cluster.toml:29: ha.tls: has no certificate; give cert and key (PEM paths) or generate = true"),
         ("cert = \"c.pem\"", "cluster.toml: ha.tls.key: is missing; give the PEM private key of ha.tls.cert"),
         ("key = \"k.pem\"", "cluster.toml: ha.tls.cert: is missing; give the PEM certificate of ha.tls.key"),
         ("cert = \"c.pem\"\nkey = \"k.pem\"\ngenerate = true", "cluster.toml:32: ha.tls.generate: cannot be true with cert and key; remove cert and key, or generate"),

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bollard::body_full;
-use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, PortBinding,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, ImportImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
+use super::containers::publish;
 use super::Engine;
 
 /// Everything needed to create one node container.
@@ -31,17 +30,7 @@ pub(crate) struct NodeSpec {
 
 impl Engine {
     pub(crate) async fn create_engine_node(&self, spec: &NodeSpec) -> anyhow::Result<()> {
-        let mut port_bindings = HashMap::new();
-        let mut exposed = Vec::new();
-        for port in &spec.published {
-            let key = format!("{port}/tcp");
-            let binding = PortBinding {
-                host_ip: Some("127.0.0.1".to_string()),
-                host_port: Some(port.to_string()),
-            };
-            port_bindings.insert(key.clone(), Some(vec![binding]));
-            exposed.push(key);
-        }
+        let (port_bindings, exposed) = publish(&spec.published, "127.0.0.1");
         let socket_dir = spec.socket_dir.display();
         let host_config = HostConfig {
             // What dockerd needs here (measured): mounts, netfilter, cgroups; seccomp and

@@ -1,7 +1,6 @@
 //! Output that keeps coming: a container's log (optionally followed) and a command's
 //! output in a running container, each as a stream of whole lines.
 use anyhow::Context as _;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
@@ -37,27 +36,7 @@ impl Engine {
     /// The output of `cmd` run in `container`, line by line, while it runs.
     pub(crate) async fn exec_lines(&self, container: &str, cmd: &[&str]) -> anyhow::Result<Lines> {
         let what = format!("running `{}` in container {container}", cmd.join(" "));
-        let exec = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .with_context(|| what.clone())?;
-        let started = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .with_context(|| what.clone())?;
-        let StartExecResults::Attached { output, .. } = started else {
-            anyhow::bail!("{what}: the engine did not attach its output");
-        };
+        let (_, output) = self.attach_exec(container, cmd).await?;
         let chunks = output.map(move |chunk| {
             chunk
                 .with_context(|| what.clone())
