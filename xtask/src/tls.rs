@@ -95,6 +95,24 @@ fn read_pem(ctx: &Ctx, key: &str, path: &str) -> anyhow::Result<String> {
     })
 }
 
+/// The host files holding ha's certificate and key, each with its path in ha, for the
+/// compose file to mount (HAProxy finds a key kept apart in `<crt>.key`).
+pub(crate) fn compose_files(ctx: &Ctx, cluster: &Cluster) -> Vec<(PathBuf, String)> {
+    let inside = format!("{CONTAINER_DIR}/{CONTAINER_FILE}");
+    match &cluster.ha.tls {
+        None => Vec::new(),
+        Some(Tls {
+            cert: Some(cert),
+            key: Some(key),
+            ..
+        }) => vec![
+            (resolve(&ctx.config_path, cert), inside.clone()),
+            (resolve(&ctx.config_path, key), format!("{inside}.key")),
+        ],
+        Some(_) => vec![(dir(ctx, cluster).join(CONTAINER_FILE), inside)],
+    }
+}
+
 fn resolve(config: &Path, path: &str) -> PathBuf {
     let folder = config.parent().unwrap_or(Path::new("."));
     folder.join(path)
