@@ -262,6 +262,8 @@ impl Engine {
             ip: format!("{}.2", stack.net).parse().unwrap(),
             published: vec![port],
             bind: Ipv4Addr::LOCALHOST.into(),
+            command: None,
+            user: None,
         };
         self.runtime.block_on(async {
             let subnet = format!("{}.0/24", stack.net);

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use cluster::Cluster;
-use xshell::cmd;
 
 use crate::context::{Ctx, UsageError};
 use crate::interrupt::Interrupt;
@@ -37,7 +36,8 @@ pub(crate) struct Bench {
     #[arg(long)]
     quick: bool,
     /// Where to write results.md, results.json and timeline.svg [default: bench/ in the
-    /// workspace].
+    /// workspace; with --quick, target/bench-quick/, so a quick run never overwrites the
+    /// committed full results].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -60,6 +60,7 @@ impl Bench {
             Some(out) => {
                 std::path::absolute(out).with_context(|| format!("resolving {}", out.display()))?
             }
+            None if self.quick => ctx.path("target/bench-quick"),
             None => ctx.path("bench"),
         };
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
@@ -88,10 +89,7 @@ impl Bench {
 
 async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::Result<Results> {
     let started = Instant::now();
-    let started_at = cmd!(ctx.sh, "date -u +%Y-%m-%dT%H:%M:%SZ")
-        .quiet()
-        .read()
-        .context("reading the date")?;
+    let started_at = cluster::time::rfc3339(std::time::SystemTime::now());
     let removed = stack::remove_containers(ctx, cluster).await?;
     if !removed.is_empty() {
         println!(

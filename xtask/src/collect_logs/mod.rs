@@ -2,7 +2,6 @@
 //! evidence, with the lab's file names, to `logs/<task>/`, replaced only when the run
 //! succeeded.
 mod capture;
-mod clock;
 mod docker_ps;
 mod output;
 mod readme;

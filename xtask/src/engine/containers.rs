@@ -32,6 +32,9 @@ pub struct ContainerSpec {
     /// Container ports published on `bind` at the same host port.
     pub published: Vec<u16>,
     pub bind: IpAddr,
+    /// Replaces the image's command (lab task 0 runs one program, no supervisor).
+    pub command: Option<Vec<String>>,
+    pub user: Option<String>,
 }
 
 /// A file put into a container before it starts (secrets never go into images or env).
@@ -104,6 +107,8 @@ impl Engine {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(exposed),
+            cmd: spec.command.clone(),
+            user: spec.user.clone(),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: Some(port_bindings),

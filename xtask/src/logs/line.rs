@@ -1,13 +1,12 @@
 //! Log lines from several sources, put in time order: pure parsing and formatting.
 use std::time::{Duration, SystemTime};
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use cluster::time::{parse_rfc3339, rfc3339};
 
 /// One line and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Line {
-    pub(crate) at: OffsetDateTime,
+    pub(crate) at: SystemTime,
     pub(crate) source: String,
     pub(crate) text: String,
 }
@@ -16,7 +15,7 @@ pub(crate) struct Line {
 /// ha's /var/log/serf.log); None for anything else.
 pub(crate) fn parse(source: &str, raw: &str) -> Option<Line> {
     let (stamp, text) = raw.split_once(' ').unwrap_or((raw, ""));
-    let at = OffsetDateTime::parse(stamp, &Rfc3339).ok()?;
+    let at = parse_rfc3339(stamp)?;
     Some(Line {
         at,
         source: source.to_string(),
@@ -34,8 +33,7 @@ pub(crate) fn interleave(mut lines: Vec<Line>) -> Vec<Line> {
 pub(crate) fn format(line: &Line, width: usize, timestamps: bool) -> String {
     let prefix = format!("{:<width$} |", line.source);
     if timestamps {
-        let at = line.at.format(&Rfc3339).unwrap_or_default();
-        format!("{prefix} {at} {}", line.text)
+        format!("{prefix} {} {}", rfc3339(line.at), line.text)
     } else {
         format!("{prefix} {}", line.text)
     }
@@ -44,20 +42,21 @@ pub(crate) fn format(line: &Line, width: usize, timestamps: bool) -> String {
 /// `--since`: an RFC 3339 time, or a duration ago (`90s`, `10m`, `1h 30m`); as Unix
 /// seconds, what the Engine API takes.
 pub(crate) fn parse_since(text: &str, now: SystemTime) -> Result<i64, String> {
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(at.unix_timestamp());
-    }
-    let ago = humantime::parse_duration(text).map_err(|_| {
+    let at = match parse_rfc3339(text) {
+        Some(at) => at,
+        None => now
+            .checked_sub(ago(text)?)
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    };
+    Ok(super::unix_seconds(at))
+}
+
+fn ago(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|_| {
         format!(
             "--since {text:?}: use a time (2026-12-01T08:00:00Z) or a duration ago (90s, 10m, 1h)"
         )
-    })?;
-    let at = now.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH);
-    let secs = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    Ok(secs as i64)
+    })
 }
 
 #[cfg(test)]

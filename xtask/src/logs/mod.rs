@@ -4,12 +4,11 @@
 mod line;
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::bail;
 use clap::Args;
 use futures_util::stream::{self, StreamExt as _};
-use time::OffsetDateTime;
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::{Engine, Lines};
@@ -88,10 +87,10 @@ impl Logs {
                 .await?;
             let lines = collect(&events_source, cat).await?;
             event_lines = lines.len();
-            let since = OffsetDateTime::from_unix_timestamp(since)?;
+            let since = SystemTime::UNIX_EPOCH + Duration::from_secs(since.max(0) as u64);
             history.extend(lines.into_iter().filter(|l| l.at >= since));
         }
-        let mut last_seen: HashMap<String, OffsetDateTime> = HashMap::new();
+        let mut last_seen: HashMap<String, SystemTime> = HashMap::new();
         for line in line::interleave(history) {
             println!("{}", line::format(&line, width, self.timestamps));
             last_seen.insert(line.source.clone(), line.at);
@@ -104,7 +103,7 @@ impl Logs {
         let mut streams = Vec::new();
         for node in &nodes {
             let after = last_seen.get(node).copied();
-            let from = after.map_or(since, |at| at.unix_timestamp());
+            let from = after.map_or(since, unix_seconds);
             let lines = parsed(node, engine.log_lines(node, from, true))
                 .filter(move |l| std::future::ready(after.is_none_or(|after| l.at > after)));
             streams.push(lines.boxed());
@@ -150,4 +149,11 @@ fn parsed(source: &str, lines: Lines) -> impl futures_util::Stream<Item = Line> 
     lines
         .take_while(|l| std::future::ready(l.is_ok()))
         .filter_map(move |l| std::future::ready(l.ok().and_then(|t| line::parse(&source, &t))))
+}
+
+fn unix_seconds(at: SystemTime) -> i64 {
+    let since_epoch = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    since_epoch.as_secs() as i64
 }
