@@ -251,6 +251,7 @@ fn https_metrics_health_and_restart_policy() {
 
     // A crashed app is restarted by s6 and comes back into rotation.
     let s1 = stack.node(1);
+    let crashed = std::time::Instant::now();
     let kill = docker(&["exec", &s1, "pkill", "-KILL", "-x", "webapp"]);
     assert!(kill.status.success(), "{}", kill.all_text());
     eventually(
@@ -264,6 +265,10 @@ fn https_metrics_health_and_restart_policy() {
                 .success();
             (up && answering).then_some(())
         },
+    );
+    eprintln!(
+        "crashed app restarted by s6, answering and UP again: {:.1} s",
+        crashed.elapsed().as_secs_f64()
     );
 
     // An app stopped for good (s6-svc -d) makes its container unhealthy; HAProxy drops it.

@@ -113,9 +113,12 @@ impl Logs {
             streams.push(parsed(&events_source, tail).boxed());
         }
         let mut merged = stream::select_all(streams);
+        // One listener for the whole run: a Ctrl-C while a line prints is not lost.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = &mut ctrl_c => return Ok(()),
                 next = merged.next() => match next {
                     Some(line) => println!("{}", line::format(&line, width, self.timestamps)),
                     None => return Ok(()),
