@@ -20,7 +20,7 @@ pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
     AppMode, Balance, Base, Cluster, Ha, Health, HealthCheck, Network, Node, ReloadMethod, Role,
-    Serf, SerfProfile, Webapps,
+    Serf, SerfProfile, Tls, Webapps,
 };
 pub use names::{is_dns_label, natural_key};
 pub use render::{render_compose, render_haproxy, Backend, ComposeInputs};

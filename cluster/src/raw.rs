@@ -68,6 +68,17 @@ pub(crate) struct RawHa {
     pub sticky: bool,
     pub reload: String,
     pub health: RawHealth,
+    pub https_port: i64,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub generate: bool,
+    pub redirect: bool,
 }
 
 impl Default for RawHa {
@@ -82,6 +93,8 @@ impl Default for RawHa {
             sticky: false,
             reload: "hitless".into(),
             health: RawHealth::default(),
+            https_port: 443,
+            tls: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 mod attached;
 mod containers;
 mod images;
+mod nested;
 mod networks;
+mod streams;
 
 use anyhow::Context as _;
 use bollard::Docker;
@@ -11,7 +13,9 @@ use bollard::Docker;
 pub(crate) use attached::*;
 pub use containers::*;
 pub(crate) use images::*;
+pub(crate) use nested::*;
 pub(crate) use networks::*;
+pub(crate) use streams::*;
 
 pub struct Engine {
     pub(crate) docker: Docker,
