@@ -15,7 +15,7 @@ pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
     Balance, Base, Cluster, Ha, Health, Network, Node, ReloadMethod, Role, Serf, SerfProfile,
-    Webapps,
+    UpdateMethod, Webapps,
 };
 pub use names::{is_dns_label, natural_key};
 pub use render::{render_compose, render_haproxy, Backend, ComposeInputs};

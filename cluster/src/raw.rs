@@ -67,6 +67,7 @@ pub(crate) struct RawHa {
     pub balance: String,
     pub sticky: bool,
     pub reload: String,
+    pub update: String,
     pub health: RawHealth,
 }
 
@@ -81,6 +82,7 @@ impl Default for RawHa {
             balance: "roundrobin".into(),
             sticky: false,
             reload: "hitless".into(),
+            update: "runtime".into(),
             health: RawHealth::default(),
         }
     }

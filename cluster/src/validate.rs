@@ -74,6 +74,12 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         ReloadMethod::parse,
         ReloadMethod::ALL,
     )?;
+    let update = keyword(
+        "ha.update",
+        &raw.ha.update,
+        UpdateMethod::parse,
+        UpdateMethod::ALL,
+    )?;
     let health = health(&raw)?;
 
     let count = match u32::try_from(raw.webapps.count) {
@@ -116,6 +122,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             balance,
             sticky: raw.ha.sticky,
             reload,
+            update,
             health,
         },
         webapps: Webapps {

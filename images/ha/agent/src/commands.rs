@@ -1,13 +1,15 @@
 //! The subcommands that do more than one reconcile.
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::reconcile::{load_cluster, reconcile, Agent, Run};
+use cluster::{Backend, Cluster};
+
+use crate::reconcile::{load_cluster, reconcile, serf_members, Agent, Run};
 use crate::reload::{self, Outcome};
 use crate::state::State;
-use crate::{event, lock};
+use crate::{event, lock, members};
 
 /// Serf event handler: log each member of the event, then reconcile everything.
 pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
@@ -35,14 +37,32 @@ pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
     }
 }
 
-/// The safety net: reconcile every `interval`, reporting an error once until it changes.
-/// It starts one interval late: at container start HAProxy's `init` and Serf's first
-/// events come first, before Serf can even answer.
-pub(crate) fn watch(agent: &Agent, interval: Duration) -> anyhow::Result<()> {
+/// Watches Serf's member list every `poll` and reconciles as soon as the alive backends
+/// differ from the last seen: a join or a leave is applied within a few hundred ms,
+/// without waiting for Serf to coalesce its events. Every `interval` it reconciles anyway
+/// (the safety net), reporting an error once until it changes. A poll Serf does not answer
+/// (at container start) is skipped: HAProxy's `init` and Serf's events cover that time.
+pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow::Result<()> {
+    let cluster = load_cluster()?;
     let mut last_error = None;
+    let mut last_seen = None;
+    let mut last_full = Instant::now();
     loop {
-        std::thread::sleep(interval);
-        match reconcile(agent, Run::Periodic) {
+        std::thread::sleep(poll);
+        let due = last_full.elapsed() >= interval;
+        let seen = alive_backends(agent, &cluster);
+        let moved = seen.is_some() && seen != last_seen;
+        if !due && !moved {
+            continue;
+        }
+        if seen.is_some() {
+            last_seen = seen;
+        }
+        if due {
+            last_full = Instant::now();
+        }
+        let run = if moved { Run::Triggered } else { Run::Periodic };
+        match reconcile(agent, run) {
             Ok(()) => last_error = None,
             Err(err) => {
                 let message = format!("{err:#}");
@@ -53,6 +73,11 @@ pub(crate) fn watch(agent: &Agent, interval: Duration) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn alive_backends(agent: &Agent, cluster: &Cluster) -> Option<Vec<Backend>> {
+    let members = serf_members(&agent.sh).ok()?;
+    Some(members::select_backends(&members, cluster).backends)
 }
 
 /// Reloads HAProxy on the live config as it is, with the configured method: what the

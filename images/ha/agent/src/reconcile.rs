@@ -10,8 +10,9 @@ use crate::change::Change;
 use crate::log::Log;
 use crate::paths::Paths;
 use crate::reload::{self, Outcome};
+use crate::runtime::{self, Applied};
 use crate::state::{self, State};
-use crate::{config, lock, members, nodes};
+use crate::{config, lock, members, nodes, servers};
 
 pub(crate) struct Agent {
     pub(crate) sh: Shell,
@@ -59,6 +60,15 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
     let changed = live.as_deref() != Some(text.as_str());
+    // Only the servers changed and HAProxy runs the live file: the runtime API will do.
+    let ops = match &live {
+        Some(live)
+            if changed && run != Run::Init && !state.pending && cluster.runtime_updates() =>
+        {
+            servers::plan(&servers::layout(live), &servers::layout(&text))
+        }
+        _ => None,
+    };
     let change = if changed {
         let generation = state.generation + 1;
         let servers = state::servers_of(&selection.backends);
@@ -98,13 +108,39 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     };
 
     if run == Run::Init {
-        // HAProxy is started right after this, on the live file.
+        // HAProxy is started right after this, on the live file; a server state left
+        // from an earlier life of the container must not override it.
+        let _ = std::fs::remove_file(&paths.server_state);
         state.pending = false;
         state.save(&paths.state_file)?;
         agent
             .log
             .record(&format!("config {what} (HAProxy starting)"));
         return Ok(());
+    }
+    let mut fresh = Vec::new();
+    if let Some(ops) = &ops {
+        match runtime::apply(&paths.admin_socket, ops) {
+            Ok(Applied::Done) => {
+                state.pending = false;
+                state.save(&paths.state_file)?;
+                agent
+                    .log
+                    .record(&format!("update {what} (runtime API, no reload)"));
+                return Ok(());
+            }
+            Ok(Applied::NotRunning) => {}
+            Err(err) => {
+                agent.log.error(&format!(
+                    "runtime update {what} failed, reloading instead: {err:#}"
+                ));
+                fresh = ops.names();
+            }
+        }
+    }
+    if let Err(err) = runtime::save_state(&paths.admin_socket, &paths.server_state, &fresh) {
+        // Only runtime state (drain, weights) is lost: the reload still applies the config.
+        agent.log.error(&format!("{err:#}"));
     }
     let outcome = reload::reload(&agent.sh, paths, cluster.ha.reload)
         .with_context(|| format!("reloading HAProxy for config #{}", state.generation))?;
@@ -143,7 +179,7 @@ fn pid1_env(name: &str) -> Option<String> {
     })
 }
 
-fn serf_members(sh: &Shell) -> anyhow::Result<Vec<members::Member>> {
+pub(crate) fn serf_members(sh: &Shell) -> anyhow::Result<Vec<members::Member>> {
     // serf-rpc adds the RPC token from the root-only secrets file.
     let output = cmd!(sh, "serf-rpc members -format json")
         .quiet()
