@@ -22,6 +22,8 @@ struct Row {
     serf: String,
     haproxy: String,
     requests: Option<u64>,
+    /// Times Serf declared the member failed and then saw it alive again.
+    flaps: u32,
 }
 
 impl Status {
@@ -67,6 +69,16 @@ impl Status {
                 }
             }
         }
+        if let Ok(log) = engine
+            .exec(&cluster.ha.name, &["cat", "/var/log/serf.log"])
+            .await
+        {
+            for (name, flaps) in flaps(&log.stdout) {
+                if let Some(entry) = rows.get_mut(&name) {
+                    entry.flaps = flaps;
+                }
+            }
+        }
         if let Ok(servers) = haproxy_stats::fetch(cluster).await {
             for server in servers {
                 let entry = row(&mut rows, &server.name);
@@ -84,8 +96,8 @@ impl Status {
             return Ok(());
         }
         println!(
-            "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8}",
-            "NODE", "CONTAINER", "IP", "SERF", "HAPROXY", "REQUESTS"
+            "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8} {:>6}",
+            "NODE", "CONTAINER", "IP", "SERF", "HAPROXY", "REQUESTS", "FLAPS"
         );
         let dash = |s: &str| {
             if s.is_empty() {
@@ -96,13 +108,18 @@ impl Status {
         };
         for r in &rows {
             println!(
-                "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8}",
+                "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8} {:>6}",
                 r.name,
                 dash(&r.container),
                 dash(&r.ip),
                 dash(&r.serf),
                 dash(&r.haproxy),
-                r.requests.map_or("-".to_string(), |n| n.to_string())
+                r.requests.map_or("-".to_string(), |n| n.to_string()),
+                if r.flaps == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{}!", r.flaps)
+                }
             );
         }
         Ok(())
@@ -116,4 +133,44 @@ fn row<'a>(rows: &'a mut BTreeMap<String, Row>, name: &str) -> &'a mut Row {
         container: "absent".into(),
         ..Row::default()
     })
+}
+
+/// Per member, how often ha's /var/log/serf.log shows it declared failed and then joining
+/// again: a flapping member, usually a host whose neighbour table overflows.
+fn flaps(log: &str) -> BTreeMap<String, u32> {
+    let mut failed: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut flaps = BTreeMap::new();
+    for line in log.lines() {
+        let mut words = line.split_whitespace().skip(1);
+        let (Some(event), Some(name)) = (words.next(), words.next()) else {
+            continue;
+        };
+        match event {
+            "member-failed" => {
+                failed.insert(name, true);
+            }
+            "member-join" if failed.insert(name, false) == Some(true) => {
+                *flaps.entry(name.to_string()).or_insert(0) += 1;
+            }
+            _ => {}
+        }
+    }
+    flaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_failures_followed_by_a_join() {
+        let log = "2026-01-01T00:00:00Z member-join s1 backend\n\
+                   2026-01-01T00:00:01Z member-failed s1 backend\n\
+                   2026-01-01T00:00:02Z member-join s1 backend\n\
+                   2026-01-01T00:00:03Z member-failed s1 backend\n\
+                   2026-01-01T00:00:04Z member-join s1 backend\n\
+                   2026-01-01T00:00:05Z member-failed s2 backend\n\
+                   2026-01-01T00:00:06Z reload #3: -s2\n";
+        assert_eq!(flaps(log), BTreeMap::from([("s1".to_string(), 2)]));
+    }
 }

@@ -1,15 +1,16 @@
 //! The subcommands that do more than one reconcile.
 use std::io::Read;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
 use cluster::{Backend, Cluster};
 
-use crate::reconcile::{load_cluster, reconcile, serf_members, Agent, Run};
+use crate::reconcile::{load_cluster, reconcile, Agent, Run};
 use crate::reload::{self, Outcome};
 use crate::state::State;
-use crate::{event, lock, members};
+use crate::{event, lock, members, serf_rpc};
 
 /// Serf event handler: log each member of the event, then reconcile everything.
 pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
@@ -47,10 +48,11 @@ pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow
     let mut last_error = None;
     let mut last_seen = None;
     let mut last_full = Instant::now();
+    let mut serf = None;
     loop {
         std::thread::sleep(poll);
         let due = last_full.elapsed() >= interval;
-        let seen = alive_backends(agent, &cluster);
+        let seen = alive_backends(&mut serf, &cluster);
         let moved = seen.is_some() && seen != last_seen;
         if !due && !moved {
             continue;
@@ -75,9 +77,18 @@ pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow
     }
 }
 
-fn alive_backends(agent: &Agent, cluster: &Cluster) -> Option<Vec<Backend>> {
-    let members = serf_members(&agent.sh).ok()?;
-    Some(members::select_backends(&members, cluster).backends)
+/// The alive backends through the long-lived RPC client, reconnected after any error.
+fn alive_backends(serf: &mut Option<serf_rpc::Client>, cluster: &Cluster) -> Option<Vec<Backend>> {
+    if serf.is_none() {
+        *serf = serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS)).ok();
+    }
+    match serf.as_mut()?.members() {
+        Ok(members) => Some(members::select_backends(&members, cluster).backends),
+        Err(_) => {
+            *serf = None;
+            None
+        }
+    }
 }
 
 /// Reloads HAProxy on the live config as it is, with the configured method: what the

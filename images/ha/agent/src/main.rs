@@ -14,6 +14,7 @@ mod paths;
 mod reconcile;
 mod reload;
 mod runtime;
+mod serf_rpc;
 mod servers;
 mod state;
 
@@ -25,7 +26,7 @@ use anyhow::{bail, Context as _};
 use crate::commands::{force_reload, init, on_event, watch};
 use crate::reconcile::{reconcile, Agent, Run};
 
-const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | reload-method | --version";
+const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | reload-method | cli master|admin COMMAND | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -83,6 +84,17 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
             )
         }
         ["reload"] => force_reload(agent),
+        // For tests and operators: one command on HAProxy's master CLI or admin socket.
+        ["cli", socket @ ("master" | "admin"), command @ ..] if !command.is_empty() => {
+            let command = command.join(" ");
+            let answer = if *socket == "master" {
+                reload::master_cli(&agent.paths.master_socket, &command)?
+            } else {
+                runtime::cli(&agent.paths.admin_socket, &command)?
+            };
+            print!("{answer}");
+            Ok(())
+        }
         ["reload-method"] => {
             println!("{}", reconcile::load_cluster()?.ha.reload.as_str());
             Ok(())

@@ -179,7 +179,7 @@ fn pid1_env(name: &str) -> Option<String> {
     })
 }
 
-pub(crate) fn serf_members(sh: &Shell) -> anyhow::Result<Vec<members::Member>> {
+fn serf_members(sh: &Shell) -> anyhow::Result<Vec<members::Member>> {
     // serf-rpc adds the RPC token from the root-only secrets file.
     let output = cmd!(sh, "serf-rpc members -format json")
         .quiet()

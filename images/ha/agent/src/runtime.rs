@@ -129,7 +129,7 @@ fn expect_empty(socket: &Path, command: &str) -> anyhow::Result<()> {
 }
 
 /// One command on the admin socket (non-interactive: HAProxy answers and closes).
-fn cli(socket: &Path, command: &str) -> anyhow::Result<String> {
+pub(crate) fn cli(socket: &Path, command: &str) -> anyhow::Result<String> {
     let run = || -> std::io::Result<String> {
         let mut stream = UnixStream::connect(socket)?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
