@@ -109,8 +109,10 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
 
     if run == Run::Init {
         // HAProxy is started right after this, on the live file; a server state left
-        // from an earlier life of the container must not override it.
-        let _ = std::fs::remove_file(&paths.server_state);
+        // from an earlier life of the container must not override it. An empty state
+        // (its version line only) rather than none: HAProxy warns about a missing file.
+        crate::files::write_atomically(&paths.server_state, b"1\n")
+            .with_context(|| format!("resetting {}", paths.server_state.display()))?;
         state.pending = false;
         state.save(&paths.state_file)?;
         agent
