@@ -26,7 +26,7 @@ use xshell::cmd;
 use crate::context::{Ctx, UsageError};
 use crate::{haproxy_stats, stack};
 use report::Results;
-use scenario::{build, burst, churn, cycles, join, reloads, Runner};
+use scenario::{build, burst, churn, cycles, join, membership, reloads, Runner};
 use settings::Settings;
 use timeline::Watch;
 
@@ -62,6 +62,7 @@ impl Bench {
             }
             None => ctx.path("bench"),
         };
+        stack::check_neighbours(settings.max_webapps(), false)?;
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
 
         let mut interrupt = Interrupt::listen()?;
@@ -123,15 +124,17 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         let churn = runner.phase("2 leave, crash", churn::run(&runner)).await?;
         let cycles = cycles::run(&runner).await?;
         let burst = runner.phase("5 burst", burst::run(&runner)).await?;
+        let membership = membership::run(&runner).await?;
         // Last: it recreates ha with the lab's reload method.
         let reloads = reloads::run(&runner).await?;
-        anyhow::Ok((join, churn, cycles, burst, reloads))
+        anyhow::Ok((join, churn, cycles, burst, membership, reloads))
     }
     .await;
     let up = watch.stop().await?;
-    let (join, churn, cycles, burst, reloads) = scenarios?;
+    let (join, churn, cycles, burst, membership, reloads) = scenarios?;
     let (requests, phases) = runner.into_record();
-    let targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
+    let mut targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
+    targets.extend(report::membership_targets(&membership));
     Ok(Results {
         schema: report::SCHEMA,
         mode: if settings.quick { "quick" } else { "full" },
@@ -146,6 +149,7 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         scale_cycles: cycles,
         reloads,
         burst,
+        membership,
         build,
         targets,
         timeline: timeline::bucket(&up, &requests, phases),

@@ -3,6 +3,7 @@
 mod containers;
 mod images;
 mod networks;
+mod stats;
 
 use anyhow::Context as _;
 use bollard::Docker;
