@@ -15,6 +15,8 @@ pub(crate) enum Kind {
     Serf,
     /// A HAProxy reload (`reload #3: +s3 -s1`).
     Reload,
+    /// A membership change through HAProxy's runtime API (`update #3: +s3 (runtime API...)`).
+    Update,
     /// Anything else the agent logged (a rejected config, an error...).
     Other,
 }
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Step | Kind::Converged => "step",
             Kind::Serf => "serf",
             Kind::Reload => "reload",
+            Kind::Update => "update",
             Kind::Other => "agent",
         }
     }
@@ -78,6 +81,8 @@ fn classify(text: &str) -> Kind {
     let first = lower.split_whitespace().next().unwrap_or_default();
     if first.starts_with("reload") {
         Kind::Reload
+    } else if first == "update" {
+        Kind::Update
     } else if first.starts_with("member-")
         || first.starts_with("user")
         || first.starts_with("query")
@@ -143,7 +148,8 @@ mod tests {
                    \n\
                    haproxy -c rejected the new config\n\
                    1970-01-01T00:00:12Z error: reloading HAProxy: no master\n\
-                   1970-01-01T00:00:12+00:00 member-leave s1 backend\n";
+                   1970-01-01T00:00:12+00:00 member-leave s1 backend\n\
+                   1970-01-01T00:00:13Z update #2: -s1 (runtime API, no reload)\n";
         let entries = parse_serf_log(log);
         let kinds: Vec<Kind> = entries.iter().map(|e| e.kind).collect();
         assert_eq!(
@@ -153,7 +159,8 @@ mod tests {
                 Kind::Reload,
                 Kind::Other,
                 Kind::Other,
-                Kind::Serf
+                Kind::Serf,
+                Kind::Update
             ]
         );
         assert_eq!(entries[0].text, "member-join ha balancer");
