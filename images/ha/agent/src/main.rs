@@ -59,7 +59,7 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
         ["reconcile"] => reconcile(agent, Run::Triggered),
         ["init"] => init(agent),
         ["watch", options @ ..] => {
-            let (mut poll, mut interval) = (0.25, 5.0);
+            let (mut poll, mut interval) = (0.1, 5.0);
             for pair in options.chunks(2) {
                 let (flag, value) = match pair {
                     ["--poll", secs] => (&mut poll, secs),

@@ -26,6 +26,8 @@ pub(crate) struct UpdateRun {
     pub(crate) join_to: u32,
     pub(crate) joins: Vec<NodeJoin>,
     pub(crate) join_p95_s: Option<f64>,
+    /// The same from when the engine had started each container: what membership takes.
+    pub(crate) join_after_start_p95_s: Option<f64>,
     /// Seconds from each SIGKILL until HAProxy no longer showed the node UP.
     pub(crate) kill_out_of_rotation_s: Vec<Option<f64>>,
     pub(crate) kill_out_of_rotation_p95_s: Option<f64>,
@@ -99,6 +101,8 @@ async fn update_run(runner: &Runner<'_>, update: UpdateMethod) -> anyhow::Result
         .zip(&out)
         .map(|(at, out)| out.map(|t| secs(t.saturating_sub(*at))))
         .collect();
+    let mut after_start: Vec<f64> = joins.iter().filter_map(|n| n.after_start_s).collect();
+    after_start.sort_by(f64::total_cmp);
     let mut kill_sorted: Vec<f64> = kill_out.iter().flatten().copied().collect();
     kill_sorted.sort_by(f64::total_cmp);
     let kill_failed = kill_at
@@ -116,6 +120,7 @@ async fn update_run(runner: &Runner<'_>, update: UpdateMethod) -> anyhow::Result
         join_from: low,
         join_to: high,
         join_p95_s: percentile(&join_times, 95.0).map(|v| round(v, 2)),
+        join_after_start_p95_s: percentile(&after_start, 95.0).map(|v| round(v, 2)),
         joins,
         kill_out_of_rotation_p95_s: percentile(&kill_sorted, 95.0).map(|v| round(v, 2)),
         kill_out_of_rotation_s: kill_out,
