@@ -61,15 +61,18 @@ fn nodes_dir(stack: &Stack) -> BTreeSet<String> {
         .collect()
 }
 
-/// ha's /var/log/serf.log has a line for `event` about webapp `n`.
+/// ha's /var/log/serf.log gets a line for `event` about webapp `n`. Serf's handler runs
+/// after its coalescing period, so the line may come after HAProxy already changed.
 #[track_caller]
 fn assert_event_logged(stack: &Stack, event: &str, n: u32) {
+    let node = stack.node(n);
+    let logged = |log: &str| log.lines().any(|l| l.contains(event) && l.contains(&node));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logged(&serf_log(stack)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let log = serf_log(stack);
-    assert!(
-        log.lines()
-            .any(|l| l.contains(event) && l.contains(&stack.node(n))),
-        "{log}"
-    );
+    assert!(logged(&log), "no {event} of {node} in serf.log:\n{log}");
 }
 
 fn live_config(stack: &Stack) -> String {
