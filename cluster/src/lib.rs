@@ -18,7 +18,7 @@ pub use model::{
     UpdateMethod, Webapps,
 };
 pub use names::{is_dns_label, natural_key};
-pub use render::{render_compose, render_haproxy, Backend, ComposeInputs};
+pub use render::{render_compose, render_haproxy, render_haproxy_live, Backend, ComposeInputs};
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Cluster, ConfigError> {

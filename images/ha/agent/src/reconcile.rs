@@ -55,7 +55,7 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
         }
     }
 
-    let text = cluster::render_haproxy(&template, &cluster, &selection.backends)
+    let text = cluster::render_haproxy_live(&template, &cluster, &selection.backends)
         .with_context(|| format!("rendering {}", paths.template.display()))?;
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
