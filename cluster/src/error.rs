@@ -1,4 +1,7 @@
 use std::fmt;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
 
 /// A problem in the cluster file, rendered as one line: `file:line: key: problem; fix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,13 +14,14 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> Self {
-        let line = err.span().map(|span| line_of_offset(text, span.start));
+        let span = err.span();
+        let line = span.as_ref().map(|span| line_of_offset(text, span.start));
         // toml's message is multi-line (it quotes the source); keep only its first sentence.
         let message = err.message().lines().next().unwrap_or("invalid TOML");
         // serde speaks Rust types; users read TOML.
         let message = message.replace("expected i64", "expected an integer");
-        let key = line
-            .and_then(|line| key_at_line(text, line))
+        let key = span
+            .and_then(|span| key_at(text, &span))
             .unwrap_or_default();
         ConfigError {
             file: file.to_string(),
@@ -47,49 +51,108 @@ pub(crate) fn line_of_offset(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The dotted key assigned on `line` (1-based): its table header plus its name.
-fn key_at_line(text: &str, line: usize) -> Option<String> {
-    let mut table = String::new();
-    for (index, current) in text.lines().enumerate() {
-        let trimmed = current.trim();
-        if let Some(header) = trimmed.strip_prefix('[') {
-            table = header.trim_end_matches(']').trim().to_string();
-        }
-        if index + 1 == line {
-            let (name, _) = trimmed.split_once('=')?;
-            let name = name.trim();
-            return Some(if table.is_empty() {
-                name.to_string()
-            } else {
-                format!("{table}.{name}")
-            });
-        }
-    }
-    None
+/// One key of the file as toml parsed it: dotted from the root, where it is written
+/// (from its name to the end of its value), and whether it holds a table.
+struct Written {
+    key: String,
+    span: Range<usize>,
+    table: bool,
 }
 
-/// Finds the line of `key` (dotted, e.g. `ha.health.path`) in a conventionally laid out
-/// file: a `[table]` header followed by `name = value` lines. Returns None when the key
-/// is absent (a default) or written in another style.
-pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    let (table, name) = match key.rsplit_once('.') {
-        Some((table, name)) => (table, name),
-        None => ("", key),
-    };
-    let mut current = String::new();
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if let Some(header) = trimmed.strip_prefix('[') {
-            current = header.trim_end_matches(']').trim().to_string();
-            continue;
-        }
-        if current == table {
-            if let Some((lhs, _)) = trimmed.split_once('=') {
-                if lhs.trim() == name {
-                    return Some(index + 1);
-                }
+/// Every key of the file, with toml's own spans, whatever the style it is written in
+/// (`[table]` headers, dotted keys, inline tables). A file with errors yields what toml
+/// could still make sense of.
+fn written_keys(text: &str) -> Vec<Written> {
+    fn walk(prefix: &str, table: &DeTable<'_>, out: &mut Vec<Written>) {
+        for (name, value) in table.iter() {
+            let key = match prefix {
+                "" => name.get_ref().to_string(),
+                _ => format!("{prefix}.{}", name.get_ref()),
+            };
+            let inner = match value.get_ref() {
+                DeValue::Table(inner) => Some(inner),
+                _ => None,
+            };
+            out.push(Written {
+                key: key.clone(),
+                span: name.span().start..value.span().end.max(name.span().end),
+                table: inner.is_some(),
+            });
+            if let Some(inner) = inner {
+                walk(&key, inner, out);
             }
         }
     }
-    None
+    let (root, _errors) = DeTable::parse_recoverable(text);
+    let mut out = Vec::new();
+    walk("", root.get_ref(), &mut out);
+    out
+}
+
+/// The dotted key toml's error points at: the key written around `span`, else (a key toml
+/// refused to record, such as a duplicate) the name at `span` in the `[table]` above it.
+fn key_at(text: &str, span: &Range<usize>) -> Option<String> {
+    let written = written_keys(text);
+    let around = written
+        .iter()
+        .filter(|w| w.span.contains(&span.start))
+        .max_by_key(|w| w.key.matches('.').count());
+    if let Some(around) = around {
+        return Some(around.key.clone());
+    }
+    let name = text.get(span.clone()).filter(|name| is_bare_key(name))?;
+    // A table's span is its header's name, `]` included.
+    let header = written
+        .iter()
+        .filter(|w| w.table && w.span.end <= span.start)
+        .filter(|w| text.get(w.span.clone()).is_some_and(|h| h.ends_with(']')))
+        .max_by_key(|w| w.span.start);
+    Some(match header {
+        Some(table) => format!("{}.{name}", table.key),
+        None => name.to_string(),
+    })
+}
+
+fn is_bare_key(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The line where `key` (dotted, e.g. `ha.health.path`) is written, by toml's spans; None
+/// when the key is absent (a default).
+pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    written_keys(text)
+        .into_iter()
+        .find(|w| w.key == key)
+        .map(|w| line_of_offset(text, w.span.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_in_any_style() {
+        let text = "project = \"x\"\nha.http_port = 80\nserf = { profile = \"mars\" }\n\n[webapps]\ncount = 2\n";
+        assert_eq!(line_of_key(text, "project"), Some(1));
+        assert_eq!(line_of_key(text, "ha.http_port"), Some(2));
+        assert_eq!(line_of_key(text, "serf.profile"), Some(3));
+        assert_eq!(line_of_key(text, "webapps.count"), Some(6));
+        assert_eq!(line_of_key(text, "webapps.port"), None, "a default");
+        let err = crate::parse(text, "x.toml").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert_eq!(err.key, "serf.profile");
+    }
+
+    #[test]
+    fn toml_errors_name_their_key() {
+        let err = crate::parse("[ha]\nhttp_port = \"80\"\n", "x.toml").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (Some(2), "ha.http_port"));
+        let err = crate::parse("ha = { sticky = 1 }\n", "x.toml").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (Some(1), "ha.sticky"));
+        let err = crate::parse("[webapps]\ncount = 2\ncount = 3\n", "x.toml").unwrap_err();
+        assert_eq!(err.to_string(), "x.toml:3: webapps.count: duplicate key");
+    }
 }

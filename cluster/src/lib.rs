@@ -1,14 +1,19 @@
 //! The declared cluster: `cluster.toml` -> validated [`Cluster`] -> rendered files.
 //!
 //! Pure code only (no file or network I/O) so that the host CLI and the ha agent inside
-//! the load balancer share one model and one render function per template.
+//! the load balancer share one model and one render function per template, and every
+//! format that crosses the host/container boundary has one owner: the agent's records
+//! ([`record`]), their time stamps ([`time`]) and HAProxy's stats CSV.
 
 mod error;
 mod membership;
 mod model;
 mod names;
 mod raw;
+pub mod record;
 mod render;
+mod stats;
+pub mod time;
 mod validate;
 
 pub use error::ConfigError;
@@ -19,6 +24,7 @@ pub use model::{
 };
 pub use names::{is_dns_label, natural_key};
 pub use render::{render_compose, render_haproxy, render_haproxy_live, Backend, ComposeInputs};
+pub use stats::{parse_stats_csv, ServerStat};
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Cluster, ConfigError> {

@@ -65,15 +65,7 @@ pub(crate) fn render_all(
         &inputs,
     )
     .context("rendering templates/docker-compose.yml.j2")?;
-    // The lab's task 0: a static config with one server per declared webapp.
-    let backends: Vec<Backend> = cluster
-        .webapp_nodes(cluster.webapps.count)
-        .iter()
-        .map(Backend::from)
-        .collect();
-    let haproxy =
-        cluster::render_haproxy(&read_template(ctx, "haproxy.cfg.j2")?, cluster, &backends)
-            .context("rendering templates/haproxy.cfg.j2")?;
+    let haproxy = static_haproxy(ctx, cluster, cluster.webapps.count)?;
     Ok(vec![
         Generated {
             name: "docker-compose.yml",
@@ -84,6 +76,18 @@ pub(crate) fn render_all(
             text: haproxy,
         },
     ])
+}
+
+/// The lab's task 0 config: static, one server per webapp listed by hand (`webapps` of
+/// them), from the same template and function as the agent's.
+pub(crate) fn static_haproxy(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<String> {
+    let backends: Vec<Backend> = cluster
+        .webapp_nodes(webapps)
+        .iter()
+        .map(Backend::from)
+        .collect();
+    cluster::render_haproxy(&read_template(ctx, "haproxy.cfg.j2")?, cluster, &backends)
+        .context("rendering templates/haproxy.cfg.j2")
 }
 
 fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {

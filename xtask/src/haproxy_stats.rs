@@ -1,26 +1,14 @@
 //! HAProxy's stats CSV (`/;csv` on the published stats port): the host's only view of
 //! which servers ha is really serving.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use cluster::Cluster;
 
-/// One server of the `nodes` backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ServerStat {
-    pub(crate) name: String,
-    /// `UP`, `DOWN`, `MAINT`, `no check`, ... as HAProxy reports it.
-    pub(crate) status: String,
-    /// Requests (sessions) the server has handled since the last reload.
-    pub(crate) total: u64,
-}
+use crate::http;
 
-impl ServerStat {
-    pub(crate) fn is_up(&self) -> bool {
-        self.status == "UP"
-    }
-}
+pub(crate) use cluster::ServerStat;
 
 /// The address the host reaches a published port on: the bind address, or loopback when
 /// it binds every interface.
@@ -48,93 +36,19 @@ pub(crate) fn lb_url(cluster: &Cluster) -> String {
     )
 }
 
-/// Reads the stats CSV once.
-pub(crate) fn fetch_csv(cluster: &Cluster) -> anyhow::Result<String> {
-    let url = format!("{};csv", stats_url(cluster));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .build()
-        .into();
-    agent
-        .get(&url)
-        .call()
-        .and_then(|mut response| response.body_mut().read_to_string())
-        .with_context(|| format!("reading HAProxy stats from {url}"))
-}
-
-/// The `nodes` servers, read on a blocking thread (the HTTP client blocks) so the async
-/// runtime's workers stay free.
-pub(crate) async fn fetch(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
-    let cluster = cluster.clone();
-    tokio::task::spawn_blocking(move || fetch_csv(&cluster).map(|csv| parse_csv(&csv)))
+/// Reads the stats page once: `path` `/` is the HTML page, `/;csv` the CSV.
+pub(crate) async fn fetch_page(cluster: &Cluster, path: &str) -> anyhow::Result<String> {
+    let addr = SocketAddr::new(published_host(cluster), cluster.ha.stats_port);
+    http::get_text(addr, path, Duration::from_secs(3))
         .await
-        .context("the stats reader panicked")?
+        .with_context(|| format!("reading HAProxy stats from http://{addr}{path}"))
 }
 
-/// The servers of backend `nodes`, from the CSV HAProxy serves (header `# pxname,svname,...`).
-pub(crate) fn parse_csv(csv: &str) -> Vec<ServerStat> {
-    let mut lines = csv.lines();
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let columns: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
-    let column = |name: &str| columns.iter().position(|c| *c == name);
-    let (Some(px), Some(sv), Some(status), Some(total)) = (
-        column("pxname"),
-        column("svname"),
-        column("status"),
-        column("stot"),
-    ) else {
-        return Vec::new();
-    };
-    lines
-        .map(|line| line.split(',').collect::<Vec<_>>())
-        .filter(|fields| fields.len() > total.max(status))
-        .filter(|fields| {
-            fields[px] == "nodes" && fields[sv] != "FRONTEND" && fields[sv] != "BACKEND"
-        })
-        .map(|fields| ServerStat {
-            name: fields[sv].to_string(),
-            status: fields[status].to_string(),
-            total: fields[total].parse().unwrap_or(0),
-        })
-        .collect()
+pub(crate) async fn fetch_csv(cluster: &Cluster) -> anyhow::Result<String> {
+    fetch_page(cluster, "/;csv").await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CSV: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n\
-stats,FRONTEND,,,1,1,4096,3,0,0,0,0,0,,,,,OPEN,\n\
-nodes,s1,0,0,0,1,,12,0,0,,0,,0,0,0,0,UP,1\n\
-nodes,s2,0,0,0,1,,7,0,0,,0,,0,0,0,0,DOWN,1\n\
-nodes,BACKEND,0,0,0,1,410,19,0,0,0,0,,0,0,0,0,UP,2\n";
-
-    #[test]
-    fn reads_the_servers_of_backend_nodes() {
-        let servers = parse_csv(CSV);
-        assert_eq!(
-            servers,
-            [
-                ServerStat {
-                    name: "s1".into(),
-                    status: "UP".into(),
-                    total: 12
-                },
-                ServerStat {
-                    name: "s2".into(),
-                    status: "DOWN".into(),
-                    total: 7
-                },
-            ]
-        );
-        assert!(servers[0].is_up() && !servers[1].is_up());
-    }
-
-    #[test]
-    fn garbage_gives_no_servers() {
-        assert!(parse_csv("").is_empty());
-        assert!(parse_csv("<html>503</html>").is_empty());
-    }
+/// The `nodes` servers, read once.
+pub(crate) async fn fetch(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
+    Ok(cluster::parse_stats_csv(&fetch_csv(cluster).await?))
 }

@@ -10,6 +10,7 @@ use clap::Args;
 use crate::context::{Ctx, UsageError};
 use crate::haproxy_stats::ServerStat;
 use crate::stack::{self, Action};
+use crate::table::{self, Column};
 use crate::{progress, serf_members};
 
 #[derive(Args)]
@@ -107,19 +108,20 @@ fn print_phases(phases: &BTreeMap<String, Phases>) {
     }
     let secs =
         |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
-    println!(
-        "{:<10} {:>10} {:>10} {:>10}",
-        "node", "started", "joined", "UP"
-    );
     let mut names: Vec<&String> = phases.keys().collect();
     names.sort_by_key(|n| cluster::natural_key(n));
-    for name in names {
-        let p = &phases[name];
-        println!(
-            "{name:<10} {:>10} {:>10} {:>10}",
-            secs(p.started),
-            secs(p.joined),
-            secs(p.up)
-        );
-    }
+    let rows: Vec<Vec<String>> = names
+        .into_iter()
+        .map(|name| {
+            let p = &phases[name];
+            vec![name.clone(), secs(p.started), secs(p.joined), secs(p.up)]
+        })
+        .collect();
+    let columns = [
+        Column::left("node", 10),
+        Column::right("started", 10),
+        Column::right("joined", 10),
+        Column::right("UP", 10),
+    ];
+    print!("{}", table::render(&columns, &rows));
 }

@@ -2,9 +2,11 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
+use cluster::record::{self, Record};
 use serde::Serialize;
 
 use crate::context::Ctx;
+use crate::table::{self, Column};
 use crate::{haproxy_stats, serf_members, stack};
 
 #[derive(Args)]
@@ -95,10 +97,6 @@ impl Status {
             println!("{}", serde_json::to_string_pretty(&rows)?);
             return Ok(());
         }
-        println!(
-            "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8} {:>6}",
-            "NODE", "CONTAINER", "IP", "SERF", "HAPROXY", "REQUESTS", "FLAPS"
-        );
         let dash = |s: &str| {
             if s.is_empty() {
                 "-".to_string()
@@ -106,22 +104,34 @@ impl Status {
                 s.to_string()
             }
         };
-        for r in &rows {
-            println!(
-                "{:<12} {:<10} {:<16} {:<8} {:<9} {:>8} {:>6}",
-                r.name,
-                dash(&r.container),
-                dash(&r.ip),
-                dash(&r.serf),
-                dash(&r.haproxy),
-                r.requests.map_or("-".to_string(), |n| n.to_string()),
-                if r.flaps == 0 {
-                    "-".to_string()
-                } else {
-                    format!("{}!", r.flaps)
-                }
-            );
-        }
+        let columns = [
+            Column::left("NODE", 12),
+            Column::left("CONTAINER", 10),
+            Column::left("IP", 16),
+            Column::left("SERF", 8),
+            Column::left("HAPROXY", 9),
+            Column::right("REQUESTS", 8),
+            Column::right("FLAPS", 6),
+        ];
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    dash(&r.container),
+                    dash(&r.ip),
+                    dash(&r.serf),
+                    dash(&r.haproxy),
+                    r.requests.map_or("-".to_string(), |n| n.to_string()),
+                    // Declared failed, then back: the sign of an overflowing ARP table.
+                    match r.flaps {
+                        0 => "-".to_string(),
+                        n => format!("{n}!"),
+                    },
+                ]
+            })
+            .collect();
+        print!("{}", table::render(&columns, &cells));
         Ok(())
     }
 }
@@ -138,19 +148,18 @@ fn row<'a>(rows: &'a mut BTreeMap<String, Row>, name: &str) -> &'a mut Row {
 /// Per member, how often ha's /var/log/serf.log shows it declared failed and then joining
 /// again: a flapping member, usually a host whose neighbour table overflows.
 fn flaps(log: &str) -> BTreeMap<String, u32> {
-    let mut failed: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut failed: BTreeMap<String, bool> = BTreeMap::new();
     let mut flaps = BTreeMap::new();
-    for line in log.lines() {
-        let mut words = line.split_whitespace().skip(1);
-        let (Some(event), Some(name)) = (words.next(), words.next()) else {
+    for line in record::parse_log(log).into_iter().flatten() {
+        let Record::Event { event, member, .. } = line.record else {
             continue;
         };
-        match event {
+        match event.as_str() {
             "member-failed" => {
-                failed.insert(name, true);
+                failed.insert(member, true);
             }
-            "member-join" if failed.insert(name, false) == Some(true) => {
-                *flaps.entry(name.to_string()).or_insert(0) += 1;
+            "member-join" if failed.insert(member.clone(), false) == Some(true) => {
+                *flaps.entry(member).or_insert(0) += 1;
             }
             _ => {}
         }
@@ -164,13 +173,13 @@ mod tests {
 
     #[test]
     fn counts_failures_followed_by_a_join() {
-        let log = "2026-01-01T00:00:00Z member-join s1 backend\n\
-                   2026-01-01T00:00:01Z member-failed s1 backend\n\
-                   2026-01-01T00:00:02Z member-join s1 backend\n\
-                   2026-01-01T00:00:03Z member-failed s1 backend\n\
-                   2026-01-01T00:00:04Z member-join s1 backend\n\
-                   2026-01-01T00:00:05Z member-failed s2 backend\n\
-                   2026-01-01T00:00:06Z reload #3: -s2\n";
+        let log = "2026-01-01T00:00:00.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:01.000Z member-failed s1 backend\n\
+                   2026-01-01T00:00:02.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:03.000Z member-failed s1 backend\n\
+                   2026-01-01T00:00:04.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:05.000Z member-failed s2 backend\n\
+                   2026-01-01T00:00:06.000Z reload #3: -s2\n";
         assert_eq!(flaps(log), BTreeMap::from([("s1".to_string(), 2)]));
     }
 }

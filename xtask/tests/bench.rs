@@ -1,6 +1,7 @@
 //! `cargo xtask bench --quick` on the real engine, on its own project: the report must be
-//! complete (every scenario, every field, the plot) and the stack gone afterwards. The
-//! figures themselves are the benchmark's business, not the test's.
+//! complete (every scenario, every field, the plot), every figure measured and plausible
+//! (non-null, in a range the run can produce), and the stack gone afterwards. Whether the
+//! figures meet the targets is the benchmark's business, not the test's.
 mod support;
 
 use std::time::Instant;
@@ -36,18 +37,42 @@ fn number(json: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("{path} is not a number: {}", at(json, path)))
 }
 
+/// A number in `range`: what a run that measured something real can give.
+#[track_caller]
+fn within(json: &Value, path: &str, range: std::ops::RangeInclusive<f64>) -> f64 {
+    let value = number(json, path);
+    assert!(
+        range.contains(&value),
+        "{path} = {value}, expected within {range:?}"
+    );
+    value
+}
+
+/// Longest any step may take to converge (settings.converge_timeout), in seconds.
+const CONVERGE_S: f64 = 180.0;
+/// Longest a request may take (settings.request_timeout), in milliseconds.
+const REQUEST_MS: f64 = 15_000.0;
+
 #[track_caller]
 fn load_summary(json: &Value, path: &str) {
-    for field in ["requests", "ok", "failed", "rate", "skipped"] {
-        number(json, &format!("{path}.{field}"));
+    let requests = within(json, &format!("{path}.requests"), 1.0..=1e7);
+    let ok = within(json, &format!("{path}.ok"), 0.0..=requests);
+    let failed = within(json, &format!("{path}.failed"), 0.0..=requests);
+    assert_eq!(ok + failed, requests, "{path}: every request counted once");
+    let failures: f64 = at(json, &format!("{path}.failures"))
+        .as_object()
+        .unwrap_or_else(|| panic!("{path}.failures is not a map"))
+        .values()
+        .map(|n| n.as_f64().unwrap())
+        .sum();
+    assert_eq!(failures, failed, "{path}: failures by kind add up");
+    within(json, &format!("{path}.rate"), 1.0..=100_000.0);
+    within(json, &format!("{path}.skipped"), 0.0..=1e7);
+    // Latencies of successful requests: measured, ordered, below the request timeout.
+    let mut last = 0.0;
+    for field in ["p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+        last = within(json, &format!("{path}.{field}"), last..=REQUEST_MS);
     }
-    for field in ["failures", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
-        at(json, &format!("{path}.{field}"));
-    }
-    assert!(
-        number(json, &format!("{path}.requests")) > 0.0,
-        "{path}: the load ran"
-    );
 }
 
 #[test]
@@ -86,58 +111,115 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     .expect("results.json is JSON");
     assert_eq!(at(&json, "mode"), "quick");
     assert_eq!(at(&json, "project"), stack.name.as_str());
-    for path in ["schema", "duration_s", "cpus", "settings.rate"] {
-        number(&json, path);
-    }
+    number(&json, "schema");
+    let started_at = at(&json, "started_at").as_str().unwrap();
+    let started_at = cluster::time::parse_rfc3339(started_at)
+        .unwrap_or_else(|| panic!("started_at {started_at:?} is an RFC 3339 time"));
+    let age = std::time::SystemTime::now()
+        .duration_since(started_at)
+        .expect("started_at is in the past");
+    let took = within(
+        &json,
+        "duration_s",
+        10.0..=started.elapsed().as_secs_f64() + 1.0,
+    );
+    assert!(
+        age.as_secs_f64() >= took - 1.0,
+        "started_at is when it started"
+    );
+    within(&json, "cpus", 1.0..=1024.0);
+    within(&json, "settings.rate", 1.0..=100_000.0);
 
     let nodes = at(&json, "join.nodes").as_array().unwrap();
     let joined = number(&json, "join.to") - number(&json, "join.from");
+    assert!(joined >= 1.0, "the join scenario adds nodes");
     assert_eq!(nodes.len() as f64, joined, "one entry per new node");
     for node in nodes {
-        at(node, "name");
-        at(node, "to_first_answer_s");
-        at(node, "after_start_s");
+        assert!(at(node, "name").is_string());
+        // Every new node served: from its creation request, and from its start.
+        let answer = within(node, "to_first_answer_s", 0.0..=CONVERGE_S);
+        within(node, "after_start_s", 0.0..=answer);
     }
-    for path in ["join.p50_s", "join.p95_s", "join.max_s"] {
-        at(&json, path);
-    }
+    let p50 = within(&json, "join.p50_s", 0.0..=CONVERGE_S);
+    let p95 = within(&json, "join.p95_s", p50..=CONVERGE_S);
+    within(&json, "join.max_s", p95..=CONVERGE_S);
     load_summary(&json, "join.load");
 
     for event in ["graceful_stop", "sigkill"] {
         let path = format!("leave_crash.{event}");
-        for field in ["failed", "answered_after", "last_answer_s"] {
-            number(&json, &format!("{path}.{field}"));
-        }
-        at(&json, &format!("{path}.out_of_rotation_s"));
-        at(&json, &format!("{path}.removed_s"));
+        assert!(at(&json, &format!("{path}.node")).is_string());
+        within(&json, &format!("{path}.failed"), 0.0..=1e6);
+        within(&json, &format!("{path}.answered_after"), 0.0..=1e6);
+        within(&json, &format!("{path}.last_answer_s"), 0.0..=CONVERGE_S);
+        // HAProxy took the node out, and the agent removed it from the config.
+        let out = within(
+            &json,
+            &format!("{path}.out_of_rotation_s"),
+            0.0..=CONVERGE_S,
+        );
+        assert!(out > 0.0, "{path}: taken out after the event");
+        within(&json, &format!("{path}.removed_s"), 0.0..=CONVERGE_S);
     }
     load_summary(&json, "leave_crash.load");
 
     load_summary(&json, "scale_cycles.baseline");
     load_summary(&json, "scale_cycles.scaling");
-    number(&json, "scale_cycles.failed_scaling_up");
-    number(&json, "scale_cycles.failed_scaling_down");
-    let cycles = number(&json, "scale_cycles.cycles") as usize;
-    assert_eq!(
-        at(&json, "scale_cycles.failed_per_cycle")
-            .as_array()
-            .unwrap()
-            .len(),
-        cycles
+    let scaling_failed = number(&json, "scale_cycles.scaling.failed");
+    let up = within(
+        &json,
+        "scale_cycles.failed_scaling_up",
+        0.0..=scaling_failed,
     );
-
-    for method in ["hitless", "restart"] {
-        assert_eq!(at(&json, &format!("reloads.{method}.method")), method);
-        number(&json, &format!("reloads.{method}.reloads"));
-        number(&json, &format!("reloads.{method}.reload_errors"));
-        load_summary(&json, &format!("reloads.{method}.load"));
+    within(
+        &json,
+        "scale_cycles.failed_scaling_down",
+        0.0..=scaling_failed - up,
+    );
+    let cycles = within(&json, "scale_cycles.cycles", 1.0..=100.0) as usize;
+    let per_cycle = at(&json, "scale_cycles.failed_per_cycle")
+        .as_array()
+        .unwrap();
+    assert_eq!(per_cycle.len(), cycles);
+    let durations = at(&json, "scale_cycles.cycle_s").as_array().unwrap();
+    assert_eq!(durations.len(), cycles);
+    for d in durations {
+        let d = d.as_f64().expect("a cycle's duration");
+        assert!(d > 0.0 && d <= 4.0 * CONVERGE_S, "cycle of {d} s");
     }
-    at(&json, "reloads.ratio");
 
-    number(&json, "burst.started");
-    number(&json, "burst.reloads");
-    number(&json, "burst.all_up_s");
-    at(&json, "burst.reload_lines");
+    let forced = number(&json, "settings.reloads");
+    for method in ["hitless", "restart"] {
+        let path = format!("reloads.{method}");
+        assert_eq!(at(&json, &format!("{path}.method")), method);
+        let done = within(&json, &format!("{path}.reloads"), 1.0..=forced);
+        within(&json, &format!("{path}.reload_errors"), 0.0..=done);
+        within(&json, &format!("{path}.duration_s"), 0.0..=CONVERGE_S);
+        load_summary(&json, &format!("{path}.load"));
+    }
+    assert_eq!(
+        number(&json, "reloads.hitless.reload_errors"),
+        0.0,
+        "every hitless reload was confirmed by the HAProxy master"
+    );
+    let ratio = at(&json, "reloads.ratio");
+    assert!(ratio.is_null() || ratio.as_f64().is_some_and(|r| r >= 0.0));
+
+    assert_eq!(
+        number(&json, "burst.started"),
+        number(&json, "settings.burst")
+    );
+    let reloads = within(&json, "burst.reloads", 1.0..=number(&json, "burst.started"));
+    let lines = at(&json, "burst.reload_lines").as_array().unwrap();
+    assert_eq!(lines.len() as f64, reloads, "one line per counted reload");
+    for line in lines {
+        let line = line.as_str().unwrap();
+        let record = cluster::record::Record::parse(line);
+        assert!(
+            record.as_ref().is_some_and(|r| r.is_reload()),
+            "{line:?} is a reload record"
+        );
+    }
+    within(&json, "burst.all_up_s", 0.0..=CONVERGE_S);
 
     assert!(at(&json, "build.cold_s").is_null(), "--quick skips it");
     for path in [
@@ -145,7 +227,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         "build.template_change_s",
         "build.template_restore_s",
     ] {
-        number(&json, path);
+        within(&json, path, 0.0..=1800.0);
     }
     let images = at(&json, "build.images").as_array().unwrap();
     let names: Vec<&str> = images
@@ -156,13 +238,24 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         names,
         ["base", "ha", "webapp"].map(|image| format!("{}/{image}:latest", stack.name))
     );
+    for image in images {
+        let size = within(image, "size_mb", 1.0..=5000.0);
+        let own = at(image, "own_mb");
+        assert!(
+            own.is_null() || own.as_f64().is_some_and(|mb| (0.0..=size).contains(&mb)),
+            "{image}"
+        );
+    }
 
     let targets = at(&json, "targets").as_array().unwrap();
     assert_eq!(targets.len(), 6);
     for target in targets {
-        for field in ["name", "goal", "measured", "met"] {
-            at(target, field);
+        for field in ["name", "goal", "measured"] {
+            let text = at(target, field).as_str().unwrap_or_default();
+            assert!(!text.is_empty(), "target {field}: {target}");
         }
+        let met = at(target, "met");
+        assert!(met.is_null() || met.is_boolean(), "{target}");
     }
 
     let phases: Vec<&str> = at(&json, "timeline.phases")
@@ -174,6 +267,15 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     assert_eq!(phases.len(), 8, "{phases:?}");
     let points = at(&json, "timeline.points").as_array().unwrap();
     assert!(points.len() > 10, "one point per second");
+    let most = number(&json, "settings.join_to").max(number(&json, "settings.cycle_high"))
+        + number(&json, "settings.burst");
+    // Null where the stats page did not answer that second.
+    let peak = points
+        .iter()
+        .filter(|p| !p["servers_up"].is_null())
+        .map(|p| within(p, "servers_up", 0.0..=most))
+        .fold(0.0, f64::max);
+    assert!(peak >= 2.0, "the timeline saw servers UP (peak {peak})");
     let svg = std::fs::read_to_string(out.join("timeline.svg")).expect("timeline.svg");
     assert!(svg.starts_with("<svg") && svg.contains("<path "), "{svg}");
 

@@ -2,44 +2,42 @@
 //! that is all cache, a template change that rebuilds only ha's top layer, and a webapp
 //! container that answers like the lab's app.
 //!
-//! It uses its own project, `buildtest`, so the user's images are left alone, and removes
-//! what it made. The debootstrapped Debian (lbkit/bootstrap-<suite>) is shared by every
+//! It uses its own project, `buildtest` (a test `Stack`, slot 19, for its names, subnet
+//! and port), so the user's images are left alone, and removes what it made. The debootstrapped Debian (lbkit/bootstrap-<suite>) is shared by every
 //! project and expensive to make: it is left cached.
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bollard::container::{
-    Config, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, TopOptions,
-};
-use bollard::image::{ListImagesOptions, RemoveImageOptions};
-use bollard::models::{HostConfig, ImageInspect, PortBinding};
-use bollard::Docker;
+use bollard::models::ImageInspect;
 use serde_json::Value;
+use support::Stack;
 use xshell::{cmd, Shell};
+use xtask::engine::ContainerSpec;
 
 /// The test's project; `LBKIT_TEST_SHARD` (see tests/support) shifts it so several
 /// checkouts can run this test on one engine at once.
 fn project() -> &'static str {
     static PROJECT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PROJECT.get_or_init(|| match std::env::var("LBKIT_TEST_SHARD") {
-        Ok(shard) if shard != "0" => format!("buildtest-k{shard}"),
-        _ => "buildtest".to_string(),
-    })
+    PROJECT.get_or_init(|| support::sharded("buildtest"))
 }
 const IMAGES: [&str; 3] = ["base", "ha", "webapp"];
 
 #[test]
 fn builds_layered_images_that_cache_and_serve() {
+    let stack = Stack::new("buildtest", 19, 1);
+    assert_eq!(stack.name, project());
     let engine = Engine::connect();
     let _cleanup = Cleanup(&engine);
     engine.remove_project();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("cluster.toml");
-    std::fs::write(&config, format!("project = \"{}\"\n", project())).unwrap();
+    let config = &stack.config;
 
     // From nothing: --no-cache so no other project's build cache can stand in.
-    let first = xtask_build(&config, &["--no-cache"]);
+    let first = xtask_build(config, &["--no-cache"]);
     assert_eq!(results(&first), all("built"), "{first}");
     let built = IMAGES.map(|name| {
         engine
@@ -59,7 +57,7 @@ fn builds_layered_images_that_cache_and_serve() {
     );
     assert!(layers(ha).len() > layers(base).len() && layers(webapp).len() > layers(base).len());
 
-    let again = xtask_build(&config, &[]);
+    let again = xtask_build(config, &[]);
     assert_eq!(results(&again), all("cached"), "{again}");
     assert_eq!(
         IMAGES.map(|name| engine.image(name).unwrap().id),
@@ -72,7 +70,7 @@ fn builds_layered_images_that_cache_and_serve() {
     let template = templates.join("haproxy.cfg.j2");
     let text = std::fs::read_to_string(&template).unwrap();
     std::fs::write(&template, format!("{text}# changed by the build test\n")).unwrap();
-    let changed = xtask_build(&config, &["--templates", templates.to_str().unwrap()]);
+    let changed = xtask_build(config, &["--templates", templates.to_str().unwrap()]);
     let expected = BTreeMap::from(
         [("base", "cached"), ("ha", "built"), ("webapp", "cached")]
             .map(|(i, r)| (i.to_string(), r.to_string())),
@@ -92,12 +90,12 @@ fn builds_layered_images_that_cache_and_serve() {
     );
     assert_eq!(engine.image("webapp").unwrap().id, webapp.id);
 
-    webapp_answers_like_the_lab(&engine);
+    webapp_answers_like_the_lab(&engine, &stack);
 }
 
 /// GET / with the lab's fields, sessionViews counting up with the cookie, /health.
-fn webapp_answers_like_the_lab(engine: &Engine) {
-    let port = engine.run_webapp("s1");
+fn webapp_answers_like_the_lab(engine: &Engine, stack: &Stack) {
+    let port = engine.run_webapp(stack, "s1");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))
@@ -154,7 +152,7 @@ fn webapp_answers_like_the_lab(engine: &Engine) {
     assert_eq!(second["id"], first["id"]);
 
     assert_ne!(
-        engine.uid_of("s1", "webapp"),
+        engine.uid_of(&stack.node(1), "webapp"),
         0,
         "the web app runs as an unprivileged user"
     );
@@ -225,164 +223,101 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The engine, through the API as the tool reaches it (no docker CLI needed).
+/// The engine, through the tool's own client (no docker CLI needed), driven from this
+/// synchronous test on a runtime of its own.
 struct Engine {
     runtime: tokio::runtime::Runtime,
-    docker: Docker,
+    engine: xtask::engine::Engine,
 }
 
 impl Engine {
     fn connect() -> Engine {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let docker = runtime.block_on(async {
-            let docker = Docker::connect_with_local_defaults()?
-                .negotiate_version()
-                .await?;
-            docker.ping().await?;
-            Ok::<_, bollard::errors::Error>(docker)
-        });
-        let docker = docker.unwrap_or_else(|err| {
-            panic!("this test needs the Docker engine and cannot reach it ({err}); start it or set DOCKER_HOST")
-        });
-        Engine { runtime, docker }
+        let engine = runtime
+            .block_on(xtask::engine::Engine::connect())
+            .unwrap_or_else(|err| panic!("this test needs the Docker engine: {err:#}"));
+        Engine { runtime, engine }
     }
 
     fn image(&self, name: &str) -> Option<ImageInspect> {
         self.runtime
-            .block_on(
-                self.docker
-                    .inspect_image(&format!("{}/{name}:latest", project())),
-            )
-            .ok()
-    }
-
-    /// Starts a webapp container published on a random port of 127.0.0.1; returns the port.
-    fn run_webapp(&self, node: &str) -> u16 {
-        self.runtime.block_on(async {
-            let config = Config {
-                image: Some(format!("{}/webapp:latest", project())),
-                env: Some(vec![
-                    format!("NODE_NAME={node}"),
-                    "NODE_PORT=3000".to_string(),
-                ]),
-                labels: Some(HashMap::from([(
-                    "lbkit.project".to_string(),
-                    project().to_string(),
-                )])),
-                exposed_ports: Some(HashMap::from([("3000/tcp".to_string(), HashMap::new())])),
-                host_config: Some(HostConfig {
-                    port_bindings: Some(HashMap::from([(
-                        "3000/tcp".to_string(),
-                        Some(vec![PortBinding {
-                            host_ip: Some("127.0.0.1".to_string()),
-                            host_port: Some(String::new()),
-                        }]),
-                    )])),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let name = format!("{}-{node}", project());
-            let options = CreateContainerOptions {
-                name: name.as_str(),
-                platform: None,
-            };
-            self.docker
-                .create_container(Some(options), config)
-                .await
-                .unwrap();
-            self.docker
-                .start_container::<String>(&name, None)
-                .await
-                .unwrap();
-            let inspect = self.docker.inspect_container(&name, None).await.unwrap();
-            let ports = inspect.network_settings.unwrap().ports.unwrap();
-            let binding = ports["3000/tcp"].as_ref().unwrap()[0]
-                .host_port
-                .clone()
-                .unwrap();
-            binding.parse().unwrap()
-        })
-    }
-
-    /// The user id a process of container `node` runs as.
-    fn uid_of(&self, node: &str, command: &str) -> u32 {
-        let options = TopOptions {
-            ps_args: "-o pid,uid,comm",
-        };
-        let top = self
-            .runtime
-            .block_on(
-                self.docker
-                    .top_processes(&format!("{}-{node}", project()), Some(options)),
-            )
-            .unwrap();
-        let row = top
-            .processes
+            .block_on(self.engine.image(&format!("{}/{name}:latest", project())))
             .unwrap()
-            .into_iter()
-            .find(|row| row[2] == command);
-        row.unwrap_or_else(|| panic!("no {command} process in {node}"))[1]
+    }
+
+    /// Starts a webapp container on the stack's network, listening on (and published at)
+    /// the stack's HTTP port of 127.0.0.1; returns the port.
+    fn run_webapp(&self, stack: &Stack, node: &str) -> u16 {
+        let port = stack.http_port;
+        let labels = HashMap::from([("lbkit.project".to_string(), project().to_string())]);
+        let spec = ContainerSpec {
+            name: stack.node(1),
+            image: format!("{}/webapp:latest", project()),
+            env: vec![
+                ("NODE_NAME".to_string(), node.to_string()),
+                ("NODE_PORT".to_string(), port.to_string()),
+            ],
+            labels: labels.clone(),
+            network: stack.name.clone(),
+            ip: format!("{}.2", stack.net).parse().unwrap(),
+            published: vec![port],
+            bind: Ipv4Addr::LOCALHOST.into(),
+            command: None,
+            user: None,
+        };
+        self.runtime.block_on(async {
+            let subnet = format!("{}.0/24", stack.net);
+            self.engine
+                .create_network(&stack.name, &subnet, labels)
+                .await
+                .unwrap();
+            self.engine.create_container(&spec).await.unwrap();
+            self.engine.start_container(&spec.name).await.unwrap();
+        });
+        port
+    }
+
+    /// The user id the process `command` of container `name` runs as (read from /proc,
+    /// which is what `docker top` reports).
+    fn uid_of(&self, name: &str, command: &str) -> u32 {
+        let script = r#"for p in /proc/[0-9]*; do
+            [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && stat -c %u "$p"; done; true"#;
+        let out = self
+            .runtime
+            .block_on(self.engine.exec(name, &["sh", "-c", script, "sh", command]))
+            .unwrap();
+        let uid = out.stdout.lines().next();
+        uid.unwrap_or_else(|| panic!("no {command} process in {name}: {}", out.stderr))
+            .trim()
             .parse()
             .unwrap()
     }
 
-    /// Removes the test project's containers and images, whatever a failed run left.
+    /// Removes the test project's containers, network and images, whatever a failed run
+    /// left.
     fn remove_project(&self) {
+        let label = [("lbkit.project", project())];
         self.runtime.block_on(async {
-            let filters = HashMap::from([(
-                "label".to_string(),
-                vec![format!("lbkit.project={}", project())],
-            )]);
-            let options = ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            };
-            for container in self
-                .docker
-                .list_containers(Some(options))
-                .await
-                .unwrap_or_default()
-            {
-                let options = RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                };
-                let _ = self
-                    .docker
-                    .remove_container(&container.id.unwrap(), Some(options))
-                    .await;
+            let containers = self.engine.containers_with_labels(&label).await;
+            for container in containers.unwrap_or_default() {
+                let _ = self.engine.remove_container(&container.id.unwrap()).await;
             }
-            let mut names: Vec<String> = IMAGES
-                .iter()
-                .rev()
-                .map(|name| format!("{}/{name}:latest", project()))
-                .collect();
-            // Images a rebuild untagged (ha before the template change).
-            let filters = HashMap::from([
-                ("dangling".to_string(), vec!["true".to_string()]),
-                (
-                    "label".to_string(),
-                    vec![format!("lbkit.project={}", project())],
-                ),
-            ]);
-            let options = ListImagesOptions {
-                filters,
-                ..Default::default()
-            };
-            let dangling = self
-                .docker
-                .list_images(Some(options))
+            let _ = self.engine.remove_network(project()).await;
+            // Images a rebuild untagged (ha before the template change), then the tags,
+            // children before their base.
+            let mut names = self
+                .engine
+                .dangling_images(&label)
                 .await
                 .unwrap_or_default();
-            names.extend(dangling.into_iter().map(|image| image.id));
+            names.extend(
+                IMAGES
+                    .iter()
+                    .rev()
+                    .map(|name| format!("{}/{name}:latest", project())),
+            );
             for name in names {
-                let options = RemoveImageOptions {
-                    force: true,
-                    noprune: false,
-                };
-                let _ = self.docker.remove_image(&name, Some(options), None).await;
+                let _ = self.engine.remove_image(&name).await;
             }
         });
     }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use support::{eventually, run_tool, Run, Scratch, Stack};
+use cluster::record::{self, Record};
+use support::{docker, eventually, run_tool, Run, Scratch, Stack};
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
@@ -51,6 +52,122 @@ fn ps_row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
     table
         .lines()
         .find(|line| line.split_whitespace().last() == Some(name))
+}
+
+/// The cells of a `docker ps` table, cut where the header's titles start.
+fn ps_cells(table: &str) -> Vec<Vec<String>> {
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header line");
+    // A column starts after a gap of two spaces or more (`CONTAINER ID` has one inside).
+    let header: Vec<char> = header.chars().collect();
+    let starts: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != ' ' && (i == 0 || i >= 2 && header[i - 2..i] == [' ', ' ']))
+        .collect();
+    assert_eq!(starts.len(), 7, "seven columns: {header:?}");
+    lines
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            let cut = |from: usize, to: usize| -> String {
+                let to = to.min(chars.len());
+                chars[from.min(to)..to]
+                    .iter()
+                    .collect::<String>()
+                    .trim()
+                    .to_string()
+            };
+            (0..starts.len())
+                .map(|i| cut(starts[i], starts.get(i + 1).copied().unwrap_or(usize::MAX)))
+                .collect()
+        })
+        .collect()
+}
+
+/// docker_ps.log against what the docker CLI prints for the same containers a moment
+/// later: the same rows, ids, images, commands, ports and names; times move on.
+#[track_caller]
+fn assert_reads_like_the_cli(ours: &str, cli: &str) {
+    let (ours_rows, cli_rows) = (ps_cells(ours), ps_cells(cli));
+    assert_eq!(
+        ours_rows.len(),
+        cli_rows.len(),
+        "same containers:\n{ours}\n{cli}"
+    );
+    for (o, c) in ours_rows.iter().zip(&cli_rows) {
+        for (i, column) in ["CONTAINER ID", "IMAGE", "COMMAND", "PORTS", "NAMES"]
+            .iter()
+            .zip([0, 1, 2, 5, 6])
+        {
+            assert_eq!(o[column], c[column], "{i}:\n{ours}\n{cli}");
+        }
+        assert!(
+            o[3].ends_with(" ago") && c[3].ends_with(" ago"),
+            "CREATED: {o:?}"
+        );
+        let state = |status: &str| status.split_whitespace().next().map(String::from);
+        assert_eq!(state(&o[4]), state(&c[4]), "STATUS:\n{ours}\n{cli}");
+    }
+    // The columns line up as the CLI's do: titles separated by three spaces at least.
+    let header = ours.lines().next().unwrap();
+    assert!(header.starts_with("CONTAINER ID   IMAGE"), "{header}");
+}
+
+#[test]
+fn task0_serves_the_static_config_and_docker_ps_reads_like_the_cli() {
+    let stack = Stack::new("e2e-logs0", 25, 2);
+    let scratch = Scratch::new("e2e-logs0-out");
+    let out = scratch.path("task0");
+    let (s1, s2) = (stack.node(1), stack.node(2));
+    // --keep: the stack stays up to be looked at; dropping `stack` removes it.
+    stack
+        .xtask(&[
+            "collect-logs",
+            "task0",
+            "--keep",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert_success();
+
+    // As in the lab's task 0: HAProxy alone on the static config, the web apps alone.
+    let processes = |name: &str| docker(&["top", name]).assert_success().stdout_text();
+    let ha = processes(&stack.ha());
+    assert!(
+        ha.contains("haproxy -db -f /etc/haproxy/haproxy.cfg"),
+        "{ha}"
+    );
+    for name in [stack.ha(), s1.clone(), s2.clone()] {
+        let listing = processes(&name);
+        for absent in ["s6-svscan", "serf", "ha-agent"] {
+            assert!(
+                !listing.contains(absent),
+                "{absent} runs in {name}:\n{listing}"
+            );
+        }
+    }
+    let generated = scratch.path("generated");
+    stack
+        .xtask(&["gen", "--out", generated.to_str().unwrap()])
+        .assert_success();
+    let live = docker(&["exec", &stack.ha(), "cat", "/etc/haproxy/haproxy.cfg"]);
+    assert_eq!(
+        live.stdout_text(),
+        read(&generated, "haproxy.cfg"),
+        "ha serves generated/haproxy.cfg"
+    );
+    assert_eq!(servers(&live.stdout_text()), [s1.as_str(), s2.as_str()]);
+    assert_eq!(stack.hosts_answering(6), [s1.clone(), s2.clone()].into());
+
+    let filter = format!("label=lbkit.project={}", stack.name);
+    let cli = docker(&["ps", "-a", "--filter", &filter]);
+    cli.assert_success();
+    assert_reads_like_the_cli(&read(&out, "docker_ps.log"), &cli.stdout_text());
+
+    let png =
+        fs::read(out.join("stats.png")).expect("stats.png (Chromium: `bash .ci/run` installs it)");
+    assert!(png.starts_with(PNG_SIGNATURE));
+    let readme = read(&out, "README.md");
+    assert!(readme.contains("static configuration"), "{readme}");
+    assert!(readme.contains("nothing runs Serf"), "{readme}");
 }
 
 #[test]
@@ -166,19 +283,13 @@ fn task3_serf_log_has_ha_s1_s2_joining_in_order() {
         assert!(out.join(file).exists(), "{file}");
     }
     let log = read(&out, "ha_serf.log");
-    let joined: Vec<String> = log
-        .lines()
-        .filter(|line| line.contains("member-join"))
-        .flat_map(|line| {
-            [stack.ha(), stack.node(1), stack.node(2)]
-                .into_iter()
-                .filter(|name| mentions(line, name))
-        })
-        .collect();
     let mut first: Vec<String> = Vec::new();
-    for name in joined {
-        if !first.contains(&name) {
-            first.push(name);
+    for line in record::parse_log(&log) {
+        let line = line.unwrap_or_else(|text| panic!("{text:?} is an agent record:\n{log}"));
+        if let Record::Event { event, member, .. } = line.record {
+            if event == "member-join" && !first.contains(&member) {
+                first.push(member);
+            }
         }
     }
     assert_eq!(

@@ -6,6 +6,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use cluster::record::{self, Record};
+use cluster::ServerStat;
 use support::{docker, eventually, http_get, Stack};
 
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -14,23 +16,18 @@ fn exec(stack: &Stack, script: &str) -> support::Run {
     docker(&["exec", &stack.ha(), "sh", "-c", script])
 }
 
-/// Servers in HAProxy's `nodes` backend with their status, from the published stats CSV.
-fn servers(stack: &Stack) -> Vec<(String, String)> {
-    let Ok(csv) = http_get(&format!("http://127.0.0.1:{}/;csv", stack.stats_port)) else {
-        return Vec::new();
-    };
-    csv.lines()
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f.len() > 17 && f[0] == "nodes" && f[1] != "BACKEND" && f[1] != "FRONTEND")
-        .map(|f| (f[1].to_string(), f[17].to_string()))
-        .collect()
+/// Servers in HAProxy's `nodes` backend, from the published stats CSV.
+fn servers(stack: &Stack) -> Vec<ServerStat> {
+    http_get(&format!("http://127.0.0.1:{}/;csv", stack.stats_port))
+        .map(|csv| cluster::parse_stats_csv(&csv))
+        .unwrap_or_default()
 }
 
 fn up_servers(stack: &Stack) -> BTreeSet<String> {
     servers(stack)
         .into_iter()
-        .filter(|(_, s)| s == "UP")
-        .map(|(n, _)| n)
+        .filter(ServerStat::is_up)
+        .map(|s| s.name)
         .collect()
 }
 
@@ -46,7 +43,7 @@ fn wait_exactly(stack: &Stack, numbers: &[u32]) -> Duration {
         &format!("HAProxy serving exactly {expected:?}"),
         CONVERGE,
         || {
-            let listed: BTreeSet<String> = servers(stack).into_iter().map(|(n, _)| n).collect();
+            let listed: BTreeSet<String> = servers(stack).into_iter().map(|s| s.name).collect();
             (listed == expected && up_servers(stack) == expected).then_some(())
         },
     );
@@ -61,12 +58,16 @@ fn nodes_dir(stack: &Stack) -> BTreeSet<String> {
         .collect()
 }
 
-/// ha's /var/log/serf.log gets a line for `event` about webapp `n`. Serf's handler runs
-/// after its coalescing period, so the line may come after HAProxy already changed.
+/// ha's /var/log/serf.log gets a record of Serf event `event` about webapp `n`. Serf's
+/// handler runs after its coalescing period, so the record may come after HAProxy changed.
 #[track_caller]
 fn assert_event_logged(stack: &Stack, event: &str, n: u32) {
     let node = stack.node(n);
-    let logged = |log: &str| log.lines().any(|l| l.contains(event) && l.contains(&node));
+    let logged = |log: &str| {
+        record::parse_log(log).into_iter().flatten().any(|line| {
+            matches!(&line.record, Record::Event { event: e, member, .. } if e == event && *member == node)
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !logged(&serf_log(stack)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
@@ -182,7 +183,11 @@ fn membership_changes_drive_nodes_and_config() {
         logs.contains("this-is-not-a-directive"),
         "the error is in docker logs:\n{logs}"
     );
-    assert!(serf_log(&stack).contains("this-is-not-a-directive"));
+    let log = serf_log(&stack);
+    let refused = record::parse_log(&log).into_iter().flatten().any(|line| {
+        matches!(&line.record, Record::Refused { reason, .. } if reason.contains("this-is-not-a-directive"))
+    });
+    assert!(refused, "serf.log records the refused config:\n{log}");
 }
 
 #[test]
@@ -199,7 +204,14 @@ fn start_order_does_not_matter() {
     ])
     .assert_success();
     docker(&["start", &stack.node(1), &stack.node(2), &stack.node(3)]).assert_success();
-    std::thread::sleep(Duration::from_secs(3));
+    // ha comes last: only once every webapp's Serf agent runs (and tries to join it).
+    for n in [1, 2, 3] {
+        let node = stack.node(n);
+        eventually(&format!("Serf running on {node}"), CONVERGE, || {
+            let members = docker(&["exec", &node, "serf-rpc", "members"]);
+            members.status.success().then_some(())
+        });
+    }
     let start = Instant::now();
     docker(&["start", &stack.ha()]).assert_success();
     wait_exactly(&stack, &[1, 2, 3]);
@@ -271,19 +283,25 @@ fn start_order_does_not_matter() {
     .assert_success();
     std::fs::remove_file(&key).unwrap();
     docker(&["start", intruder]).assert_success();
-    std::thread::sleep(Duration::from_secs(8));
+    // Until ha has turned its join down (Serf retries every 2 s, logging each failure).
+    let tried = std::panic::catch_unwind(|| {
+        eventually("the intruder's join refused", CONVERGE, || {
+            let logs = docker(&["logs", intruder]).all_text();
+            logs.contains("agent: Join failed").then_some(logs)
+        })
+    });
     let members = exec(&stack, "serf-rpc members").stdout_text();
     let nodes = nodes_dir(&stack);
     let intruder_logs = docker(&["logs", intruder]).all_text();
     docker(&["rm", "-f", intruder]);
     assert!(
+        tried.is_ok(),
+        "the intruder did try to join, and failed:\n{intruder_logs}"
+    );
+    assert!(
         !members.contains("intruder"),
         "a node without the key joined:\n{members}"
     );
     assert!(!nodes.contains("intruder"));
-    assert!(
-        intruder_logs.contains("agent: Join"),
-        "the intruder did try to join:\n{intruder_logs}"
-    );
     assert_eq!(up_servers(&stack), names(&stack, &[1, 2, 3]));
 }

@@ -73,11 +73,32 @@ fn up_scale_and_down_leave_other_projects_alone() {
 
     let scaled = stack.xtask(&["scale", "--webapps", "4"]);
     scaled.assert_success();
-    assert!(
-        scaled.stdout_text().contains("joined"),
-        "phases printed: {}",
-        scaled.all_text()
-    );
+    // One row per new node: the times it started, joined Serf and was UP, in seconds.
+    let out = scaled.stdout_text();
+    for n in [3, 4] {
+        let node = stack.node(n);
+        let row = out
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(node.as_str()))
+            .unwrap_or_else(|| panic!("a phase row for {node}:\n{out}"));
+        let times: Vec<f64> = row
+            .split_whitespace()
+            .skip(1)
+            .map(|cell| {
+                cell.strip_suffix('s')
+                    .and_then(|secs| secs.parse().ok())
+                    .unwrap_or_else(|| panic!("{cell:?} is a time in seconds: {row}"))
+            })
+            .collect();
+        let [started, joined, up] = times[..] else {
+            panic!("started, joined, UP in {row}");
+        };
+        assert!(
+            (0.0..=joined).contains(&started),
+            "joined after it started: {row}"
+        );
+        assert!(joined < 180.0 && up > 0.0 && up < 180.0, "{row}");
+    }
     let four: std::collections::BTreeSet<String> = (1..=4).map(|n| stack.node(n)).collect();
     assert_eq!(stack.hosts_answering(24), four);
 

@@ -4,13 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http_body_util::{BodyExt as _, Empty};
-use hyper::body::Bytes;
-use hyper::header::{CONNECTION, HOST};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::net::TcpStream;
+
+use crate::http::{self, GetError};
 
 /// How one request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,30 +49,16 @@ pub(crate) async fn get(addr: SocketAddr, timeout: Duration) -> Outcome {
 }
 
 async fn exchange(addr: SocketAddr) -> Outcome {
-    let Ok(stream) = TcpStream::connect(addr).await else {
-        return Outcome::Connect;
-    };
-    let _ = stream.set_nodelay(true);
-    let Ok((mut sender, connection)) =
-        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await
-    else {
-        return Outcome::Read;
-    };
-    let request = Request::get("/")
-        .header(HOST, addr.to_string())
-        .header(CONNECTION, "close")
-        .body(Empty::new())
-        .expect("a static request is valid");
-    let exchange = async move {
-        let response = sender.send_request(request).await.ok()?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.ok()?.to_bytes();
-        let host = serde_json::from_slice::<Hello>(&body).ok().map(|h| h.host);
-        Some(Outcome::Answered { status, host })
-    };
-    // The connection is driven here rather than spawned, so the timeout drops it too.
-    let (outcome, _) = tokio::join!(exchange, connection);
-    outcome.unwrap_or(Outcome::Read)
+    match http::get(addr, "/").await {
+        Ok(response) => Outcome::Answered {
+            status: response.status,
+            host: serde_json::from_slice::<Hello>(&response.body)
+                .ok()
+                .map(|hello| hello.host),
+        },
+        Err(GetError::Connect(_)) => Outcome::Connect,
+        Err(GetError::Read(_)) => Outcome::Read,
+    }
 }
 
 #[cfg(test)]

@@ -17,13 +17,12 @@ mod timeline;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{bail, Context as _};
 use clap::Args;
 use cluster::Cluster;
-use tokio::signal::unix::{signal, SignalKind};
-use xshell::cmd;
 
 use crate::context::{Ctx, UsageError};
+use crate::interrupt::Interrupt;
 use crate::{haproxy_stats, stack};
 use report::Results;
 use scenario::{build, burst, churn, cycles, join, membership, reloads, Runner};
@@ -37,7 +36,8 @@ pub(crate) struct Bench {
     #[arg(long)]
     quick: bool,
     /// Where to write results.md, results.json and timeline.svg [default: bench/ in the
-    /// workspace].
+    /// workspace; with --quick, target/bench-quick/, so a quick run never overwrites the
+    /// committed full results].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -60,21 +60,16 @@ impl Bench {
             Some(out) => {
                 std::path::absolute(out).with_context(|| format!("resolving {}", out.display()))?
             }
+            None if self.quick => ctx.path("target/bench-quick"),
             None => ctx.path("bench"),
         };
         stack::check_neighbours(settings.max_webapps(), false)?;
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
 
         let mut interrupt = Interrupt::listen()?;
-        let measured = tokio::select! {
-            results = measure(ctx, cluster, &settings) => results,
-            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
-        };
+        let measured = interrupt.guard(measure(ctx, cluster, &settings)).await;
         // Also after a failure; a second Ctrl-C skips it.
-        let removed = tokio::select! {
-            removed = stack::remove_stack(ctx, cluster) => removed.map(|_| ()),
-            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
-        };
+        let removed = interrupt.guard(stack::remove_stack(ctx, cluster)).await;
         if let Err(err) = removed {
             eprintln!(
                 "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",
@@ -95,10 +90,7 @@ impl Bench {
 
 async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::Result<Results> {
     let started = Instant::now();
-    let started_at = cmd!(ctx.sh, "date -u +%Y-%m-%dT%H:%M:%SZ")
-        .quiet()
-        .read()
-        .context("reading the date")?;
+    let started_at = cluster::time::rfc3339(std::time::SystemTime::now());
     let removed = stack::remove_containers(ctx, cluster).await?;
     if !removed.is_empty() {
         println!(
@@ -180,27 +172,5 @@ fn print_targets(results: &Results) {
             None => "cannot tell",
         };
         println!("{:<52} {:<30} {:<26} {met}", t.name, t.goal, t.measured);
-    }
-}
-
-/// Ctrl-C and SIGTERM end the run through its error path, so the stack is removed.
-struct Interrupt {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-impl Interrupt {
-    fn listen() -> anyhow::Result<Interrupt> {
-        Ok(Interrupt {
-            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
-            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
-        })
-    }
-
-    async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-        }
     }
 }

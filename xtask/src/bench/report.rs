@@ -488,3 +488,177 @@ fn failures(md: &mut String, of: &str, s: &Summary) {
 fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenario::join::NodeJoin;
+
+    fn load(requests: u64, failed: u64) -> Summary {
+        Summary {
+            requests,
+            ok: requests - failed,
+            failed,
+            ..Summary::default()
+        }
+    }
+
+    fn departure(failed: u64) -> Departure {
+        Departure {
+            node: "s3".into(),
+            failed,
+            answered_after: 0,
+            last_answer_s: 0.1,
+            out_of_rotation_s: Some(1.0),
+            removed_s: Some(1.5),
+        }
+    }
+
+    fn method(method: &'static str, failed: u64) -> MethodRun {
+        MethodRun {
+            method,
+            reloads: 10,
+            reload_errors: 0,
+            duration_s: 5.0,
+            load: load(1000, failed),
+        }
+    }
+
+    /// A run that meets every target; each test spoils one figure.
+    struct Run {
+        join: JoinResult,
+        churn: ChurnResult,
+        cycles: CyclesResult,
+        reloads: ReloadsResult,
+        burst: BurstResult,
+    }
+
+    impl Run {
+        fn good() -> Run {
+            let node = |name: &str, s: f64| NodeJoin {
+                name: name.into(),
+                to_first_answer_s: Some(s),
+                after_start_s: Some(s / 2.0),
+            };
+            Run {
+                join: JoinResult {
+                    from: 2,
+                    to: 4,
+                    nodes: vec![node("s3", 1.2), node("s4", 2.9)],
+                    p50_s: Some(1.2),
+                    p95_s: Some(2.9),
+                    max_s: Some(2.9),
+                    load: load(500, 0),
+                },
+                churn: ChurnResult {
+                    webapps: 4,
+                    graceful_stop: departure(0),
+                    sigkill: departure(0),
+                    load: load(500, 0),
+                },
+                cycles: CyclesResult {
+                    cycles: 1,
+                    low: 2,
+                    high: 4,
+                    baseline: load(100, 0),
+                    scaling: load(400, 0),
+                    failed_per_cycle: vec![0],
+                    failed_scaling_up: 0,
+                    failed_scaling_down: 0,
+                    cycle_s: vec![20.0],
+                },
+                reloads: ReloadsResult {
+                    webapps: 2,
+                    hitless: method("hitless", 0),
+                    restart: method("restart", 5),
+                    ratio: None,
+                },
+                burst: BurstResult {
+                    from: 2,
+                    started: 3,
+                    reloads: 2,
+                    reload_lines: vec![],
+                    all_up_s: 4.0,
+                },
+            }
+        }
+
+        /// The `met` verdicts, in the order of the targets.
+        fn met(&self) -> Vec<Option<bool>> {
+            targets(
+                &self.join,
+                &self.churn,
+                &self.cycles,
+                &self.reloads,
+                &self.burst,
+            )
+            .into_iter()
+            .map(|t| t.met)
+            .collect()
+        }
+    }
+
+    const ALL_MET: [Option<bool>; 6] = [Some(true); 6];
+
+    /// `ALL_MET` with target `i` set to `verdict`.
+    fn except(i: usize, verdict: Option<bool>) -> Vec<Option<bool>> {
+        let mut met = ALL_MET.to_vec();
+        met[i] = verdict;
+        met
+    }
+
+    #[test]
+    fn a_good_run_meets_every_target() {
+        assert_eq!(Run::good().met(), ALL_MET);
+    }
+
+    #[test]
+    fn join_is_met_at_3_s_and_only_when_every_node_served() {
+        let mut run = Run::good();
+        run.join.p95_s = Some(3.0);
+        assert_eq!(run.met(), ALL_MET);
+        run.join.p95_s = Some(3.01);
+        assert_eq!(run.met(), except(0, Some(false)));
+        let mut run = Run::good();
+        run.join.nodes[1].to_first_answer_s = None;
+        assert_eq!(run.met(), except(0, Some(false)));
+        run.join.p95_s = None;
+        assert_eq!(run.met(), except(0, Some(false)));
+    }
+
+    #[test]
+    fn any_failed_request_on_stops_kills_or_cycles_is_not_met() {
+        let mut run = Run::good();
+        run.churn.graceful_stop.failed = 1;
+        assert_eq!(run.met(), except(1, Some(false)));
+        let mut run = Run::good();
+        run.cycles.failed_scaling_down = 1;
+        assert_eq!(run.met(), except(1, Some(false)));
+        let mut run = Run::good();
+        run.churn.sigkill.failed = 1;
+        assert_eq!(run.met(), except(2, Some(false)));
+        let mut run = Run::good();
+        run.cycles.scaling = load(400, 1);
+        assert_eq!(run.met(), except(3, Some(false)));
+    }
+
+    #[test]
+    fn a_burst_may_cost_two_reloads() {
+        let mut run = Run::good();
+        run.burst.reloads = 3;
+        assert_eq!(run.met(), except(4, Some(false)));
+        run.burst.reloads = 0;
+        assert_eq!(run.met(), ALL_MET);
+    }
+
+    #[test]
+    fn hitless_wins_only_where_the_labs_method_fails() {
+        let mut run = Run::good();
+        run.reloads.restart = method("restart", 0);
+        assert_eq!(run.met(), except(5, None), "neither failed: cannot tell");
+        run.reloads.hitless = method("hitless", 1);
+        assert_eq!(run.met(), except(5, Some(false)));
+        run.reloads.restart = method("restart", 50);
+        assert_eq!(run.met(), except(5, Some(false)), "ours must fail none");
+    }
+}

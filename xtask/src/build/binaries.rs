@@ -1,10 +1,14 @@
 //! The Rust programs the images ship, built on the host in the release profile.
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use xshell::{cmd, Shell};
 
-use super::command;
+use crate::process;
+
+/// A cold release build of both on two cores takes a few minutes.
+const CARGO_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 pub(crate) struct Binaries {
     pub(crate) ha_agent: PathBuf,
@@ -15,10 +19,13 @@ pub(crate) struct Binaries {
 pub(crate) async fn build(sh: &Shell) -> anyhow::Result<Binaries> {
     // The cargo that runs `cargo xtask`, so toolchain overrides carry over.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = command::output(cmd!(
-        sh,
-        "{cargo} build --release -p ha-agent -p webapp --message-format=json-render-diagnostics"
-    ))
+    let output = process::output(
+        cmd!(
+            sh,
+            "{cargo} build --release -p ha-agent -p webapp --message-format=json-render-diagnostics"
+        ),
+        CARGO_LIMIT,
+    )
     .await
     .context("building ha-agent and webapp")?;
     if !output.status.success() {

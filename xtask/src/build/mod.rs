@@ -4,7 +4,6 @@
 //! [`source`]); ha and webapp are built FROM base, so their layers start with base's.
 //! Meanwhile cargo builds the binaries they ship. Contexts are tar archives made in memory.
 mod binaries;
-mod command;
 mod job;
 mod report;
 mod source;

@@ -7,6 +7,7 @@ use indicatif::{MultiProgress, ProgressBar};
 use super::job::Image;
 use super::Outcome;
 use crate::progress;
+use crate::table::{self, Column};
 
 /// One job's line (an image, the binaries).
 pub(crate) struct Line {
@@ -82,27 +83,33 @@ pub(crate) struct Row {
 
 /// The table printed at the end; `unique` is the bytes all images take together.
 pub(crate) fn table(rows: &[Row], unique: Option<i64>, total: Duration) -> String {
-    let mut out = format!(
-        "{:<8} {:<7} {:>9} {:>8}  {}\n",
-        "image", "result", "size", "time", "check"
-    );
-    for row in rows {
-        let size = row.size.map_or_else(|| "-".to_string(), megabytes);
-        let time = row.time.map_or_else(|| "-".to_string(), seconds);
-        let line = format!(
-            "{:<8} {:<7} {size:>9} {time:>8}  {}",
-            row.image, row.result, row.check
-        );
-        out += line.trim_end();
-        out.push('\n');
-    }
-    let unique = unique.map_or_else(|| "-".to_string(), megabytes);
-    out += &format!(
-        "{:<16} {unique:>9} {:>8}  (unique bytes, shared layers counted once)\n",
-        "all",
-        seconds(total)
-    );
-    out
+    let mut cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            vec![
+                row.image.to_string(),
+                row.result.to_string(),
+                row.size.map_or_else(|| "-".to_string(), megabytes),
+                row.time.map_or_else(|| "-".to_string(), seconds),
+                row.check.clone(),
+            ]
+        })
+        .collect();
+    cells.push(vec![
+        "all".to_string(),
+        String::new(),
+        unique.map_or_else(|| "-".to_string(), megabytes),
+        seconds(total),
+        "(unique bytes, shared layers counted once)".to_string(),
+    ]);
+    let columns = [
+        Column::left("image", 8),
+        Column::left("result", 7),
+        Column::right("size", 9),
+        Column::right("time", 8),
+        Column::left("check", 0).gap(2),
+    ];
+    table::render(&columns, &cells)
 }
 
 /// Decimal megabytes, as `docker images` shows sizes.

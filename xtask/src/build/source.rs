@@ -13,11 +13,14 @@ use cluster::Cluster;
 use xshell::{cmd, Shell};
 
 use super::report::Line;
-use super::{command, tarball};
+use super::tarball;
 use crate::engine::Engine;
+use crate::process;
 
 /// Long enough for a reachable registry to answer, short enough not to stall CI for long.
 const PULL_TIMEOUT: Duration = Duration::from_secs(20);
+/// debootstrap and apt-get: about 30 s usually, far more on a slow mirror, never this long.
+const SLOW_PROGRAM: Duration = Duration::from_secs(20 * 60);
 
 pub(crate) fn bootstrap_tag(suite: &str) -> String {
     format!("lbkit/bootstrap-{suite}:latest")
@@ -94,25 +97,14 @@ async fn bootstrap(
         "debootstrap --variant=minbase {suite} (about 30 s)"
     ));
     let path = rootfs.0.as_path();
-    let output = command::output(
+    let output = process::output(
         cmd!(sh, "{debootstrap} --variant=minbase {suite} {path}")
             .env("DEBIAN_FRONTEND", "noninteractive"),
+        SLOW_PROGRAM,
     )
     .await?;
     let log = log_dir.join(format!("debootstrap-{suite}.log"));
-    let text = [output.stdout, output.stderr].concat();
-    std::fs::write(&log, &text).with_context(|| format!("writing {}", log.display()))?;
-    if !output.status.success() {
-        let text = String::from_utf8_lossy(&text);
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(15)..];
-        bail!(
-            "debootstrap failed ({}):\n{}\nfull log: {}",
-            output.status,
-            tail.join("\n"),
-            log.display()
-        );
-    }
+    process::logged(&output, "debootstrap", &log)?;
 
     line.say(format!("importing the root filesystem as {tag}"));
     let path = rootfs.0.clone();
@@ -159,7 +151,8 @@ async fn ensure_debootstrap(sh: &Shell, line: &Line) -> anyhow::Result<PathBuf> 
             cmd!(sh, "apt-get install -y -qq debootstrap"),
         ] {
             let shown = step.to_string();
-            let output = command::output(step.env("DEBIAN_FRONTEND", "noninteractive")).await?;
+            let step = step.env("DEBIAN_FRONTEND", "noninteractive");
+            let output = process::output(step, SLOW_PROGRAM).await?;
             if !output.status.success() {
                 bail!(
                     "installing debootstrap: {shown} failed ({}):\n{}",

@@ -1,6 +1,6 @@
 //! `docker ps` as the docker CLI prints it, from the Engine API's container list, so the
 //! evidence reads like the lab's without shelling out to the CLI.
-use bollard::models::{ContainerSummary, Port};
+use bollard::models::{ContainerSummary, PortSummary as Port};
 
 const HEADERS: [&str; 7] = [
     "CONTAINER ID",
@@ -210,7 +210,7 @@ fn join_host_port(ip: &str, port: impl std::fmt::Display) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::PortTypeEnum;
+    use bollard::models::PortSummaryTypeEnum as PortTypeEnum;
 
     use super::*;
 

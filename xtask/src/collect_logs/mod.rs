@@ -2,9 +2,7 @@
 //! evidence, with the lab's file names, to `logs/<task>/`, replaced only when the run
 //! succeeded.
 mod capture;
-mod clock;
 mod docker_ps;
-mod interrupt;
 mod output;
 mod readme;
 mod run;
@@ -16,21 +14,42 @@ mod timeline;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context as _};
-use clap::builder::PossibleValuesParser;
-use clap::Args;
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
 use cluster::Cluster;
 
 use crate::context::Ctx;
+use crate::interrupt::Interrupt;
 use crate::{build, stack};
-use interrupt::Interrupt;
 use scenario::Task;
+
+/// `TASK`: one lab task, or all of them in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TaskArg {
+    Task0,
+    Task1,
+    Task2,
+    Task3,
+    Task4,
+    Task5,
+    Task6,
+    All,
+}
+
+impl TaskArg {
+    fn tasks(self) -> Vec<Task> {
+        match self {
+            TaskArg::All => Task::ALL.to_vec(),
+            // The variants before `All` are the tasks in order.
+            one => vec![Task::ALL[one as usize]],
+        }
+    }
+}
 
 #[derive(Args)]
 pub(crate) struct CollectLogs {
     /// The lab task to replay (LAB.md), or all of them in turn.
-    #[arg(value_parser = PossibleValuesParser::new(Task::ARG_VALUES))]
-    task: String,
+    task: TaskArg,
     /// The folder to write: the task's own (default logs/<task>); with `all`, the folder
     /// that gets one sub-folder per task (default logs).
     #[arg(long, value_name = "DIR")]
@@ -46,7 +65,7 @@ pub(crate) struct CollectLogs {
 impl CollectLogs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let tasks = Task::select(&self.task).context("TASK was checked by the argument parser")?;
+        let tasks = self.task.tasks();
         let targets: Vec<(Task, PathBuf)> = tasks
             .iter()
             .map(|task| (*task, self.target(ctx, *task, tasks.len() > 1)))
@@ -85,16 +104,12 @@ impl CollectLogs {
         let start = Instant::now();
         let staging = output::Staging::create(target)?;
         let timeout = Duration::from_secs(self.timeout);
-        let result = tokio::select! {
-            result = run::task(ctx, cluster, task, staging.path(), timeout) => result,
-            signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
-        };
+        let result = interrupt
+            .guard(run::task(ctx, cluster, task, staging.path(), timeout))
+            .await;
         if !self.keep {
             // Best effort, also after a failure; a second Ctrl-C skips it.
-            let removed = tokio::select! {
-                removed = stack::remove_stack(ctx, cluster) => removed,
-                signal = interrupt.recv() => Err(anyhow!("interrupted by {signal}")),
-            };
+            let removed = interrupt.guard(stack::remove_stack(ctx, cluster)).await;
             if let Err(err) = removed {
                 eprintln!("warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it", cluster.project);
             }
@@ -114,5 +129,22 @@ impl CollectLogs {
             start.elapsed().as_secs_f64()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_arguments_name_their_tasks() {
+        for (n, task) in Task::ALL.iter().enumerate() {
+            let arg = TaskArg::from_str(&format!("task{n}"), false).unwrap();
+            assert_eq!(arg.tasks(), [*task]);
+            assert_eq!(task.name(), format!("task{n}"));
+        }
+        assert_eq!(TaskArg::from_str("all", false).unwrap().tasks(), Task::ALL);
+        assert!(TaskArg::from_str("task7", false).is_err());
+        assert!(TaskArg::from_str("5", false).is_err());
     }
 }

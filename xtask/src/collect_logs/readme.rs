@@ -3,12 +3,13 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use cluster::time::{rfc3339, time_of_day};
 use cluster::Cluster;
 
+use super::capture;
 use super::output::SIGNATURE;
 use super::scenario::{LabNode, Task, What};
 use super::timeline::{self, Entry, Kind};
-use super::{capture, clock};
 use crate::haproxy_stats;
 
 /// One step as it ran.
@@ -48,7 +49,7 @@ pub(crate) fn render(report: &Report) -> String {
     let started = report
         .steps
         .first()
-        .map(|s| clock::rfc3339(s.started))
+        .map(|s| rfc3339(s.started))
         .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -115,7 +116,7 @@ fn steps_section(out: &mut String, report: &Report) {
             out,
             "| {} | {} | {} | {} | {:.1} s | {:.1} s |",
             i + 1,
-            clock::time_of_day(step.started),
+            time_of_day(step.started),
             cell(&step.title),
             cell(&serving(&step.serving)),
             step.took.as_secs_f64(),
@@ -186,6 +187,13 @@ fn timeline_section(out: &mut String, report: &Report) {
             );
             timeline::parse_serf_log(log)
         }
+        None if report.task.is_static() => {
+            out.push_str(
+                "As in the lab's task 0, nothing runs Serf or an agent: HAProxy serves the \
+                 static configuration, so the timeline has the steps only.\n\n",
+            );
+            Vec::new()
+        }
         None => {
             let _ = writeln!(
                 out,
@@ -211,11 +219,7 @@ fn timeline_section(out: &mut String, report: &Report) {
     }
     out.push_str("| time | source | event |\n|---|---|---|\n");
     for entry in timeline::merge(steps, log) {
-        let mut at = entry.at.map(clock::time_of_day).unwrap_or_default();
-        if entry.whole_second {
-            // `12:00:05`, not `12:00:05.000`: the agent's stamps say no more than that.
-            at.truncate(8);
-        }
+        let at = entry.at.map(time_of_day).unwrap_or_default();
         let _ = writeln!(
             out,
             "| {at} | {} | {} |",
@@ -256,7 +260,7 @@ mod tests {
     }
 
     fn report(cluster: &Cluster, serf_log: Option<&str>) -> String {
-        let task = Task::select("task5").unwrap()[0];
+        let task = Task::ALL[5];
         let names = |list: &[u32]| {
             list.iter()
                 .map(|n| cluster.webapp_name(*n))
@@ -307,7 +311,7 @@ mod tests {
     #[test]
     fn lists_steps_files_and_a_merged_timeline() {
         let cluster = cluster("s");
-        let log = "2023-11-14T22:13:21Z member-join ha balancer\n2023-11-14T22:13:31Z member-join s1 backend\n2023-11-14T22:13:31.500Z reload #1: +s1\n2023-11-14T22:14:01Z member-leave s1 backend\n";
+        let log = "2023-11-14T22:13:21.000Z member-join ha balancer\n2023-11-14T22:13:31.250Z member-join s1 backend\n2023-11-14T22:13:31.500Z reload #1: +s1\n2023-11-14T22:14:01.000Z member-leave s1 backend\n";
         let text = report(&cluster, Some(log));
         assert!(
             text.starts_with("# task5: evidence collected by `cargo xtask collect-logs`\n"),

@@ -78,7 +78,11 @@ pub(crate) async fn task(
             serving: expected,
         });
     }
-    let serf_log = capture::serf_log(ctx.engine().await?, cluster).await;
+    let serf_log = if task.is_static() {
+        None
+    } else {
+        capture::serf_log(ctx.engine().await?, cluster).await
+    };
     let report = Report {
         task,
         cluster,
@@ -94,6 +98,10 @@ async fn apply(ctx: &Ctx, cluster: &Cluster, action: Action) -> anyhow::Result<(
     match action {
         Action::Run { webapps } => {
             stack::converge(ctx, cluster, webapps).await?;
+        }
+        Action::RunStatic { webapps } => {
+            let config = crate::gen::static_haproxy(ctx, cluster, webapps)?;
+            stack::start_static(ctx, cluster, webapps, &config).await?;
         }
         Action::Observe => {}
         Action::Stop(n) => {

@@ -18,24 +18,6 @@ impl Task {
         Task(6),
     ];
 
-    /// The tasks a `TASK` argument names: `task0`..`task6` or `all`.
-    pub(crate) fn select(arg: &str) -> Option<Vec<Task>> {
-        if arg == "all" {
-            return Some(Task::ALL.to_vec());
-        }
-        let n: u8 = arg.strip_prefix("task")?.parse().ok()?;
-        Task::ALL
-            .iter()
-            .copied()
-            .find(|t| t.0 == n)
-            .map(|t| vec![t])
-    }
-
-    /// Every value `TASK` accepts, for the CLI's help and validation.
-    pub(crate) const ARG_VALUES: [&'static str; 8] = [
-        "task0", "task1", "task2", "task3", "task4", "task5", "task6", "all",
-    ];
-
     pub(crate) fn name(&self) -> String {
         format!("task{}", self.0)
     }
@@ -43,7 +25,7 @@ impl Task {
     /// What the lab builds in this task, for the README.
     pub(crate) fn summary(self) -> &'static str {
         match self.0 {
-            0 => "ha + 2 webapps behind HAProxy, the stats page on the stats port",
+            0 => "ha + 2 webapps, HAProxy on the static configuration (generated/haproxy.cfg: the servers listed by hand; no s6, no Serf, no agent); the stats page on the stats port",
             1 => "s6 as PID 1 in every container; ha + 2 webapps up",
             2 => "a Serf agent in every container; start ha, then s1, then s2",
             3 => "Serf event handlers on ha log member events to /var/log/serf.log",
@@ -53,12 +35,19 @@ impl Task {
         }
     }
 
+    /// Whether the task runs the lab's static stack (task 0): no Serf, no agent, no serf.log.
+    pub(crate) fn is_static(self) -> bool {
+        steps(self)
+            .iter()
+            .any(|s| matches!(s.action, Action::RunStatic { .. }))
+    }
+
     /// The webapps the task's scenario needs at most (for the preflight checks).
     pub(crate) fn max_webapps(self) -> u32 {
         steps(self)
             .iter()
             .filter_map(|s| match s.action {
-                Action::Run { webapps } => Some(webapps),
+                Action::Run { webapps } | Action::RunStatic { webapps } => Some(webapps),
                 _ => None,
             })
             .max()
@@ -95,6 +84,9 @@ impl LabNode {
 pub(crate) enum Action {
     /// Converge to ha + `webapps` webapps, as `up` / `scale` do.
     Run { webapps: u32 },
+    /// Lab task 0: ha + `webapps` webapps, HAProxy alone on the static config (the servers
+    /// listed by hand, as `gen` writes generated/haproxy.cfg), no Serf, no agent.
+    RunStatic { webapps: u32 },
     /// Change nothing: the step only looks.
     Observe,
     /// `docker stop` webapp `s<n>`.
@@ -139,7 +131,15 @@ pub(crate) fn steps(task: Task) -> Vec<Step> {
     let s1 = Webapp(1);
     let s2 = Webapp(2);
     match task.0 {
-        0 | 1 => vec![step(
+        0 => vec![step(
+            "start ha (static generated/haproxy.cfg), s1 and s2",
+            Action::RunStatic { webapps: 2 },
+            [
+                (What::Stats, "stats.png"),
+                (What::DockerPs, "docker_ps.log"),
+            ],
+        )],
+        1 => vec![step(
             "start ha, s1 and s2",
             Action::Run { webapps: 2 },
             [
@@ -280,7 +280,9 @@ pub(crate) fn serving_after_each(steps: &[Step]) -> Vec<BTreeSet<u32>> {
         .iter()
         .map(|step| {
             match step.action {
-                Action::Run { webapps } => serving = (1..=webapps).collect(),
+                Action::Run { webapps } | Action::RunStatic { webapps } => {
+                    serving = (1..=webapps).collect()
+                }
                 Action::Observe => {}
                 Action::Stop(n) => {
                     serving.remove(&n);
@@ -358,6 +360,7 @@ mod tests {
                 .map(|s| s.into_iter().collect::<Vec<_>>())
                 .collect::<Vec<_>>()
         };
+        assert_eq!(sets(0), [vec![1, 2]]);
         assert_eq!(sets(5), [vec![], vec![1], vec![1, 2], vec![1, 2], vec![2]]);
         assert_eq!(sets(6), [vec![1, 2], vec![1, 2, 3, 4], vec![1, 3, 4]]);
         assert_eq!(Task(6).max_webapps(), 4);
@@ -365,13 +368,11 @@ mod tests {
     }
 
     #[test]
-    fn selects_tasks() {
-        assert_eq!(Task::select("task5"), Some(vec![Task(5)]));
-        assert_eq!(Task::select("all").map(|t| t.len()), Some(7));
-        assert_eq!(Task::select("task7"), None);
-        assert_eq!(Task::select("5"), None);
-        assert!(Task::ARG_VALUES
-            .iter()
-            .all(|arg| Task::select(arg).is_some()));
+    fn task0_runs_the_static_config_and_task1_the_self_configuring_stack() {
+        assert_eq!(steps(Task(0))[0].action, Action::RunStatic { webapps: 2 });
+        assert_eq!(steps(Task(1))[0].action, Action::Run { webapps: 2 });
+        assert!(Task(0).is_static());
+        assert!(Task::ALL[1..].iter().all(|t| !t.is_static()));
+        assert_eq!(Task(0).max_webapps(), 2);
     }
 }

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use cluster::Cluster;
 use xshell::{cmd, Shell};
 
 use super::capture::write;
-use crate::haproxy_stats;
+use crate::{haproxy_stats, process};
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
@@ -39,8 +39,8 @@ pub(crate) async fn stats_page(
             let stem = png.strip_suffix(".png").unwrap_or(png);
             let (html, csv) = (format!("{stem}.html"), format!("{stem}.csv"));
             println!("chromium is not installed (apt-get install chromium): saving the stats page as {html} and {csv} instead of {png}");
-            write(dir, &html, &fetch_html(&url)?)?;
-            write(dir, &csv, &haproxy_stats::fetch_csv(cluster)?)?;
+            write(dir, &html, &haproxy_stats::fetch_page(cluster, "/").await?)?;
+            write(dir, &csv, &haproxy_stats::fetch_csv(cluster).await?)?;
             Ok(vec![html, csv])
         }
     }
@@ -52,17 +52,12 @@ async fn screenshot(sh: &Shell, chromium: &Path, url: &str, file: &Path) -> anyh
     let size = "--window-size=1280,1000";
     let profile_arg = format!("--user-data-dir={}", profile.display());
     let screenshot_arg = format!("--screenshot={}", file.display());
-    // `timeout`: a headless browser that hangs must not hang the whole run.
     let command = cmd!(
         sh,
-        "timeout 90 {chromium} --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run {size} {profile_arg} {screenshot_arg} {url}"
-    )
-    .quiet();
-    let mut command = std::process::Command::from(command);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .context("waiting for chromium")?
-        .with_context(|| format!("running {}", chromium.display()));
+        "{chromium} --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run {size} {profile_arg} {screenshot_arg} {url}"
+    );
+    // A headless browser that hangs must not hang the whole run.
+    let output = process::output(command, Duration::from_secs(90)).await;
     let _ = std::fs::remove_dir_all(&profile);
     let output = output?;
     let png = std::fs::read(file).unwrap_or_default();
@@ -76,16 +71,4 @@ async fn screenshot(sh: &Shell, chromium: &Path, url: &str, file: &Path) -> anyh
         );
     }
     Ok(())
-}
-
-fn fetch_html(url: &str) -> anyhow::Result<String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
-    agent
-        .get(url)
-        .call()
-        .and_then(|mut response| response.body_mut().read_to_string())
-        .with_context(|| format!("reading the stats page {url}"))
 }

@@ -3,15 +3,17 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::Context as _;
-use bollard::container::{
-    Config, CreateContainerOptions, KillContainerOptions, ListContainersOptions, LogOutput,
-    LogsOptions, NetworkingConfig, RemoveContainerOptions, StopContainerOptions,
-    UploadToContainerOptions,
-};
+use bollard::body_full;
+use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerInspectResponse, ContainerSummary, EndpointIpamConfig, EndpointSettings, HostConfig,
-    PortBinding,
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum,
+    EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 
 use futures_util::StreamExt;
@@ -19,16 +21,19 @@ use futures_util::StreamExt;
 use super::{is_not_found, Engine};
 
 /// Everything needed to create one node's container.
-pub(crate) struct ContainerSpec {
-    pub(crate) name: String,
-    pub(crate) image: String,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) labels: HashMap<String, String>,
-    pub(crate) network: String,
-    pub(crate) ip: Ipv4Addr,
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<(String, String)>,
+    pub labels: HashMap<String, String>,
+    pub network: String,
+    pub ip: Ipv4Addr,
     /// Container ports published on `bind` at the same host port.
-    pub(crate) published: Vec<u16>,
-    pub(crate) bind: IpAddr,
+    pub published: Vec<u16>,
+    pub bind: IpAddr,
+    /// Replaces the image's command (lab task 0 runs one program, no supervisor).
+    pub command: Option<Vec<String>>,
+    pub user: Option<String>,
 }
 
 /// A file put into a container before it starts (secrets never go into images or env).
@@ -39,15 +44,20 @@ pub(crate) struct FileUpload<'a> {
     pub(crate) mode: u32,
 }
 
-pub(crate) struct ExecOutput {
-    pub(crate) exit_code: i64,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// True when a listed container is running.
+pub(crate) fn is_running(container: &ContainerSummary) -> bool {
+    container.state == Some(ContainerSummaryStateEnum::RUNNING)
 }
 
 impl Engine {
     /// All containers (running or not) carrying every one of `labels`.
-    pub(crate) async fn containers_with_labels(
+    pub async fn containers_with_labels(
         &self,
         labels: &[(&str, &str)],
     ) -> anyhow::Result<Vec<ContainerSummary>> {
@@ -59,11 +69,12 @@ impl Engine {
                 .collect::<Vec<_>>(),
         )]);
         self.docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters,
-                ..Default::default()
-            }))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .context("listing containers")
     }
@@ -80,9 +91,9 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn create_container(&self, spec: &ContainerSpec) -> anyhow::Result<()> {
+    pub async fn create_container(&self, spec: &ContainerSpec) -> anyhow::Result<()> {
         let mut port_bindings = HashMap::new();
-        let mut exposed = HashMap::new();
+        let mut exposed = Vec::new();
         for port in &spec.published {
             let key = format!("{port}/tcp");
             port_bindings.insert(
@@ -92,7 +103,7 @@ impl Engine {
                     host_port: Some(port.to_string()),
                 }]),
             );
-            exposed.insert(key, HashMap::new());
+            exposed.push(key);
         }
         let endpoint = EndpointSettings {
             ipam_config: Some(EndpointIpamConfig {
@@ -101,12 +112,14 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let config = Config {
+        let config = ContainerCreateBody {
             image: Some(spec.image.clone()),
             hostname: Some(spec.name.clone()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(exposed),
+            cmd: spec.command.clone(),
+            user: spec.user.clone(),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: Some(port_bindings),
@@ -114,14 +127,13 @@ impl Engine {
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
-                endpoints_config: HashMap::from([(spec.network.clone(), endpoint)]),
+                endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptions {
-            name: spec.name.clone(),
-            platform: None,
-        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         self.docker
             .create_container(Some(options), config)
             .await
@@ -143,12 +155,11 @@ impl Engine {
         let mut archive = tar::Builder::new(Vec::new());
         archive.append_data(&mut header, file.name, file.contents)?;
         let archive = archive.into_inner()?;
-        let options = UploadToContainerOptions {
-            path: file.dir.to_string(),
-            ..Default::default()
-        };
+        let options = UploadToContainerOptionsBuilder::new()
+            .path(file.dir)
+            .build();
         self.docker
-            .upload_to_container(container, Some(options), archive.into())
+            .upload_to_container(container, Some(options), body_full(archive.into()))
             .await
             .with_context(|| {
                 format!(
@@ -158,9 +169,9 @@ impl Engine {
             })
     }
 
-    pub(crate) async fn start_container(&self, name: &str) -> anyhow::Result<()> {
+    pub async fn start_container(&self, name: &str) -> anyhow::Result<()> {
         self.docker
-            .start_container::<String>(name, None)
+            .start_container(name, None)
             .await
             .with_context(|| format!("starting container {name}"))
     }
@@ -168,25 +179,29 @@ impl Engine {
     /// `docker stop`: SIGTERM to s6 (services get their down-signal: Serf leaves), then
     /// SIGKILL after `timeout_s`.
     pub(crate) async fn stop_container(&self, name: &str, timeout_s: i64) -> anyhow::Result<()> {
+        let timeout_s = i32::try_from(timeout_s).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(timeout_s).build();
         self.docker
-            .stop_container(name, Some(StopContainerOptions { t: timeout_s }))
+            .stop_container(name, Some(options))
             .await
             .with_context(|| format!("stopping container {name}"))
     }
 
     pub(crate) async fn kill_container(&self, name: &str, signal: &str) -> anyhow::Result<()> {
         self.docker
-            .kill_container(name, Some(KillContainerOptions { signal }))
+            .kill_container(
+                name,
+                Some(KillContainerOptionsBuilder::new().signal(signal).build()),
+            )
             .await
             .with_context(|| format!("sending {signal} to container {name}"))
     }
 
-    pub(crate) async fn remove_container(&self, name: &str) -> anyhow::Result<()> {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: true,
-            ..Default::default()
-        };
+    pub async fn remove_container(&self, name: &str) -> anyhow::Result<()> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(name, Some(options)).await {
             Err(err) if is_not_found(&err) => Ok(()),
             result => result.with_context(|| format!("removing container {name}")),
@@ -194,7 +209,7 @@ impl Engine {
     }
 
     /// Runs `cmd` in a running container and collects its output (`docker exec`).
-    pub(crate) async fn exec(&self, container: &str, cmd: &[&str]) -> anyhow::Result<ExecOutput> {
+    pub async fn exec(&self, container: &str, cmd: &[&str]) -> anyhow::Result<ExecOutput> {
         let what = || format!("running `{}` in container {container}", cmd.join(" "));
         let exec = self
             .docker
@@ -244,12 +259,12 @@ impl Engine {
         container: &str,
         tail: Option<usize>,
     ) -> anyhow::Result<String> {
-        let options = LogsOptions {
-            stdout: true,
-            stderr: true,
-            tail: tail.map_or("all".to_string(), |n| n.to_string()),
-            ..Default::default()
-        };
+        let tail = tail.map_or("all".to_string(), |n| n.to_string());
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail)
+            .build();
         let mut stream = self.docker.logs(container, Some(options));
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {

@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use bollard::container::{
-    Config, CreateContainerOptions, LogOutput, LogsOptions, RemoveContainerOptions,
-    WaitContainerOptions,
-};
+use bollard::body_full;
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
-use bollard::image::{BuildImageOptions, CreateImageOptions, RemoveImageOptions};
-use bollard::models::{HostConfig, ImageInspect};
+use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+};
 use futures_util::TryStreamExt as _;
 
 use super::Engine;
@@ -34,7 +35,7 @@ pub(crate) struct RunOutput {
 
 impl Engine {
     /// The image, or `None` when the engine does not have it.
-    pub(crate) async fn image(&self, name: &str) -> anyhow::Result<Option<ImageInspect>> {
+    pub async fn image(&self, name: &str) -> anyhow::Result<Option<ImageInspect>> {
         match self.docker.inspect_image(name).await {
             Ok(image) => Ok(Some(image)),
             Err(DockerError::DockerResponseServerError {
@@ -44,7 +45,7 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn image_exists(&self, name: &str) -> anyhow::Result<bool> {
+    pub async fn image_exists(&self, name: &str) -> anyhow::Result<bool> {
         Ok(self.image(name).await?.is_some())
     }
 
@@ -52,11 +53,10 @@ impl Engine {
     /// pull can hang on the network instead of failing.
     pub(crate) async fn pull_image(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
         let (repo, tag) = split_tag(name);
-        let options = CreateImageOptions {
-            from_image: repo,
-            tag,
-            ..Default::default()
-        };
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(repo)
+            .tag(tag)
+            .build();
         let pull = self
             .docker
             .create_image(Some(options), None, None)
@@ -80,16 +80,15 @@ impl Engine {
         changes: Vec<&str>,
     ) -> anyhow::Result<String> {
         let (repo, tag) = split_tag(name);
-        let options = CreateImageOptions {
-            from_src: "-",
-            repo,
-            tag,
-            changes,
-            ..Default::default()
-        };
+        let options = CreateImageOptionsBuilder::new()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(changes.into_iter().map(String::from).collect())
+            .build();
         let infos: Vec<_> = self
             .docker
-            .create_image(Some(options), Some(rootfs.into()), None)
+            .create_image(Some(options), Some(body_full(rootfs.into())), None)
             .map_err(stream_error)
             .try_collect()
             .await
@@ -106,20 +105,19 @@ impl Engine {
         spec: BuildSpec<'_>,
         mut on_output: impl FnMut(&str),
     ) -> anyhow::Result<String> {
-        let options = BuildImageOptions {
-            t: spec.tag.to_string(),
-            buildargs: spec.build_args,
-            labels: spec.labels,
-            nocache: spec.no_cache,
-            cachefrom: spec.cache_from,
+        let options = BuildImageOptionsBuilder::new()
+            .t(spec.tag)
+            .buildargs(&spec.build_args)
+            .labels(&spec.labels)
+            .nocache(spec.no_cache)
+            .cachefrom(&spec.cache_from)
             // No intermediate container is left behind, not even by a failed step.
-            rm: true,
-            forcerm: true,
-            ..Default::default()
-        };
+            .rm(true)
+            .forcerm(true)
+            .build();
         let mut stream = self
             .docker
-            .build_image(options, None, Some(spec.context.into()))
+            .build_image(options, None, Some(body_full(spec.context.into())))
             .map_err(stream_error);
         let mut id = None;
         while let Some(info) = stream
@@ -157,11 +155,11 @@ impl Engine {
     }
 
     /// Removes an image by tag or id; a missing image is not an error. For `down --images`.
-    pub(crate) async fn remove_image(&self, name: &str) -> anyhow::Result<()> {
-        let options = RemoveImageOptions {
-            force: false,
-            noprune: false,
-        };
+    pub async fn remove_image(&self, name: &str) -> anyhow::Result<()> {
+        let options = RemoveImageOptionsBuilder::new()
+            .force(false)
+            .noprune(false)
+            .build();
         match self.docker.remove_image(name, Some(options), None).await {
             Ok(_)
             | Err(DockerError::DockerResponseServerError {
@@ -169,6 +167,24 @@ impl Engine {
             }) => Ok(()),
             Err(err) => Err(err).with_context(|| format!("removing image {name}")),
         }
+    }
+
+    /// Ids of the untagged images carrying every one of `labels` (left by rebuilds).
+    pub async fn dangling_images(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+        let filters = HashMap::from([
+            ("dangling", vec!["true".to_string()]),
+            (
+                "label",
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        ]);
+        let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .context("listing dangling images")?;
+        Ok(images.into_iter().map(|image| image.id).collect())
     }
 
     /// Runs `cmd` in a throwaway container of `image` and returns what it printed.
@@ -180,7 +196,7 @@ impl Engine {
         cmd: &[&str],
         labels: HashMap<String, String>,
     ) -> anyhow::Result<RunOutput> {
-        let config = Config {
+        let config = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(cmd.iter().map(|arg| arg.to_string()).collect()),
             labels: Some(labels),
@@ -193,7 +209,7 @@ impl Engine {
         let what = || format!("running {} in a container of image {image}", cmd.join(" "));
         let created = self
             .docker
-            .create_container(None::<CreateContainerOptions<String>>, config)
+            .create_container(None, config)
             .await
             .with_context(what)?;
         let result = self.start_and_collect(&created.id).await.with_context(what);
@@ -201,10 +217,7 @@ impl Engine {
             .docker
             .remove_container(
                 &created.id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
             )
             .await
             .with_context(|| format!("removing the throwaway container of image {image}"));
@@ -214,10 +227,10 @@ impl Engine {
     }
 
     async fn start_and_collect(&self, id: &str) -> anyhow::Result<RunOutput> {
-        self.docker.start_container::<String>(id, None).await?;
+        self.docker.start_container(id, None).await?;
         let wait = self
             .docker
-            .wait_container(id, None::<WaitContainerOptions<String>>)
+            .wait_container(id, None)
             .try_collect::<Vec<_>>()
             .await;
         // bollard reports a non-zero exit as an error carrying the code.
@@ -226,11 +239,7 @@ impl Engine {
             Err(DockerError::DockerContainerWaitError { code, .. }) => code,
             Err(err) => return Err(err.into()),
         };
-        let options = LogsOptions::<String> {
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        };
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
         let logs: Vec<LogOutput> = self.docker.logs(id, Some(options)).try_collect().await?;
         let output = logs.iter().map(ToString::to_string).collect();
         Ok(RunOutput { exit_code, output })

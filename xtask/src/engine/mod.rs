@@ -8,18 +8,18 @@ mod stats;
 use anyhow::Context as _;
 use bollard::Docker;
 
-pub(crate) use containers::*;
+pub use containers::*;
 pub(crate) use images::*;
 pub(crate) use networks::*;
 
-pub(crate) struct Engine {
+pub struct Engine {
     pub(crate) docker: Docker,
 }
 
 impl Engine {
     /// Connects through the local socket (or DOCKER_HOST) and negotiates the API version,
     /// so an older engine (Debian's 20.10 speaks 1.41) is spoken to in its own version.
-    pub(crate) async fn connect() -> anyhow::Result<Engine> {
+    pub async fn connect() -> anyhow::Result<Engine> {
         let unreachable =
             "Docker engine unreachable; start it (systemctl start docker) or set DOCKER_HOST";
         let docker = Docker::connect_with_local_defaults().context(unreachable)?;

@@ -2,37 +2,37 @@
 use std::collections::HashMap;
 
 use anyhow::Context as _;
-use bollard::models::{Ipam, IpamConfig, Network};
-use bollard::network::{CreateNetworkOptions, ListNetworksOptions};
+use bollard::models::{Ipam, IpamConfig, Network, NetworkCreateRequest};
 
 use super::{is_not_found, Engine};
 
 impl Engine {
     pub(crate) async fn networks(&self) -> anyhow::Result<Vec<Network>> {
         self.docker
-            .list_networks(None::<ListNetworksOptions<String>>)
+            .list_networks(None)
             .await
             .context("listing networks")
     }
 
-    pub(crate) async fn create_network(
+    pub async fn create_network(
         &self,
         name: &str,
         subnet: &str,
         labels: HashMap<String, String>,
     ) -> anyhow::Result<()> {
-        let options = CreateNetworkOptions {
+        // No CheckDuplicate (gone from the API): preflight creates it only when absent, and
+        // a second one would be refused anyway since its subnet overlaps the first.
+        let options = NetworkCreateRequest {
             name: name.to_string(),
-            driver: "bridge".to_string(),
-            check_duplicate: true,
-            ipam: Ipam {
+            driver: Some("bridge".to_string()),
+            ipam: Some(Ipam {
                 config: Some(vec![IpamConfig {
                     subnet: Some(subnet.to_string()),
                     ..Default::default()
                 }]),
                 ..Default::default()
-            },
-            labels,
+            }),
+            labels: Some(labels),
             ..Default::default()
         };
         self.docker
@@ -42,7 +42,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) async fn remove_network(&self, name: &str) -> anyhow::Result<()> {
+    pub async fn remove_network(&self, name: &str) -> anyhow::Result<()> {
         match self.docker.remove_network(name).await {
             Err(err) if is_not_found(&err) => Ok(()),
             result => result.with_context(|| format!("removing network {name}")),

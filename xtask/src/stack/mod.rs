@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _};
 use cluster::{labels, Cluster, Node, Role};
 
 use crate::context::{Ctx, UsageError};
-use crate::engine::{ContainerSpec, Engine, FileUpload};
+use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::secrets;
 pub(crate) use neighbours::check as check_neighbours;
 pub(crate) use plan::{Action, Desired, Observed};
@@ -33,10 +33,11 @@ pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Resul
     Ok(containers
         .into_iter()
         .filter_map(|c| {
+            let running = is_running(&c);
             let labels = c.labels.unwrap_or_default();
             Some(Observed {
                 name: labels.get(labels::NODE)?.clone(),
-                running: c.state.as_deref() == Some("running"),
+                running,
                 fingerprint: labels.get(FINGERPRINT).cloned().unwrap_or_default(),
             })
         })
@@ -111,7 +112,60 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
         ip: node.ip,
         published,
         bind: cluster.ha.bind,
+        command: None,
+        user: None,
     }
+}
+
+/// Lab task 0 as the lab ran it: ha and `webapps` webapps with no supervisor, no Serf and
+/// no agent. HAProxy runs alone on `haproxy_cfg`, the static config with the servers
+/// listed by hand; each web app runs alone. Their fingerprint marks them, so a later `up`
+/// replaces them with the self-configuring stack.
+pub(crate) async fn start_static(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    webapps: u32,
+    haproxy_cfg: &str,
+) -> anyhow::Result<()> {
+    let engine = ctx.engine().await?;
+    let desired = desired(engine, cluster, webapps).await?;
+    let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
+    preflight::check(engine, cluster, &nodes, &ctx.config_file()).await?;
+    preflight::ensure_network(engine, cluster).await?;
+    for node in &desired {
+        let mut spec = spec(cluster, node, &nodes);
+        let static_print = format!("{}-static", node.fingerprint);
+        spec.labels.insert(FINGERPRINT.to_string(), static_print);
+        let command: &[&str] = match node.node.role {
+            // The stats socket's folder is made by s6's run script in the normal stack.
+            Role::Balancer => &[
+                "sh",
+                "-c",
+                "mkdir -p /run/haproxy && exec haproxy -db -f /etc/haproxy/haproxy.cfg",
+            ],
+            Role::Backend => {
+                spec.user = Some("webapp".into());
+                &["/usr/local/bin/webapp"]
+            }
+        };
+        spec.command = Some(command.iter().map(|s| s.to_string()).collect());
+        println!("create {} (static, as in lab task 0)", spec.name);
+        engine.create_container(&spec).await?;
+        if node.node.role == Role::Balancer {
+            let upload = FileUpload {
+                dir: "/etc/haproxy",
+                name: "haproxy.cfg",
+                contents: haproxy_cfg.as_bytes(),
+                mode: 0o644,
+            };
+            if let Err(err) = engine.upload_file(&spec.name, &upload).await {
+                engine.remove_container(&spec.name).await?;
+                return Err(err);
+            }
+        }
+        engine.start_container(&spec.name).await?;
+    }
+    Ok(())
 }
 
 /// Checks that nothing outside the project stands in the way of ha + `webapps` webapps:

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use cluster::record::Record;
 
 use cluster::{Backend, Cluster};
 
@@ -19,8 +20,8 @@ pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
     std::io::stdin()
         .read_to_string(&mut stdin)
         .context("reading the event's members from stdin")?;
-    for line in event::log_lines(&name, &event::parse_members(&stdin)) {
-        agent.log.record(&line);
+    for record in event::records(&name, &event::parse_members(&stdin)) {
+        agent.log.record(record);
     }
     reconcile(agent, Run::Triggered)
 }
@@ -30,7 +31,7 @@ pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
 pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
     match reconcile(agent, Run::Init) {
         Err(err) if agent.paths.haproxy_cfg.exists() => {
-            agent.log.error(&format!("{err:#}"));
+            agent.log.failure(&err);
             agent.log.say("HAProxy starts with the previous config");
             Ok(())
         }
@@ -69,7 +70,7 @@ pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow
             Err(err) => {
                 let message = format!("{err:#}");
                 if last_error.as_ref() != Some(&message) {
-                    agent.log.error(&message);
+                    agent.log.failure(&err);
                     last_error = Some(message);
                 }
             }
@@ -93,7 +94,7 @@ fn alive_backends(serf: &mut Option<serf_rpc::Client>, cluster: &Cluster) -> Opt
 
 /// Reloads HAProxy on the live config as it is, with the configured method: what the
 /// benchmark repeats to compare reload methods, since a reconcile reloads only on change.
-/// Logged as `forced reload ...`, so it never counts as a `reload #n` of a new config.
+/// Recorded as a forced reload, so it never counts as a reload of a new config.
 pub(crate) fn force_reload(agent: &Agent) -> anyhow::Result<()> {
     let _lock = lock::exclusive(&agent.paths.lock_file)?;
     let method = load_cluster()?.ha.reload;
@@ -103,9 +104,9 @@ pub(crate) fn force_reload(agent: &Agent) -> anyhow::Result<()> {
     if outcome == Outcome::NotRunning {
         bail!("HAProxy is not running: nothing to reload");
     }
-    agent.log.record(&format!(
-        "forced reload of config #{generation} ({})",
-        method.as_str()
-    ));
+    agent.log.record(Record::ForcedReload {
+        generation,
+        method: method.as_str().to_string(),
+    });
     Ok(())
 }

@@ -6,6 +6,35 @@ use anyhow::Context as _;
 
 use crate::paths::Paths;
 
+/// Config number `generation` was not made live (`haproxy -c` rejected it, or it could not
+/// be written); the previous config keeps serving. Recorded as `refused`.
+#[derive(Debug)]
+pub(crate) struct NotMadeLive {
+    pub(crate) generation: u64,
+    pub(crate) reason: String,
+}
+
+impl NotMadeLive {
+    pub(crate) fn error(generation: u64, err: anyhow::Error) -> anyhow::Error {
+        anyhow::Error::new(NotMadeLive {
+            generation,
+            reason: format!("{err:#}"),
+        })
+    }
+}
+
+impl std::fmt::Display for NotMadeLive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "config #{} not made live; the previous config keeps serving: {}",
+            self.generation, self.reason
+        )
+    }
+}
+
+impl std::error::Error for NotMadeLive {}
+
 /// How many numbered configs `history/` keeps.
 pub(crate) const HISTORY_KEEP: u64 = 10;
 

@@ -1,6 +1,7 @@
 //! What Serf hands an event handler: the event in `SERF_EVENT`, one member per stdin line
 //! (`name\taddress\trole\ttags`). Only logged: the reconcile that follows reads the whole
 //! membership, so a missed or repeated event changes nothing.
+use cluster::record::Record;
 
 /// One member line of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +27,10 @@ pub(crate) fn parse_members(stdin: &str) -> Vec<EventMember> {
         .collect()
 }
 
-/// `member-join s1 backend`, one per member: the lab's /var/log/serf.log line without its
-/// timestamp. Fields come from gossip, so anything that could break the line is escaped.
-/// Serf coalesces events that come close together and lists their members in no stable
-/// order; the balancer first, then natural name order, keeps the log readable.
-pub(crate) fn log_lines(event: &str, members: &[EventMember]) -> Vec<String> {
-    let event = token(event);
+/// One event record per member (`member-join s1 backend`: the lab's /var/log/serf.log
+/// line). Serf coalesces events that come close together and lists their members in no
+/// stable order; the balancer first, then natural name order, keeps the log readable.
+pub(crate) fn records(event: &str, members: &[EventMember]) -> Vec<Record> {
     let mut members: Vec<&EventMember> = members.iter().collect();
     members.sort_by(|a, b| {
         cluster::node_order(a.role == "balancer", &a.name)
@@ -39,21 +38,12 @@ pub(crate) fn log_lines(event: &str, members: &[EventMember]) -> Vec<String> {
     });
     members
         .iter()
-        .map(|m| format!("{event} {} {}", token(&m.name), token(&m.role)))
+        .map(|m| Record::Event {
+            event: event.to_string(),
+            member: m.name.clone(),
+            role: m.role.clone(),
+        })
         .collect()
-}
-
-fn token(text: &str) -> String {
-    if text.is_empty() {
-        "-".to_string()
-    } else if text
-        .chars()
-        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-    {
-        text.to_string()
-    } else {
-        format!("{text:?}")
-    }
 }
 
 #[cfg(test)]
@@ -82,20 +72,31 @@ mod tests {
         );
     }
 
+    fn lines(event: &str, stdin: &str) -> Vec<String> {
+        records(event, &parse_members(stdin))
+            .iter()
+            .map(Record::to_string)
+            .collect()
+    }
+
     #[test]
     fn one_log_line_per_member() {
-        let members = parse_members("s1\t192.168.42.2\tbackend\t\ns2\t192.168.42.3\t\t\n");
         assert_eq!(
-            log_lines("member-leave", &members),
-            ["member-leave s1 backend", "member-leave s2 -"]
+            lines(
+                "member-leave",
+                "s1\t192.168.42.2\tbackend\t\ns2\t192.168.42.3\t\t\n"
+            ),
+            ["member-leave s1 backend", "member-leave s2 \"\""]
         );
     }
 
     #[test]
     fn a_coalesced_event_lists_the_balancer_first_then_by_number() {
-        let members = parse_members("s10\ta\tbackend\t\ns2\ta\tbackend\t\nha\ta\tbalancer\t\n");
         assert_eq!(
-            log_lines("member-join", &members),
+            lines(
+                "member-join",
+                "s10\ta\tbackend\t\ns2\ta\tbackend\t\nha\ta\tbalancer\t\n"
+            ),
             [
                 "member-join ha balancer",
                 "member-join s2 backend",
@@ -106,9 +107,8 @@ mod tests {
 
     #[test]
     fn hostile_fields_cannot_forge_log_lines() {
-        let members = parse_members("s1 member-join s9\t1.2.3.4\tbackend\n");
         assert_eq!(
-            log_lines("member-join", &members),
+            lines("member-join", "s1 member-join s9\t1.2.3.4\tbackend\n"),
             [r#"member-join "s1 member-join s9" backend"#]
         );
     }

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     match run(&agent, &args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            agent.log.error(&format!("{err:#}"));
+            agent.log.failure(&err);
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::Context as _;
+use cluster::record::Record;
 use cluster::{is_dns_label, Backend, Cluster, Role};
 
 pub(crate) use cluster::Member;
@@ -20,14 +21,14 @@ pub(crate) struct Skipped {
     pub(crate) reason: String,
 }
 
-impl std::fmt::Display for Skipped {
-    // Debug formatting escapes whatever a hostile name or address contains.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "skipping member {:?} at {:?}: {}",
-            self.name, self.addr, self.reason
-        )
+impl Skipped {
+    /// The record names the member as gossip gave it; the format escapes what it must.
+    pub(crate) fn record(&self) -> Record {
+        Record::Skipped {
+            member: self.name.clone(),
+            addr: self.addr.clone(),
+            reason: self.reason.clone(),
+        }
     }
 }
 
@@ -245,7 +246,7 @@ mod tests {
             addr: "x".into(),
             reason: "r".into(),
         };
-        assert!(!skipped.to_string().contains('\n'));
+        assert!(!skipped.record().to_string().contains('\n'));
     }
 
     #[test]

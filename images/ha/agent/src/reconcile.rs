@@ -3,10 +3,12 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
+use cluster::record::{self, Haproxy, Record};
 use cluster::Cluster;
 use xshell::{cmd, Shell};
 
 use crate::change::Change;
+use crate::config::NotMadeLive;
 use crate::log::Log;
 use crate::paths::Paths;
 use crate::reload::{self, Outcome};
@@ -51,7 +53,7 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     let selection = members::select_backends(&members, &cluster);
     if run != Run::Periodic {
         for skipped in &selection.skipped {
-            agent.log.record(&skipped.to_string());
+            agent.log.record(skipped.record());
         }
     }
 
@@ -84,9 +86,7 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             haproxy_check(&agent.sh, candidate)?;
             next.save(&paths.state_file)
         })
-        .with_context(|| {
-            format!("config #{generation} not made live; the previous config keeps serving")
-        })?;
+        .map_err(|err| NotMadeLive::error(generation, err))?;
         state = next;
         Some(change)
     } else if state.pending && run != Run::Init {
@@ -102,9 +102,10 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     };
     // /nodes follows the config that is live, never one haproxy -c refused.
     nodes::sync(&paths.nodes_dir, &selection.backends)?;
-    let what = match &change {
-        Some(change) => format!("#{}: {change}", state.generation),
-        None => format!("#{} (retried)", state.generation),
+    let generation = state.generation;
+    let change = match change {
+        Some(change) => record::Change::Servers(change.to_string()),
+        None => record::Change::Retried,
     };
 
     if run == Run::Init {
@@ -115,9 +116,11 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             .with_context(|| format!("resetting {}", paths.server_state.display()))?;
         state.pending = false;
         state.save(&paths.state_file)?;
-        agent
-            .log
-            .record(&format!("config {what} (HAProxy starting)"));
+        agent.log.record(Record::Config {
+            generation,
+            change,
+            haproxy: Haproxy::Starting,
+        });
         return Ok(());
     }
     let mut fresh = Vec::new();
@@ -126,15 +129,13 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             Ok(Applied::Done) => {
                 state.pending = false;
                 state.save(&paths.state_file)?;
-                agent
-                    .log
-                    .record(&format!("update {what} (runtime API, no reload)"));
+                agent.log.record(Record::Update { generation, change });
                 return Ok(());
             }
             Ok(Applied::NotRunning) => {}
             Err(err) => {
                 agent.log.error(&format!(
-                    "runtime update {what} failed, reloading instead: {err:#}"
+                    "runtime update of config #{generation} failed, reloading instead: {err:#}"
                 ));
                 fresh = ops.names();
             }
@@ -150,11 +151,13 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
         Outcome::Reloaded => {
             state.pending = false;
             state.save(&paths.state_file)?;
-            agent.log.record(&format!("reload {what}"));
+            agent.log.record(Record::Reload { generation, change });
         }
-        Outcome::NotRunning => agent.log.record(&format!(
-            "config {what}: HAProxy is not running; it loads this config when it starts"
-        )),
+        Outcome::NotRunning => agent.log.record(Record::Config {
+            generation,
+            change,
+            haproxy: Haproxy::NotRunning,
+        }),
     }
     Ok(())
 }

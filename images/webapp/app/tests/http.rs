@@ -1,7 +1,8 @@
 //! Runs the real `webapp` binary on 127.0.0.1 with an ephemeral port and
 //! talks to it over HTTP, as HAProxy and the lab's curl commands would.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -227,20 +228,65 @@ fn sigterm_finishes_in_flight_request_then_exits_zero() {
     let mut server = Server::start(&[]);
     assert_eq!(server.post_delay(r#"{"delay": 500}"#).status, 200);
 
-    let (agent, url) = (server.agent.clone(), format!("{}/", server.base));
-    let in_flight = std::thread::spawn(move || agent.get(url).call().map(Reply::from));
-    std::thread::sleep(Duration::from_millis(150));
+    // A raw connection, so the test knows its port and can see the request read.
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    let client_port = stream.local_addr().unwrap().port();
+    let server_port = stream.peer_addr().unwrap().port();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: webapp\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let in_flight = std::thread::spawn(move || {
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).map(|_| reply)
+    });
+    wait_until_read(server_port, client_port);
     server.signal("TERM");
 
     let reply = in_flight
         .join()
         .unwrap()
         .expect("in-flight request answered");
-    assert_eq!(reply.status, 200);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(server.child.wait().unwrap().success());
     let mut rest = String::new();
     server.stdout.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("SIGTERM"), "shutdown line: {rest:?}");
+}
+
+/// Waits until the server has read the request sent from `client_port`: the client's
+/// bytes are acknowledged (nothing left in its send queue) and the server's socket holds
+/// none unread (`/proc/net/tcp`, queues in hex). Before accepting, the server would leave
+/// them queued in the kernel.
+fn wait_until_read(server_port: u16, client_port: u16) {
+    let queues = |local: u16, remote: u16| -> Option<(u64, u64)> {
+        let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        table.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+            if port(fields.get(1)?)? != local || port(fields.get(2)?)? != remote {
+                return None;
+            }
+            let (tx, rx) = fields.get(4)?.split_once(':')?;
+            Some((
+                u64::from_str_radix(tx, 16).ok()?,
+                u64::from_str_radix(rx, 16).ok()?,
+            ))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = queues(client_port, server_port).is_some_and(|(tx, _)| tx == 0);
+        let read = queues(server_port, client_port).is_some_and(|(_, rx)| rx == 0);
+        if sent && read {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not read the request within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]

@@ -6,12 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use serde::Serialize;
 use xshell::cmd;
 
 use crate::bench::stats::{round, secs};
 use crate::context::Ctx;
+use crate::process;
+
+/// A cold build (every step again) takes minutes; one that is still going after this hangs.
+const BUILD_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Serialize)]
 pub(crate) struct BuildResult {
@@ -93,29 +97,11 @@ impl<'a> Builder<'a> {
         let log = self.dir.join(format!("build-{name}.log"));
         println!("bench: build ({name})");
         let (sh, exe, config) = (&self.ctx.sh, &self.exe, &self.config);
-        // Converted to a std Command so it can run on a blocking thread: meanwhile the
-        // runtime stays free.
-        let mut command =
-            std::process::Command::from(cmd!(sh, "{exe} build {args...} --config {config}"));
+        let command = cmd!(sh, "{exe} build {args...} --config {config}");
         let started = Instant::now();
-        let output = tokio::task::spawn_blocking(move || command.output())
-            .await
-            .context("waiting for the build")?
-            .with_context(|| format!("running {}", exe.display()))?;
+        let output = process::output(command, BUILD_LIMIT).await?;
         let took = started.elapsed();
-        let text = [output.stdout, output.stderr].concat();
-        std::fs::write(&log, &text).with_context(|| format!("writing {}", log.display()))?;
-        if !output.status.success() {
-            let text = String::from_utf8_lossy(&text);
-            let lines: Vec<&str> = text.lines().collect();
-            bail!(
-                "xtask build {} failed ({}):\n{}\nfull log: {}",
-                args.join(" "),
-                output.status,
-                lines[lines.len().saturating_sub(15)..].join("\n"),
-                log.display()
-            );
-        }
+        process::logged(&output, &format!("xtask build {}", args.join(" ")), &log)?;
         Ok(took)
     }
 }

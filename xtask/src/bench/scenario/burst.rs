@@ -1,8 +1,10 @@
 //! Scenario 5, reloads per burst: start several webapps at once and count the HAProxy
-//! reloads ha made for them: the `reload #n` lines ha-agent appends to /var/log/serf.log
-//! (`config #n ... (HAProxy starting)` and `forced reload` lines are not such reloads).
+//! reloads ha made for them: the reload records (`reload #n`) ha-agent appends to
+//! /var/log/serf.log (configs made live while HAProxy starts and forced reloads are not
+//! such reloads).
 use std::time::{Duration, Instant};
 
+use cluster::record;
 use serde::Serialize;
 
 use super::{remove_all, Runner};
@@ -49,7 +51,6 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<BurstResult> {
     let lines = reload_lines(&after)
         .into_iter()
         .skip(reload_lines(&before).len())
-        .map(str::to_string)
         .collect::<Vec<_>>();
     Ok(BurstResult {
         from,
@@ -76,11 +77,13 @@ async fn quiet_log(runner: &Runner<'_>) -> anyhow::Result<String> {
     Ok(log)
 }
 
-/// The `<time> reload #n: ...` lines of serf.log, without their timestamps.
-pub(crate) fn reload_lines(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter_map(|line| line.split_once(' ').map(|(_, rest)| rest))
-        .filter(|rest| rest.starts_with("reload #"))
+/// The reloads of a new config recorded in serf.log, as recorded (without their times).
+pub(crate) fn reload_lines(log: &str) -> Vec<String> {
+    record::parse_log(log)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|line| line.record.is_reload())
+        .map(|line| line.record.to_string())
         .collect()
 }
 
@@ -90,12 +93,13 @@ mod tests {
 
     #[test]
     fn counts_reloads_of_new_configs_only() {
-        let log = "2026-01-01T00:00:00Z config #1: no servers (HAProxy starting)\n\
-                   2026-01-01T00:00:01Z member-join s1 backend\n\
-                   2026-01-01T00:00:02Z reload #2: +s1\n\
-                   2026-01-01T00:00:03Z forced reload of config #2 (hitless)\n\
-                   2026-01-01T00:00:04Z reload #2 (retried)\n\
-                   2026-01-01T00:00:05Z error: reloading HAProxy for config #3: reload #3 failed\n";
+        let log = "2026-01-01T00:00:00.000Z config #1: no servers (HAProxy starting)\n\
+                   2026-01-01T00:00:01.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:02.000Z reload #2: +s1\n\
+                   2026-01-01T00:00:03.000Z forced reload of config #2 (hitless)\n\
+                   2026-01-01T00:00:04.000Z reload #2 (retried)\n\
+                   2026-01-01T00:00:05.000Z error: reloading HAProxy for config #3: reload #3 failed\n\
+                   reload #4: +s2 (no time: not a record)\n";
         assert_eq!(reload_lines(log), ["reload #2: +s1", "reload #2 (retried)"]);
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Runner;
 use crate::bench::load::Sample;
-use crate::bench::stats::{percentile, round, secs, summarize, Summary};
+use crate::bench::stats::{percentile, secs, summarize, Summary};
 use crate::stack::Action;
 
 #[derive(Debug, Serialize)]
@@ -52,7 +52,8 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<JoinResult> {
     let nodes = first_answers(&started, &recorded.samples);
     let mut times: Vec<f64> = nodes.iter().filter_map(|n| n.to_first_answer_s).collect();
     times.sort_by(f64::total_cmp);
-    let at = |p| percentile(&times, p).map(|v| round(v, 2));
+    // Nearest rank: a measured time (to the ms), so p50 <= p95 <= max also as written.
+    let at = |p| percentile(&times, p);
     Ok(JoinResult {
         from,
         to,
