@@ -123,14 +123,13 @@ mod tests {
 
     #[test]
     fn plans_adds_and_removals_when_only_servers_changed() {
+        // s1 leaves, s2 moves, s3 joins.
         let new = CFG
             .replace("    server s1 10.0.0.2:3000 check\n", "")
-            .replace("10.0.0.3:3000", "10.0.0.9:3000")
-            + "";
-        let new = new.replace(
-            "    server s2 10.0.0.9:3000 check\n",
-            "    server s2 10.0.0.9:3000 check\n    server s3 10.0.0.4:3000 check\n",
-        );
+            .replace(
+                "    server s2 10.0.0.3:3000 check\n",
+                "    server s2 10.0.0.9:3000 check\n    server s3 10.0.0.4:3000 check\n",
+            );
         let ops = plan(&layout(CFG), &layout(&new)).unwrap();
         assert_eq!(ops.remove, ["s1", "s2"]);
         assert_eq!(
