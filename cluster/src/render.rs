@@ -43,18 +43,38 @@ fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String, m
 }
 
 /// haproxy.cfg for `backends`, in natural name order whatever order they come in, so the
-/// same membership always renders the same text.
+/// same membership always renders the same text. The static file (`gen`): no agent keeps
+/// a server state for it.
 pub fn render_haproxy(
     template: &str,
     cluster: &Cluster,
     backends: &[Backend],
+) -> Result<String, minijinja::Error> {
+    render_haproxy_as(template, cluster, backends, false)
+}
+
+/// haproxy.cfg as ha's agent makes it live: with the server-state file it saves before
+/// each reload, so servers keep their runtime state.
+pub fn render_haproxy_live(
+    template: &str,
+    cluster: &Cluster,
+    backends: &[Backend],
+) -> Result<String, minijinja::Error> {
+    render_haproxy_as(template, cluster, backends, true)
+}
+
+fn render_haproxy_as(
+    template: &str,
+    cluster: &Cluster,
+    backends: &[Backend],
+    live: bool,
 ) -> Result<String, minijinja::Error> {
     let mut backends = backends.to_vec();
     backends.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
     render(
         "haproxy.cfg.j2",
         template,
-        context! { cluster, ha => &cluster.ha, backends },
+        context! { cluster, ha => &cluster.ha, backends, live },
     )
 }
 

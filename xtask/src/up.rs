@@ -12,12 +12,17 @@ pub(crate) struct Up {
     /// How long to wait for HAProxy to report every webapp UP.
     #[arg(long, default_value_t = 180)]
     timeout: u64,
+    /// Raise the host's neighbour-table thresholds (sysctl, needs root) when the cluster
+    /// needs more entries than they allow.
+    #[arg(long)]
+    tune_host: bool,
 }
 
 impl Up {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
         let start = Instant::now();
+        stack::check_neighbours(cluster.webapps.count, self.tune_host)?;
         stack::preflight(ctx, cluster, cluster.webapps.count).await?;
         build::ensure_images(ctx).await?;
         let actions = stack::converge(ctx, cluster, cluster.webapps.count).await?;

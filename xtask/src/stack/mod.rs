@@ -1,5 +1,6 @@
 //! The running stack: observe the project's containers, plan, apply, wait. Shared by
 //! `up`, `scale`, `collect-logs` and `bench`.
+mod neighbours;
 mod plan;
 mod preflight;
 mod teardown;
@@ -14,6 +15,7 @@ use cluster::{labels, Cluster, Node, Role};
 use crate::context::{Ctx, UsageError};
 use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
+pub(crate) use neighbours::check as check_neighbours;
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use teardown::{remove_containers, remove_stack};
 pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
