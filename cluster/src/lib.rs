@@ -20,10 +20,10 @@ pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
     AppMode, Balance, Base, Cluster, Ha, Health, HealthCheck, Network, Node, ReloadMethod, Role,
-    Serf, SerfProfile, Tls, Webapps,
+    Serf, SerfProfile, Tls, UpdateMethod, Webapps,
 };
 pub use names::{is_dns_label, natural_key};
-pub use render::{render_compose, render_haproxy, Backend, ComposeInputs};
+pub use render::{render_compose, render_haproxy, render_haproxy_live, Backend, ComposeInputs};
 pub use stats::{parse_stats_csv, ServerStat};
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.

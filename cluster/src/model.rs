@@ -37,6 +37,7 @@ pub struct Ha {
     pub balance: Balance,
     pub sticky: bool,
     pub reload: ReloadMethod,
+    pub update: UpdateMethod,
     pub health: Health,
     /// HTTPS, published on `https_port` when `tls` is set.
     pub https_port: u16,
@@ -187,6 +188,15 @@ keyword_enum!(
 );
 
 keyword_enum!(
+    /// How ha applies a membership change: `runtime` adds and removes servers through
+    /// HAProxy's runtime API (no reload); `reload` renders and reloads, as before.
+    UpdateMethod {
+        Runtime = "runtime",
+        Reload = "reload",
+    }
+);
+
+keyword_enum!(
     /// Serf's timing profiles (`serf agent -profile`).
     SerfProfile {
         Lan = "lan",
@@ -281,6 +291,15 @@ impl Cluster {
         let mut nodes = vec![self.ha_node()];
         nodes.extend(self.webapp_nodes(self.webapps.count));
         nodes
+    }
+
+    /// Whether HAProxy 2.6 can take this cluster's membership changes at runtime: dynamic
+    /// servers need a dynamic balance algorithm (not `static-rr`, not `source`'s map-based
+    /// hash) and cannot carry a `cookie` (so not with `sticky`). Otherwise ha reloads.
+    pub fn runtime_updates(&self) -> bool {
+        self.ha.update == UpdateMethod::Runtime
+            && !self.ha.sticky
+            && !matches!(self.ha.balance, Balance::StaticRr | Balance::Source)
     }
 
     /// Image tag of one of the project's images (`base`, `ha`, `webapp`).

@@ -27,6 +27,9 @@ pub enum Record {
     },
     /// HAProxy reloaded on a new config: `reload #3: +s3 -s1`.
     Reload { generation: u64, change: Change },
+    /// A membership change applied through HAProxy's runtime API, no reload:
+    /// `update #4: +s3 (runtime API, no reload)`.
+    Update { generation: u64, change: Change },
     /// `ha-agent reload`: the live config loaded again, not a new one:
     /// `forced reload of config #3 (hitless)`.
     ForcedReload { generation: u64, method: String },
@@ -144,6 +147,11 @@ impl Record {
                 reason: unescape(reason),
             });
         }
+        if let Some(rest) = text.strip_prefix("update #") {
+            let rest = rest.strip_suffix(UPDATE_SUFFIX)?;
+            let (generation, change) = generation_change(rest)?;
+            return Some(Record::Update { generation, change });
+        }
         if let Some(rest) = text.strip_prefix("reload #") {
             let (generation, change) = generation_change(rest)?;
             return Some(Record::Reload { generation, change });
@@ -189,6 +197,8 @@ impl Record {
     }
 }
 
+const UPDATE_SUFFIX: &str = " (runtime API, no reload)";
+
 /// `3: +s1` or `3 (retried)`.
 fn generation_change(text: &str) -> Option<(u64, Change)> {
     if let Some(generation) = text.strip_suffix(" (retried)") {
@@ -221,6 +231,9 @@ impl fmt::Display for Record {
                 haproxy,
             } => write!(f, "config #{generation}{change} {}", haproxy.as_str()),
             Record::Reload { generation, change } => write!(f, "reload #{generation}{change}"),
+            Record::Update { generation, change } => {
+                write!(f, "update #{generation}{change}{UPDATE_SUFFIX}")
+            }
             Record::ForcedReload { generation, method } => write!(
                 f,
                 "forced reload of config #{generation} ({})",
@@ -359,6 +372,13 @@ mod tests {
                     change: Change::Retried,
                 },
                 "reload #3 (retried)",
+            ),
+            (
+                Record::Update {
+                    generation: 4,
+                    change: Change::Servers("+s3 -s1".into()),
+                },
+                "update #4: +s3 -s1 (runtime API, no reload)",
             ),
             (
                 Record::ForcedReload {

@@ -43,11 +43,31 @@ fn render(name: &str, template: &str, ctx: minijinja::Value) -> Result<String, m
 }
 
 /// haproxy.cfg for `backends`, in natural name order whatever order they come in, so the
-/// same membership always renders the same text.
+/// same membership always renders the same text. The static file (`gen`): no agent keeps
+/// a server state for it.
 pub fn render_haproxy(
     template: &str,
     cluster: &Cluster,
     backends: &[Backend],
+) -> Result<String, minijinja::Error> {
+    render_haproxy_as(template, cluster, backends, false)
+}
+
+/// haproxy.cfg as ha's agent makes it live: with the server-state file it saves before
+/// each reload, so servers keep their runtime state.
+pub fn render_haproxy_live(
+    template: &str,
+    cluster: &Cluster,
+    backends: &[Backend],
+) -> Result<String, minijinja::Error> {
+    render_haproxy_as(template, cluster, backends, true)
+}
+
+fn render_haproxy_as(
+    template: &str,
+    cluster: &Cluster,
+    backends: &[Backend],
+    live: bool,
 ) -> Result<String, minijinja::Error> {
     let mut backends = backends.to_vec();
     backends.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
@@ -55,7 +75,7 @@ pub fn render_haproxy(
         "haproxy.cfg.j2",
         template,
         // The check kind is left out of the serialized model when it is the default.
-        context! { cluster, ha => &cluster.ha, check => cluster.ha.health.check.as_str(), backends },
+        context! { cluster, ha => &cluster.ha, check => cluster.ha.health.check.as_str(), backends, live },
     )
 }
 

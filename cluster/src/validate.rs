@@ -74,6 +74,12 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         ReloadMethod::parse,
         ReloadMethod::ALL,
     )?;
+    let update = keyword(
+        "ha.update",
+        &raw.ha.update,
+        UpdateMethod::parse,
+        UpdateMethod::ALL,
+    )?;
     let health = health(&raw)?;
     let https_port = port("ha.https_port", raw.ha.https_port)?;
     let tls = tls(&raw)?;
@@ -127,6 +133,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             balance,
             sticky: raw.ha.sticky,
             reload,
+            update,
             health,
             https_port,
             tls,

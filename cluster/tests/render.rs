@@ -67,6 +67,30 @@ fn haproxy_order_does_not_depend_on_membership_order() {
 }
 
 #[test]
+fn haproxy_live_keeps_server_state_across_reloads() {
+    let cluster = lab();
+    let backends = declared_backends(&cluster);
+    let live = cluster::render_haproxy_live(HAPROXY, &cluster, &backends).unwrap();
+    let state = [
+        "    server-state-file /var/lib/haproxy/server-state\n",
+        "    load-server-state-from-file global\n",
+    ];
+    let mut without = live.clone();
+    for line in state {
+        assert!(live.contains(line), "{live}");
+        without = without.replacen(line, "", 1);
+    }
+    // Otherwise the file ha makes live is the static one, comments aside.
+    let code = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(code(&without), code(&haproxy_declared(&cluster)));
+}
+
+#[test]
 fn compose_lab() {
     insta::assert_snapshot!(compose(&lab()));
 }

@@ -50,6 +50,7 @@ fn each_mistake_has_a_precise_message() {
         ("bind = \"127.0.0.1\"", "bind = \"localhost\"", "cluster.toml:18: ha.bind: \"localhost\" is not an IPv4 address; use \"127.0.0.1\" (local only) or \"0.0.0.0\""),
         ("\"roundrobin\"", "\"fastest\"", "cluster.toml:19: ha.balance: \"fastest\" is not supported; use one of roundrobin, static-rr, leastconn, first, source, random"),
         ("reload = \"hitless\"", "reload = \"graceful\"", "cluster.toml:21: ha.reload: \"graceful\" is not supported; use one of hitless, restart"),
+        ("reload = \"hitless\"", "reload = \"hitless\"\nupdate = \"hot\"", "cluster.toml:22: ha.update: \"hot\" is not supported; use one of runtime, reload"),
         ("path = \"/health\"", "path = \"health\"", "cluster.toml:24: ha.health.path: \"health\" is not an absolute URL path; use e.g. \"/health\""),
         ("interval_ms = 1000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
         ("fall = 2", "fall = 0", "cluster.toml:27: ha.health.fall: 0 is out of range; use 1-100"),

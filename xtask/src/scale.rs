@@ -21,6 +21,10 @@ pub(crate) struct Scale {
     /// How long to wait for HAProxy to show exactly that many servers UP.
     #[arg(long, default_value_t = 180)]
     timeout: u64,
+    /// Raise the host's neighbour-table thresholds (sysctl, needs root) when the cluster
+    /// needs more entries than they allow.
+    #[arg(long)]
+    tune_host: bool,
 }
 
 #[derive(Default)]
@@ -42,6 +46,7 @@ impl Scale {
                 ctx.config_path.display()
             )));
         }
+        stack::check_neighbours(self.webapps, self.tune_host)?;
         let engine = ctx.engine().await?;
         let start = Instant::now();
         let mut phases: BTreeMap<String, Phases> = BTreeMap::new();

@@ -2,6 +2,7 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
+use cluster::record::{self, Record};
 use serde::Serialize;
 
 use crate::context::Ctx;
@@ -25,6 +26,8 @@ struct Row {
     serf: String,
     haproxy: String,
     requests: Option<u64>,
+    /// Times Serf declared the member failed and then saw it alive again.
+    flaps: u32,
 }
 
 impl Status {
@@ -78,6 +81,16 @@ impl Status {
                 }
             }
         }
+        if let Ok(log) = engine
+            .exec(&cluster.ha.name, &["cat", "/var/log/serf.log"])
+            .await
+        {
+            for (name, flaps) in flaps(&log.stdout) {
+                if let Some(entry) = rows.get_mut(&name) {
+                    entry.flaps = flaps;
+                }
+            }
+        }
         if let Ok(servers) = haproxy_stats::fetch(cluster).await {
             for server in servers {
                 let entry = row(&mut rows, &server.name);
@@ -108,6 +121,7 @@ impl Status {
             Column::left("SERF", 8),
             Column::left("HAPROXY", 9),
             Column::right("REQUESTS", 8),
+            Column::right("FLAPS", 6),
         ];
         let cells: Vec<Vec<String>> = rows
             .iter()
@@ -124,6 +138,11 @@ impl Status {
                     dash(&r.serf),
                     dash(&r.haproxy),
                     r.requests.map_or("-".to_string(), |n| n.to_string()),
+                    // Declared failed, then back: the sign of an overflowing ARP table.
+                    match r.flaps {
+                        0 => "-".to_string(),
+                        n => format!("{n}!"),
+                    },
                 ]
             })
             .collect();
@@ -139,4 +158,43 @@ fn row<'a>(rows: &'a mut BTreeMap<String, Row>, name: &str) -> &'a mut Row {
         container: "absent".into(),
         ..Row::default()
     })
+}
+
+/// Per member, how often ha's /var/log/serf.log shows it declared failed and then joining
+/// again: a flapping member, usually a host whose neighbour table overflows.
+fn flaps(log: &str) -> BTreeMap<String, u32> {
+    let mut failed: BTreeMap<String, bool> = BTreeMap::new();
+    let mut flaps = BTreeMap::new();
+    for line in record::parse_log(log).into_iter().flatten() {
+        let Record::Event { event, member, .. } = line.record else {
+            continue;
+        };
+        match event.as_str() {
+            "member-failed" => {
+                failed.insert(member, true);
+            }
+            "member-join" if failed.insert(member.clone(), false) == Some(true) => {
+                *flaps.entry(member).or_insert(0) += 1;
+            }
+            _ => {}
+        }
+    }
+    flaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_failures_followed_by_a_join() {
+        let log = "2026-01-01T00:00:00.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:01.000Z member-failed s1 backend\n\
+                   2026-01-01T00:00:02.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:03.000Z member-failed s1 backend\n\
+                   2026-01-01T00:00:04.000Z member-join s1 backend\n\
+                   2026-01-01T00:00:05.000Z member-failed s2 backend\n\
+                   2026-01-01T00:00:06.000Z reload #3: -s2\n";
+        assert_eq!(flaps(log), BTreeMap::from([("s1".to_string(), 2)]));
+    }
 }

@@ -15,12 +15,17 @@ pub(crate) struct Up {
     /// Put the webapps' previous image back (the one before the last rolling update).
     #[arg(long)]
     rollback: bool,
+    /// Raise the host's neighbour-table thresholds (sysctl, needs root) when the cluster
+    /// needs more entries than they allow.
+    #[arg(long)]
+    tune_host: bool,
 }
 
 impl Up {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
         let start = Instant::now();
+        stack::check_neighbours(cluster.webapps.count, self.tune_host)?;
         stack::app::check_input(ctx, cluster).await?;
         let image = match self.rollback {
             true => Some(stack::previous_image(ctx, cluster).await?),

@@ -11,6 +11,7 @@ use support::{docker, run_tool, Stack};
 #[test]
 fn logs_interleave_nodes_and_events_and_follow_until_ctrl_c() {
     let stack = Stack::new("e2e-xlogs", 74, 2);
+    let _images = support::DropImages(&stack);
     stack.xtask(&["up"]).assert_success();
     let (ha, s1) = (stack.ha(), stack.node(1));
     let events = format!("{ha}:serf");

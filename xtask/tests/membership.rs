@@ -58,14 +58,22 @@ fn nodes_dir(stack: &Stack) -> BTreeSet<String> {
         .collect()
 }
 
-/// ha's /var/log/serf.log has a record of Serf event `event` about webapp `n`.
+/// ha's /var/log/serf.log gets a record of Serf event `event` about webapp `n`. Serf's
+/// handler runs after its coalescing period, so the record may come after HAProxy changed.
 #[track_caller]
 fn assert_event_logged(stack: &Stack, event: &str, n: u32) {
+    let node = stack.node(n);
+    let logged = |log: &str| {
+        record::parse_log(log).into_iter().flatten().any(|line| {
+            matches!(&line.record, Record::Event { event: e, member, .. } if e == event && *member == node)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logged(&serf_log(stack)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let log = serf_log(stack);
-    let found = record::parse_log(&log).into_iter().flatten().any(|line| {
-        matches!(&line.record, Record::Event { event: e, member, .. } if e == event && *member == stack.node(n))
-    });
-    assert!(found, "{log}");
+    assert!(logged(&log), "no {event} of {node} in serf.log:\n{log}");
 }
 
 fn live_config(stack: &Stack) -> String {

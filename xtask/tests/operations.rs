@@ -111,6 +111,7 @@ fn status_states(stack: &Stack) -> BTreeMap<String, String> {
 #[test]
 fn https_metrics_health_and_restart_policy() {
     let (stack, https_port) = tls_stack("e2e-ops", 71, 2);
+    let _images = support::DropImages(&stack);
     let up = stack.xtask(&["up"]);
     up.assert_success();
     assert!(

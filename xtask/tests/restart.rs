@@ -93,6 +93,7 @@ fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
     let stack = Stack::with("e2e-restart", 73, 2, |text| {
         text.replace("stats_port = ", "bind = \"0.0.0.0\"\nstats_port = ")
     });
+    let _images = support::DropImages(&stack);
     stack.xtask(&["build"]).assert_success();
     let nested = stack.xtask(&["nested", "up"]);
     let _cleanup = NestedEngine(&stack);

@@ -25,7 +25,7 @@ use crate::context::{Ctx, UsageError};
 use crate::interrupt::Interrupt;
 use crate::{haproxy_stats, stack};
 use report::Results;
-use scenario::{build, burst, churn, cycles, join, reloads, rolling, Runner};
+use scenario::{build, burst, churn, cycles, join, membership, reloads, rolling, Runner};
 use settings::Settings;
 use timeline::Watch;
 
@@ -63,6 +63,7 @@ impl Bench {
             None if self.quick => ctx.path("target/bench-quick"),
             None => ctx.path("bench"),
         };
+        stack::check_neighbours(settings.max_webapps(), false)?;
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
 
         let mut interrupt = Interrupt::listen()?;
@@ -118,15 +119,17 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         let rolling = runner
             .phase("7 rolling update", rolling::run(&runner))
             .await?;
+        let membership = membership::run(&runner).await?;
         // Last: it recreates ha with the lab's reload method.
         let reloads = reloads::run(&runner).await?;
-        anyhow::Ok((join, churn, cycles, burst, rolling, reloads))
+        anyhow::Ok((join, churn, cycles, burst, rolling, membership, reloads))
     }
     .await;
     let up = watch.stop().await?;
-    let (join, churn, cycles, burst, rolling, reloads) = scenarios?;
+    let (join, churn, cycles, burst, rolling, membership, reloads) = scenarios?;
     let (requests, phases) = runner.into_record();
-    let targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
+    let mut targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
+    targets.extend(report::membership_targets(&membership));
     Ok(Results {
         schema: report::SCHEMA,
         mode: if settings.quick { "quick" } else { "full" },
@@ -142,6 +145,7 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         reloads,
         burst,
         rolling,
+        membership,
         build,
         targets,
         timeline: timeline::bucket(&up, &requests, phases),

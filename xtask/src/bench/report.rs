@@ -7,6 +7,7 @@ use super::scenario::burst::BurstResult;
 use super::scenario::churn::{ChurnResult, Departure};
 use super::scenario::cycles::CyclesResult;
 use super::scenario::join::JoinResult;
+use super::scenario::membership::{MembershipResult, UpdateRun};
 use super::scenario::reloads::{MethodRun, ReloadsResult};
 use super::scenario::rolling::RollingResult;
 use super::settings::Settings;
@@ -34,6 +35,7 @@ pub(crate) struct Results {
     pub(crate) reloads: ReloadsResult,
     pub(crate) burst: BurstResult,
     pub(crate) rolling: Vec<RollingResult>,
+    pub(crate) membership: MembershipResult,
     pub(crate) build: BuildResult,
     pub(crate) targets: Vec<Target>,
     pub(crate) timeline: Timeline,
@@ -118,6 +120,71 @@ pub(crate) fn targets(
     ]
 }
 
+/// Issue 11's targets, on the runtime API's figures; the reload path's stand beside them.
+pub(crate) fn membership_targets(m: &MembershipResult) -> Vec<Target> {
+    let (rt, rl) = (&m.runtime, &m.reload);
+    let s = |v: Option<f64>| opt(v, 2) + " s";
+    let target = |name: String, goal: &str, measured: String, met: bool| Target {
+        name,
+        goal: goal.into(),
+        measured,
+        met: Some(met),
+    };
+    let all_joined = rt.joins.iter().all(|n| n.to_first_answer_s.is_some());
+    let all_out = rt.kill_out_of_rotation_s.iter().all(Option::is_some);
+    vec![
+        target(
+            "runtime API: join to serving, p95".into(),
+            "<= 1.0 s",
+            format!(
+                "{} (reloads: {}); from started: {} (reloads: {})",
+                s(rt.join_p95_s),
+                s(rl.join_p95_s),
+                s(rt.join_after_start_p95_s),
+                s(rl.join_after_start_p95_s)
+            ),
+            all_joined && rt.join_p95_s.is_some_and(|p| p <= 1.0),
+        ),
+        target(
+            "runtime API: reloads caused by membership changes".into(),
+            "0",
+            format!(
+                "{} (reloads: {})",
+                rt.membership_reloads, rl.membership_reloads
+            ),
+            rt.membership_reloads == 0,
+        ),
+        target(
+            "runtime API: SIGKILL under load, out of rotation p95".into(),
+            "<= 1 s",
+            format!(
+                "{} (reloads: {})",
+                s(rt.kill_out_of_rotation_p95_s),
+                s(rl.kill_out_of_rotation_p95_s)
+            ),
+            all_out && rt.kill_out_of_rotation_p95_s.is_some_and(|p| p <= 1.0),
+        ),
+        target(
+            "runtime API: failed idempotent requests on SIGKILL".into(),
+            "0",
+            format!("{} (reloads: {})", rt.kill_failed, rl.kill_failed),
+            rt.kill_failed == 0,
+        ),
+        target(
+            format!(
+                "runtime API: scale {} -> {} -> {} at {:.0} req/s",
+                rt.big.low, rt.big.high, rt.big.low, rt.big.load.rate
+            ),
+            "0 failed, all UP <= 30 s",
+            format!(
+                "{} failed, all UP in {:.1} s (reloads: {} failed, {:.1} s)",
+                rt.big.load.failed, rt.big.all_up_s, rl.big.load.failed, rl.big.all_up_s
+            ),
+            rt.big.load.failed == 0 && rt.big.all_up_s <= 30.0,
+        ),
+    ]
+}
+
 pub(crate) fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let s = &r.settings;
@@ -162,6 +229,7 @@ pub(crate) fn markdown(r: &Results) -> String {
     rolling_section(&mut md, &r.rolling, s);
     reloads_section(&mut md, &r.reloads, s);
     burst_section(&mut md, &r.burst);
+    membership_section(&mut md, &r.membership, s);
     build_section(&mut md, &r.build);
 
     md.push_str("\n## Timeline\n\nServers UP in HAProxy and failed requests per second over the whole run, one band per scenario.\n\n![servers UP and failed requests over time](timeline.svg)\n");
@@ -313,6 +381,57 @@ fn burst_section(md: &mut String, b: &BurstResult) {
         }
         md.push_str("```\n");
     }
+}
+
+fn membership_section(md: &mut String, m: &MembershipResult, s: &Settings) {
+    let rt = &m.runtime;
+    md.push_str(&format!(
+        "\n## 7. Membership: runtime API vs reloads, side by side\n\nThe same steps with `[ha] update = \"runtime\"` \
+         (servers added, drained and deleted through HAProxy's runtime API) and `update = \"reload\"` (every change \
+         rendered and reloaded), same run, {} req/s: scale {} -> {} one node after another (join to the first answer, \
+         from the creation request), {} SIGKILLs one after another (out of rotation: HAProxy no longer shows it UP), \
+         then scale {} -> {} -> {}. Reloads are the HAProxy master's counter over the joins, kills and removals.\n\n\
+         | update | join p95 (s) | from started, p95 (s) | membership reloads | SIGKILL out of rotation (s) | p95 (s) | failed on SIGKILL | failed (joins, kills) | \
+         {} UP after (s) | failed over {} -> {} -> {} | memory of {} webapps + ha (MB) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        s.rate, rt.join_from, rt.join_to, s.kills, rt.big.low, rt.big.high, rt.big.low,
+        rt.big.high, rt.big.low, rt.big.high, rt.big.low, rt.big.high
+    ));
+    for run in [&m.runtime, &m.reload] {
+        md.push_str(&update_row(run));
+    }
+    for run in [&m.runtime, &m.reload] {
+        failures(
+            md,
+            &format!(" ({}, joins and kills)", run.update),
+            &run.load,
+        );
+        failures(md, &format!(" ({}, big scale)", run.update), &run.big.load);
+    }
+}
+
+fn update_row(u: &UpdateRun) -> String {
+    let kills: Vec<String> = u
+        .kill_out_of_rotation_s
+        .iter()
+        .map(|k| opt(*k, 2))
+        .collect();
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} of {} | {:.1} | {} of {} | {:.0} |\n",
+        u.update,
+        opt(u.join_p95_s, 2),
+        opt(u.join_after_start_p95_s, 2),
+        u.membership_reloads,
+        kills.join(", "),
+        opt(u.kill_out_of_rotation_p95_s, 2),
+        u.kill_failed,
+        u.load.failed,
+        u.load.requests,
+        u.big.all_up_s,
+        u.big.load.failed,
+        u.big.load.requests,
+        u.big.memory_mb
+    )
 }
 
 fn build_section(md: &mut String, b: &BuildResult) {

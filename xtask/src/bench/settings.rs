@@ -28,6 +28,10 @@ pub(crate) struct Settings {
     pub(crate) reloads: u32,
     /// Scenario 5: webapps started at once.
     pub(crate) burst: u32,
+    /// Scenario 7: webapps SIGKILLed one after another under load, per update method.
+    pub(crate) kills: u32,
+    /// Scenario 7: the big scale, `join_from` -> `big_scale` -> `join_from` under load.
+    pub(crate) big_scale: u32,
     /// Scenario 6: also time a `build --no-cache` (minutes of apt-get).
     pub(crate) cold_build: bool,
     #[serde(serialize_with = "as_secs")]
@@ -51,6 +55,8 @@ impl Settings {
             baseline: Duration::from_secs(30),
             reloads: 50,
             burst: 6,
+            kills: 3,
+            big_scale: 50,
             cold_build: true,
             // Longer than HAProxy's worst case for a dead server (3 retries of a 2 s
             // connect timeout, then redispatch): slow answers are answers.
@@ -69,6 +75,8 @@ impl Settings {
             baseline: Duration::from_secs(5),
             reloads: 10,
             burst: 3,
+            kills: 1,
+            big_scale: 6,
             cold_build: false,
             ..full
         }
@@ -79,6 +87,7 @@ impl Settings {
         self.join_to
             .max(self.cycle_high)
             .max(self.cycle_low + self.burst)
+            .max(self.big_scale)
     }
 }
 

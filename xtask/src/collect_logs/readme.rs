@@ -154,7 +154,7 @@ fn describe(cluster: &Cluster, file: &FileRecord, step: &StepRecord) -> String {
             format!("`docker logs {name}`: what {name}'s s6 services ({services}) printed so far")
         }
         What::SerfLog => format!(
-            "ha's `{}`: each Serf event ha's handler received (member-join, member-leave, member-failed) and each HAProxy reload it made",
+            "ha's `{}`: each Serf event ha's handler received (member-join, member-leave, member-failed) and each change it made to HAProxy (`update #n`: runtime API, `reload #n`: reload)",
             capture::SERF_LOG
         ),
         What::HaproxyCfg => format!(
@@ -182,7 +182,7 @@ fn timeline_section(out: &mut String, report: &Report) {
             let _ = writeln!(
                 out,
                 "The run's steps merged with ha's `{}`: Serf events received by ha's handler and the \
-                 HAProxy reloads it made.\n",
+                 changes it made to HAProxy (runtime updates and reloads).\n",
                 capture::SERF_LOG
             );
             timeline::parse_serf_log(log)

@@ -31,7 +31,7 @@ impl Task {
             3 => "Serf event handlers on ha log member events to /var/log/serf.log",
             4 => "ha renders haproxy.cfg from a template on every membership change",
             5 => "ha keeps one file per live backend in /nodes; a stopped node leaves both /nodes and haproxy.cfg",
-            _ => "ha reloads HAProxy after each change: scale to 4 webapps, then stop s2",
+            _ => "ha applies each change to HAProxy without refusing a connection (runtime API, or a hitless reload): scale to 4 webapps, then stop s2",
         }
     }
 

@@ -16,6 +16,8 @@ pub(crate) enum Kind {
     Serf,
     /// A HAProxy reload (`reload #3: +s3 -s1`).
     Reload,
+    /// A membership change through HAProxy's runtime API (`update #3: +s3 (runtime API...)`).
+    Update,
     /// Anything else the agent logged (a rejected config, an error...).
     Other,
 }
@@ -26,6 +28,7 @@ impl Kind {
             Kind::Step | Kind::Converged => "step",
             Kind::Serf => "serf",
             Kind::Reload => "reload",
+            Kind::Update => "update",
             Kind::Other => "agent",
         }
     }
@@ -59,6 +62,7 @@ pub(crate) fn parse_serf_log(log: &str) -> Vec<Entry> {
                 kind: match record {
                     Record::Event { .. } => Kind::Serf,
                     Record::Reload { .. } => Kind::Reload,
+                    Record::Update { .. } => Kind::Update,
                     _ => Kind::Other,
                 },
                 text: record.to_string(),
@@ -109,7 +113,8 @@ mod tests {
                    \n\
                    haproxy -c rejected the new config\n\
                    1970-01-01T00:00:12.000Z error: reloading HAProxy: no master\n\
-                   1970-01-01T00:00:12.250Z member-leave s1 backend\n";
+                   1970-01-01T00:00:12.250Z member-leave s1 backend\n\
+                   1970-01-01T00:00:13.000Z update #2: -s1 (runtime API, no reload)\n";
         let entries = parse_serf_log(log);
         let kinds: Vec<Kind> = entries.iter().map(|e| e.kind).collect();
         assert_eq!(
@@ -119,7 +124,8 @@ mod tests {
                 Kind::Reload,
                 Kind::Other,
                 Kind::Other,
-                Kind::Serf
+                Kind::Serf,
+                Kind::Update
             ]
         );
         assert_eq!(entries[0].text, "member-join ha balancer");

@@ -5,6 +5,7 @@ mod containers;
 mod images;
 mod nested;
 mod networks;
+mod stats;
 mod streams;
 
 use anyhow::Context as _;

@@ -1,6 +1,7 @@
 //! The running stack: observe the project's containers, plan, apply, wait. Shared by
 //! `up`, `scale`, `collect-logs` and `bench`.
 pub(crate) mod app;
+mod neighbours;
 mod plan;
 mod preflight;
 mod rollout;
@@ -16,6 +17,7 @@ use cluster::{labels, AppMode, Cluster, Node, Role};
 use crate::context::{Ctx, UsageError};
 use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
+pub(crate) use neighbours::check as check_neighbours;
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use rollout::{previous_image, Rollout};
 pub(crate) use teardown::{remove_containers, remove_stack};

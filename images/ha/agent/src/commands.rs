@@ -1,14 +1,17 @@
 //! The subcommands that do more than one reconcile.
 use std::io::Read;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cluster::record::Record;
 
+use cluster::{Backend, Cluster};
+
 use crate::reconcile::{load_cluster, reconcile, Agent, Run};
 use crate::reload::{self, Outcome};
 use crate::state::State;
-use crate::{event, lock};
+use crate::{event, lock, members, serf_rpc};
 
 /// Serf event handler: log each member of the event, then reconcile everything.
 pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
@@ -36,14 +39,33 @@ pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
     }
 }
 
-/// The safety net: reconcile every `interval`, reporting an error once until it changes.
-/// It starts one interval late: at container start HAProxy's `init` and Serf's first
-/// events come first, before Serf can even answer.
-pub(crate) fn watch(agent: &Agent, interval: Duration) -> anyhow::Result<()> {
+/// Watches Serf's member list every `poll` and reconciles as soon as the alive backends
+/// differ from the last seen: a join or a leave is applied within a few hundred ms,
+/// without waiting for Serf to coalesce its events. Every `interval` it reconciles anyway
+/// (the safety net), reporting an error once until it changes. A poll Serf does not answer
+/// (at container start) is skipped: HAProxy's `init` and Serf's events cover that time.
+pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow::Result<()> {
+    let cluster = load_cluster()?;
     let mut last_error = None;
+    let mut last_seen = None;
+    let mut last_full = Instant::now();
+    let mut serf = None;
     loop {
-        std::thread::sleep(interval);
-        match reconcile(agent, Run::Periodic) {
+        std::thread::sleep(poll);
+        let due = last_full.elapsed() >= interval;
+        let seen = alive_backends(&mut serf, &cluster);
+        let moved = seen.is_some() && seen != last_seen;
+        if !due && !moved {
+            continue;
+        }
+        if seen.is_some() {
+            last_seen = seen;
+        }
+        if due {
+            last_full = Instant::now();
+        }
+        let run = if moved { Run::Triggered } else { Run::Periodic };
+        match reconcile(agent, run) {
             Ok(()) => last_error = None,
             Err(err) => {
                 let message = format!("{err:#}");
@@ -52,6 +74,20 @@ pub(crate) fn watch(agent: &Agent, interval: Duration) -> anyhow::Result<()> {
                     last_error = Some(message);
                 }
             }
+        }
+    }
+}
+
+/// The alive backends through the long-lived RPC client, reconnected after any error.
+fn alive_backends(serf: &mut Option<serf_rpc::Client>, cluster: &Cluster) -> Option<Vec<Backend>> {
+    if serf.is_none() {
+        *serf = serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS)).ok();
+    }
+    match serf.as_mut()?.members() {
+        Ok(members) => Some(members::select_backends(&members, cluster).backends),
+        Err(_) => {
+            *serf = None;
+            None
         }
     }
 }

@@ -13,6 +13,9 @@ mod nodes;
 mod paths;
 mod reconcile;
 mod reload;
+mod runtime;
+mod serf_rpc;
+mod servers;
 mod state;
 
 use std::process::ExitCode;
@@ -23,7 +26,7 @@ use anyhow::{bail, Context as _};
 use crate::commands::{force_reload, init, on_event, watch};
 use crate::reconcile::{reconcile, Agent, Run};
 
-const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--interval SECS] | reload | reload-method | --version";
+const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | reload-method | cli master|admin COMMAND | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,14 +58,43 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
         ["event"] => on_event(agent),
         ["reconcile"] => reconcile(agent, Run::Triggered),
         ["init"] => init(agent),
-        ["watch"] => watch(agent, Duration::from_secs(5)),
-        ["watch", "--interval", secs] => {
-            let secs: f64 = secs.parse().ok().filter(|s| *s > 0.0).with_context(|| {
-                format!("--interval {secs:?}: expected a number of seconds above 0")
-            })?;
-            watch(agent, Duration::from_secs_f64(secs))
+        ["watch", options @ ..] => {
+            let (mut poll, mut interval) = (0.1, 5.0);
+            for pair in options.chunks(2) {
+                let (flag, value) = match pair {
+                    ["--poll", secs] => (&mut poll, secs),
+                    ["--interval", secs] => (&mut interval, secs),
+                    _ => bail!("{USAGE}"),
+                };
+                *flag = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0)
+                    .with_context(|| {
+                        format!(
+                            "{}: {value:?}: expected a number of seconds above 0",
+                            pair[0]
+                        )
+                    })?;
+            }
+            watch(
+                agent,
+                Duration::from_secs_f64(poll),
+                Duration::from_secs_f64(interval),
+            )
         }
         ["reload"] => force_reload(agent),
+        // For tests and operators: one command on HAProxy's master CLI or admin socket.
+        ["cli", socket @ ("master" | "admin"), command @ ..] if !command.is_empty() => {
+            let command = command.join(" ");
+            let answer = if *socket == "master" {
+                reload::master_cli(&agent.paths.master_socket, &command)?
+            } else {
+                runtime::cli(&agent.paths.admin_socket, &command)?
+            };
+            print!("{answer}");
+            Ok(())
+        }
         ["reload-method"] => {
             println!("{}", reconcile::load_cluster()?.ha.reload.as_str());
             Ok(())

@@ -20,6 +20,11 @@ pub(crate) struct Paths {
     pub(crate) lock_file: PathBuf,
     /// HAProxy master CLI (hitless mode).
     pub(crate) master_socket: PathBuf,
+    /// HAProxy's runtime API (the worker's admin socket), for membership changes.
+    pub(crate) admin_socket: PathBuf,
+    /// Where the servers' runtime state is dumped before a reload (the template's
+    /// `server-state-file`).
+    pub(crate) server_state: PathBuf,
     /// Pid of the HAProxy daemon (restart mode).
     pub(crate) pid_file: PathBuf,
     /// The s6 service dir of HAProxy, for `s6-svc -2`.
@@ -44,6 +49,8 @@ impl Paths {
             state_file: root.join("var/lib/ha-agent/state.json"),
             lock_file: root.join("run/ha-agent.lock"),
             master_socket: root.join("run/haproxy/master.sock"),
+            admin_socket: root.join("run/haproxy/admin.sock"),
+            server_state: root.join("var/lib/haproxy/server-state"),
             pid_file: root.join("run/haproxy/haproxy.pid"),
             haproxy_service: root.join("etc/s6/haproxy"),
             container_log: root.join("proc/1/fd/1"),

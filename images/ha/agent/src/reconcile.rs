@@ -12,8 +12,9 @@ use crate::config::NotMadeLive;
 use crate::log::Log;
 use crate::paths::Paths;
 use crate::reload::{self, Outcome};
+use crate::runtime::{self, Applied};
 use crate::state::{self, State};
-use crate::{config, lock, members, nodes};
+use crate::{config, lock, members, nodes, servers};
 
 pub(crate) struct Agent {
     pub(crate) sh: Shell,
@@ -56,11 +57,20 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
         }
     }
 
-    let text = cluster::render_haproxy(&template, &cluster, &selection.backends)
+    let text = cluster::render_haproxy_live(&template, &cluster, &selection.backends)
         .with_context(|| format!("rendering {}", paths.template.display()))?;
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
     let changed = live.as_deref() != Some(text.as_str());
+    // Only the servers changed and HAProxy runs the live file: the runtime API will do.
+    let ops = match &live {
+        Some(live)
+            if changed && run != Run::Init && !state.pending && cluster.runtime_updates() =>
+        {
+            servers::plan(&servers::layout(live), &servers::layout(&text))
+        }
+        _ => None,
+    };
     let change = if changed {
         let generation = state.generation + 1;
         let servers = state::servers_of(&selection.backends);
@@ -99,7 +109,11 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     };
 
     if run == Run::Init {
-        // HAProxy is started right after this, on the live file.
+        // HAProxy is started right after this, on the live file; a server state left
+        // from an earlier life of the container must not override it. An empty state
+        // (its version line only) rather than none: HAProxy warns about a missing file.
+        crate::files::write_atomically(&paths.server_state, b"1\n")
+            .with_context(|| format!("resetting {}", paths.server_state.display()))?;
         state.pending = false;
         state.save(&paths.state_file)?;
         agent.log.record(Record::Config {
@@ -108,6 +122,28 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             haproxy: Haproxy::Starting,
         });
         return Ok(());
+    }
+    let mut fresh = Vec::new();
+    if let Some(ops) = &ops {
+        match runtime::apply(&paths.admin_socket, ops) {
+            Ok(Applied::Done) => {
+                state.pending = false;
+                state.save(&paths.state_file)?;
+                agent.log.record(Record::Update { generation, change });
+                return Ok(());
+            }
+            Ok(Applied::NotRunning) => {}
+            Err(err) => {
+                agent.log.error(&format!(
+                    "runtime update of config #{generation} failed, reloading instead: {err:#}"
+                ));
+                fresh = ops.names();
+            }
+        }
+    }
+    if let Err(err) = runtime::save_state(&paths.admin_socket, &paths.server_state, &fresh) {
+        // Only runtime state (drain, weights) is lost: the reload still applies the config.
+        agent.log.error(&format!("{err:#}"));
     }
     let outcome = reload::reload(&agent.sh, paths, cluster.ha.reload)
         .with_context(|| format!("reloading HAProxy for config #{}", state.generation))?;

@@ -92,7 +92,7 @@ fn master_status(socket: &Path) -> anyhow::Result<MasterStatus> {
     parse_show_proc(&text).context("reading the master's line of `show proc`")
 }
 
-fn master_cli(socket: &Path, command: &str) -> anyhow::Result<String> {
+pub(crate) fn master_cli(socket: &Path, command: &str) -> anyhow::Result<String> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("connecting to the HAProxy master CLI {}", socket.display()))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;

@@ -75,7 +75,7 @@ pub(crate) struct Started {
 
 /// converge creates nodes one after another, so a node's creation request follows the
 /// completion of the previous action.
-fn creation_requests(
+pub(crate) fn creation_requests(
     runner: &Runner<'_>,
     called: Instant,
     actions: &[(Action, Instant)],

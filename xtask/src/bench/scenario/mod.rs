@@ -5,6 +5,7 @@ pub(crate) mod burst;
 pub(crate) mod churn;
 pub(crate) mod cycles;
 pub(crate) mod join;
+pub(crate) mod membership;
 pub(crate) mod reloads;
 pub(crate) mod rolling;
 
