@@ -19,7 +19,7 @@ mod validate;
 pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
-    Balance, Base, Cluster, Ha, Health, Network, Node, ReloadMethod, Role, Serf, SerfProfile,
+    Balance, Base, Cluster, Ha, Health, Network, Node, ReloadMethod, Role, Serf, SerfProfile, Tls,
     UpdateMethod, Webapps,
 };
 pub use names::{is_dns_label, natural_key};

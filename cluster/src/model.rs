@@ -39,6 +39,23 @@ pub struct Ha {
     pub reload: ReloadMethod,
     pub update: UpdateMethod,
     pub health: Health,
+    /// HTTPS, published on `https_port` when `tls` is set.
+    pub https_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// `[ha.tls]`: the server certificate comes from files (`cert` + `key`, PEM) or is
+/// generated for the project (`generate`). The files are checked by the host, where they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tls {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub generate: bool,
+    /// HTTP answers with a redirect to HTTPS.
+    pub redirect: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -69,6 +69,17 @@ pub(crate) struct RawHa {
     pub reload: String,
     pub update: String,
     pub health: RawHealth,
+    pub https_port: i64,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub generate: bool,
+    pub redirect: bool,
 }
 
 impl Default for RawHa {
@@ -84,6 +95,8 @@ impl Default for RawHa {
             reload: "hitless".into(),
             update: "runtime".into(),
             health: RawHealth::default(),
+            https_port: 443,
+            tls: None,
         }
     }
 }

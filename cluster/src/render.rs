@@ -83,6 +83,9 @@ fn render_haproxy_as(
 pub struct ComposeInputs {
     /// The Serf gossip key file (`{"encrypt_key": ...}`), relative to the compose file.
     pub serf_secret_file: String,
+    /// With `[ha.tls]`: (file relative to the compose file, path in ha) for the certificate
+    /// and key, mounted read-only into ha.
+    pub tls_files: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]

@@ -81,6 +81,16 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         UpdateMethod::ALL,
     )?;
     let health = health(&raw)?;
+    let https_port = port("ha.https_port", raw.ha.https_port)?;
+    let tls = tls(&raw)?;
+    if tls.is_some() && (https_port == http_port || https_port == stats_port) {
+        return violation(
+            "ha.https_port",
+            format!(
+                "{https_port} is also ha.http_port or ha.stats_port; use another port, e.g. 443"
+            ),
+        );
+    }
 
     let count = match u32::try_from(raw.webapps.count) {
         Ok(count) => count,
@@ -124,6 +134,8 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             reload,
             update,
             health,
+            https_port,
+            tls,
         },
         webapps: Webapps {
             count,
@@ -307,4 +319,53 @@ fn health(raw: &RawCluster) -> Result<Health, Violation> {
         rise: count("ha.health.rise", health.rise)?,
         fall: count("ha.health.fall", health.fall)?,
     })
+}
+
+/// `[ha.tls]`: either both files or `generate`, never both. Whether the files exist and
+/// match is checked by the host, which can read them.
+fn tls(raw: &RawCluster) -> Result<Option<Tls>, Violation> {
+    let Some(tls) = &raw.ha.tls else {
+        return Ok(None);
+    };
+    let path = |key: &'static str, value: &Option<String>| match value {
+        Some(path) if path.trim().is_empty() => {
+            violation(key, "is empty; give the path of a PEM file")
+        }
+        other => Ok(other.clone()),
+    };
+    let cert = path("ha.tls.cert", &tls.cert)?;
+    let key = path("ha.tls.key", &tls.key)?;
+    match (&cert, &key, tls.generate) {
+        (Some(_), Some(_), false) | (None, None, true) => {}
+        (Some(_), Some(_), true) => {
+            return violation(
+                "ha.tls.generate",
+                "cannot be true with cert and key; remove cert and key, or generate",
+            )
+        }
+        (Some(_), None, _) => {
+            return violation(
+                "ha.tls.key",
+                "is missing; give the PEM private key of ha.tls.cert",
+            )
+        }
+        (None, Some(_), _) => {
+            return violation(
+                "ha.tls.cert",
+                "is missing; give the PEM certificate of ha.tls.key",
+            )
+        }
+        (None, None, false) => {
+            return violation(
+                "ha.tls",
+                "has no certificate; give cert and key (PEM paths) or generate = true",
+            )
+        }
+    }
+    Ok(Some(Tls {
+        cert,
+        key,
+        generate: tls.generate,
+        redirect: tls.redirect,
+    }))
 }

@@ -25,6 +25,7 @@ fn declared_backends(cluster: &Cluster) -> Vec<Backend> {
 fn compose(cluster: &Cluster) -> String {
     let inputs = ComposeInputs {
         serf_secret_file: format!("../.state/{}/serf.json", cluster.project),
+        tls_files: Vec::new(),
     };
     cluster::render_compose(COMPOSE, cluster, &inputs).unwrap()
 }
@@ -118,4 +119,43 @@ fn webapp_addresses_skip_gateway_and_ha() {
         .map(|n| n.ip.to_string())
         .collect();
     assert_eq!(ips, ["192.168.42.2", "192.168.42.4", "192.168.42.5"]);
+}
+
+/// `[ha.tls]` with a redirect: HTTPS bind with modern settings, HTTP redirected; and the
+/// model the agent gets round-trips.
+#[test]
+fn haproxy_tls_with_redirect() {
+    let text = LAB.replace(
+        "[webapps]",
+        "[ha.tls]\ngenerate = true\nredirect = true\n\n[webapps]",
+    );
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    assert_eq!(
+        cluster::parse(&cluster.to_toml(), "agent").unwrap(),
+        cluster
+    );
+    let rendered = haproxy_declared(&cluster);
+    let frontend =
+        &rendered[rendered.find("frontend http").unwrap()..rendered.find("backend nodes").unwrap()];
+    insta::assert_snapshot!(frontend);
+}
+
+/// With `[ha.tls]`, compose publishes the HTTPS port and mounts the certificate into ha only.
+#[test]
+fn compose_tls_mounts_the_certificate_into_ha() {
+    let text = LAB.replace("[webapps]", "[ha.tls]\ngenerate = true\n\n[webapps]");
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    let inputs = ComposeInputs {
+        serf_secret_file: "../.state/lab4/serf.json".into(),
+        tls_files: vec![(
+            "../.state/lab4/tls/server.pem".into(),
+            "/etc/haproxy/tls/server.pem".into(),
+        )],
+    };
+    let rendered = cluster::render_compose(COMPOSE, &cluster, &inputs).unwrap();
+    assert!(rendered.contains("- \"127.0.0.1:443:443\""), "{rendered}");
+    let mount = "- ../.state/lab4/tls/server.pem:/etc/haproxy/tls/server.pem:ro";
+    assert_eq!(rendered.matches(mount).count(), 1, "{rendered}");
+    let ha = &rendered[rendered.find("  ha:").unwrap()..rendered.find("  s1:").unwrap()];
+    assert!(ha.contains(mount), "{ha}");
 }

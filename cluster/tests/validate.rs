@@ -81,3 +81,30 @@ fn each_mistake_has_a_precise_message() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+#[test]
+fn tls_needs_both_files_or_generate() {
+    let with_tls = |tls: &str| LAB.replace("[webapps]", &format!("[ha.tls]\n{tls}\n[webapps]"));
+    let table: &[(&str, &str)] = &[
+        ("", "cluster.toml:29: ha.tls: has no certificate; give cert and key (PEM paths) or generate = true"),
+        ("cert = \"c.pem\"", "cluster.toml: ha.tls.key: is missing; give the PEM private key of ha.tls.cert"),
+        ("key = \"k.pem\"", "cluster.toml: ha.tls.cert: is missing; give the PEM certificate of ha.tls.key"),
+        ("cert = \"c.pem\"\nkey = \"k.pem\"\ngenerate = true", "cluster.toml:32: ha.tls.generate: cannot be true with cert and key; remove cert and key, or generate"),
+        ("cert = \"\"\nkey = \"k.pem\"", "cluster.toml:30: ha.tls.cert: is empty; give the path of a PEM file"),
+        ("generate = true\nhttps_port = 1", "cluster.toml:31: ha.tls.https_port: unknown field `https_port`, expected one of `cert`, `key`, `generate`, `redirect`"),
+    ];
+    let actual: Vec<String> = table
+        .iter()
+        .map(|(tls, _)| error_for(&with_tls(tls)))
+        .collect();
+    let expected: Vec<&str> = table.iter().map(|(_, e)| *e).collect();
+    assert_eq!(actual, expected);
+    let port = LAB
+        .replace("http_port = 80", "http_port = 80\nhttps_port = 1936")
+        .replace("[webapps]", "[ha.tls]\ngenerate = true\n\n[webapps]");
+    assert_eq!(
+        error_for(&port),
+        "cluster.toml:17: ha.https_port: 1936 is also ha.http_port or ha.stats_port; use another port, e.g. 443"
+    );
+    assert!(cluster::parse(&with_tls("generate = true"), "cluster.toml").is_ok());
+}

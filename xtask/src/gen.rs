@@ -6,7 +6,7 @@ use clap::Args;
 use cluster::{Backend, Cluster, ComposeInputs};
 
 use crate::context::Ctx;
-use crate::secrets;
+use crate::{secrets, tls};
 
 #[derive(Args)]
 pub(crate) struct Gen {
@@ -41,6 +41,8 @@ impl Gen {
         }
         let key = secrets::ensure_serf_key(ctx, cluster)?;
         println!("serf gossip key for the compose file: {}", key.display());
+        // The certificate the compose file mounts into ha: checked, or generated now.
+        tls::server_pem(ctx, cluster)?;
         Ok(())
     }
 }
@@ -58,6 +60,10 @@ pub(crate) fn render_all(
 ) -> anyhow::Result<Vec<Generated>> {
     let inputs = ComposeInputs {
         serf_secret_file: relative_to(out, &secrets::serf_key_path(ctx, cluster)),
+        tls_files: tls::compose_files(ctx, cluster)
+            .into_iter()
+            .map(|(host, inside)| (relative_to(out, &host), inside))
+            .collect(),
     };
     let compose = cluster::render_compose(
         &read_template(ctx, "docker-compose.yml.j2")?,

@@ -12,6 +12,8 @@ mod gen;
 mod haproxy_stats;
 mod http;
 mod interrupt;
+mod logs;
+mod nested;
 mod process;
 mod progress;
 mod scale;
@@ -21,6 +23,7 @@ mod stack;
 
 mod status;
 mod table;
+mod tls;
 mod up;
 
 use std::path::PathBuf;
@@ -57,6 +60,10 @@ enum Command {
     Status(status::Status),
     /// Remove the project's containers and network (and images with --images).
     Down(down::Down),
+    /// Print the project's logs interleaved by time (--follow, --since, --events).
+    Logs(logs::Logs),
+    /// A Docker engine in a container, for restart tests and labs (up prints its DOCKER_HOST).
+    Nested(nested::command::NestedCmd),
     /// Replay a lab task on a fresh stack and write its evidence under logs/.
     CollectLogs(collect_logs::CollectLogs),
     /// Measure convergence, failed requests and reloads; write bench/results.*.
@@ -90,6 +97,8 @@ async fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
         Command::Scale(cmd) => cmd.run(ctx).await,
         Command::Status(cmd) => cmd.run(ctx).await,
         Command::Down(cmd) => cmd.run(ctx).await,
+        Command::Logs(cmd) => cmd.run(ctx).await,
+        Command::Nested(cmd) => cmd.run(ctx).await,
         Command::CollectLogs(cmd) => cmd.run(ctx).await,
         Command::Bench(cmd) => cmd.run(ctx).await,
         Command::Ci(cmd) => cmd.run(ctx),

@@ -57,14 +57,19 @@ fn random_base64(bytes: usize) -> anyhow::Result<String> {
 
 /// Writes owner-only (dir 0700, file 0600), through a temporary file renamed into place,
 /// so a crash never leaves a truncated key behind.
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().expect("secrets path has a parent");
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let temp = dir.join(format!(".serf.json.{}", std::process::id()));
+    let name = path.file_name().expect("secrets path names a file");
+    let temp = dir.join(format!(
+        ".{}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)

@@ -20,6 +20,8 @@ pub(crate) struct Status {
 struct Row {
     name: String,
     container: String,
+    /// The image's HEALTHCHECK as Docker reports it: healthy, unhealthy or starting.
+    health: String,
     ip: String,
     serf: String,
     haproxy: String,
@@ -40,6 +42,13 @@ impl Status {
                 .and_then(|i| i.state.as_ref())
                 .and_then(|s| s.status)
                 .map(|s| s.to_string());
+            let health = info
+                .as_ref()
+                .and_then(|i| i.state.as_ref())
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             let ip = info
                 .as_ref()
                 .and_then(|i| i.network_settings.as_ref())
@@ -52,6 +61,7 @@ impl Status {
                 Row {
                     name: observed.name,
                     container: state.unwrap_or_default(),
+                    health,
                     ip,
                     ..Row::default()
                 },
@@ -106,7 +116,7 @@ impl Status {
         };
         let columns = [
             Column::left("NODE", 12),
-            Column::left("CONTAINER", 10),
+            Column::left("CONTAINER", 20),
             Column::left("IP", 16),
             Column::left("SERF", 8),
             Column::left("HAPROXY", 9),
@@ -116,9 +126,14 @@ impl Status {
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
+                // Like `docker ps`: "running (healthy)".
+                let container = match (r.container.as_str(), r.health.as_str()) {
+                    (state, "" | "none") => dash(state),
+                    (state, health) => format!("{state} ({health})"),
+                };
                 vec![
                     r.name.clone(),
-                    dash(&r.container),
+                    container,
                     dash(&r.ip),
                     dash(&r.serf),
                     dash(&r.haproxy),

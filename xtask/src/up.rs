@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::{build, haproxy_stats, progress, stack};
+use crate::{build, haproxy_stats, progress, stack, tls};
 
 #[derive(Args)]
 pub(crate) struct Up {
@@ -56,6 +56,21 @@ impl Up {
             start.elapsed().as_secs_f64(),
             haproxy_stats::lb_url(cluster),
             haproxy_stats::stats_url(cluster),
+        );
+        if let Some(settings) = &cluster.ha.tls {
+            let ca = match settings.generate {
+                true => format!(" (CA: {})", tls::ca_path(ctx, cluster).display()),
+                false => String::new(),
+            };
+            println!(
+                "  https:         https://{}:{}/{ca}",
+                haproxy_stats::published_host(cluster),
+                cluster.ha.https_port,
+            );
+        }
+        println!(
+            "  metrics:       {}metrics",
+            haproxy_stats::stats_url(cluster)
         );
         Ok(())
     }

@@ -10,6 +10,9 @@ mod source;
 mod steps;
 mod tarball;
 
+pub(crate) use source::bootstrap_tag;
+pub(crate) use tarball::BuildContext;
+
 use std::path::PathBuf;
 use std::time::Instant;
 

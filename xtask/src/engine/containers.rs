@@ -8,7 +8,8 @@ use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum,
-    EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
+    EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -92,19 +93,7 @@ impl Engine {
     }
 
     pub async fn create_container(&self, spec: &ContainerSpec) -> anyhow::Result<()> {
-        let mut port_bindings = HashMap::new();
-        let mut exposed = Vec::new();
-        for port in &spec.published {
-            let key = format!("{port}/tcp");
-            port_bindings.insert(
-                key.clone(),
-                Some(vec![PortBinding {
-                    host_ip: Some(spec.bind.to_string()),
-                    host_port: Some(port.to_string()),
-                }]),
-            );
-            exposed.push(key);
-        }
+        let (port_bindings, exposed) = publish(&spec.published, &spec.bind.to_string());
         let endpoint = EndpointSettings {
             ipam_config: Some(EndpointIpamConfig {
                 ipv4_address: Some(spec.ip.to_string()),
@@ -124,6 +113,12 @@ impl Engine {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: Some(port_bindings),
                 init: Some(false),
+                // Back after a daemon restart or a reboot; a `docker stop` by hand stays
+                // stopped. Serf re-forms the cluster whatever the order they come back in.
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -211,6 +206,33 @@ impl Engine {
     /// Runs `cmd` in a running container and collects its output (`docker exec`).
     pub async fn exec(&self, container: &str, cmd: &[&str]) -> anyhow::Result<ExecOutput> {
         let what = || format!("running `{}` in container {container}", cmd.join(" "));
+        let (id, mut output) = self.attach_exec(container, cmd).await?;
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        while let Some(chunk) = output.next().await {
+            match chunk.with_context(what)? {
+                LogOutput::StdErr { message } => {
+                    stderr.push_str(&String::from_utf8_lossy(&message))
+                }
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+        let inspect = self.docker.inspect_exec(&id).await.with_context(what)?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Starts `cmd` in a running container with its output attached: the exec's id and
+    /// its output as it comes.
+    pub(super) async fn attach_exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+    ) -> anyhow::Result<(String, ExecStream)> {
+        let what = || format!("running `{}` in container {container}", cmd.join(" "));
         let exec = self
             .docker
             .create_exec(
@@ -224,33 +246,17 @@ impl Engine {
             )
             .await
             .with_context(what)?;
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        if let StartExecResults::Attached { mut output, .. } = self
+        match self
             .docker
             .start_exec(&exec.id, None)
             .await
             .with_context(what)?
         {
-            while let Some(chunk) = output.next().await {
-                match chunk.with_context(what)? {
-                    LogOutput::StdErr { message } => {
-                        stderr.push_str(&String::from_utf8_lossy(&message))
-                    }
-                    other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-                }
+            StartExecResults::Attached { output, .. } => Ok((exec.id, output)),
+            StartExecResults::Detached => {
+                anyhow::bail!("{}: the engine did not attach its output", what())
             }
         }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec.id)
-            .await
-            .with_context(what)?;
-        Ok(ExecOutput {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            stdout,
-            stderr,
-        })
     }
 
     /// `docker logs` (stdout and stderr interleaved); the last `tail` lines, or all.
@@ -273,4 +279,29 @@ impl Engine {
         }
         Ok(text)
     }
+}
+
+/// A running exec's output.
+pub(super) type ExecStream = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+>;
+
+/// Port bindings publishing each of `ports` on `host_ip` at the same host port, and the
+/// matching exposed ports.
+pub(super) fn publish(
+    ports: &[u16],
+    host_ip: &str,
+) -> (HashMap<String, Option<Vec<PortBinding>>>, Vec<String>) {
+    let mut bindings = HashMap::new();
+    let mut exposed = Vec::new();
+    for port in ports {
+        let key = format!("{port}/tcp");
+        let binding = PortBinding {
+            host_ip: Some(host_ip.to_string()),
+            host_port: Some(port.to_string()),
+        };
+        bindings.insert(key.clone(), Some(vec![binding]));
+        exposed.push(key);
+    }
+    (bindings, exposed)
 }

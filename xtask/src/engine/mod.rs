@@ -2,15 +2,19 @@
 //! about and keeps the engine's error as its source.
 mod containers;
 mod images;
+mod nested;
 mod networks;
 mod stats;
+mod streams;
 
 use anyhow::Context as _;
 use bollard::Docker;
 
 pub use containers::*;
 pub(crate) use images::*;
+pub(crate) use nested::*;
 pub(crate) use networks::*;
+pub(crate) use streams::*;
 
 pub struct Engine {
     pub(crate) docker: Docker,

@@ -14,7 +14,7 @@ use cluster::{labels, Cluster, Node, Role};
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
-use crate::secrets;
+use crate::{secrets, tls};
 pub(crate) use neighbours::check as check_neighbours;
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use teardown::{remove_containers, remove_stack};
@@ -94,7 +94,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
     let node = &desired.node;
     let (image, published) = match node.role {
-        Role::Balancer => ("ha", vec![cluster.ha.http_port, cluster.ha.stats_port]),
+        Role::Balancer => {
+            let mut ports = vec![cluster.ha.http_port, cluster.ha.stats_port];
+            ports.extend(cluster.ha.tls.as_ref().map(|_| cluster.ha.https_port));
+            ("ha", ports)
+        }
         Role::Backend => ("webapp", vec![]),
     };
     let labels = HashMap::from([
@@ -173,6 +177,8 @@ pub(crate) async fn start_static(
 pub(crate) async fn preflight(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<()> {
     let mut nodes = vec![cluster.ha_node()];
     nodes.extend(cluster.webapp_nodes(webapps));
+    // Bad certificate files are the user's to fix: before anything is built or created.
+    tls::server_pem(ctx, cluster)?;
     preflight::check(ctx.engine().await?, cluster, &nodes, &ctx.config_file()).await
 }
 
@@ -223,7 +229,8 @@ async fn create(
     engine.start_container(&spec.name).await
 }
 
-/// Copies the Serf secrets into a created container (before it first starts).
+/// Copies the Serf secrets (and, into ha, the TLS certificate and key) into a created
+/// container (before it first starts).
 async fn upload_secrets(
     ctx: &Ctx,
     engine: &Engine,
@@ -237,7 +244,20 @@ async fn upload_secrets(
         contents: &secrets,
         mode: 0o600,
     };
-    engine.upload_file(name, &upload).await
+    engine.upload_file(name, &upload).await?;
+    if name != cluster.ha.name {
+        return Ok(());
+    }
+    if let Some(pem) = tls::server_pem(ctx, cluster)? {
+        let upload = FileUpload {
+            dir: tls::CONTAINER_DIR,
+            name: tls::CONTAINER_FILE,
+            contents: &pem,
+            mode: 0o600,
+        };
+        engine.upload_file(name, &upload).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn stop_and_remove(engine: &Engine, name: &str) -> anyhow::Result<()> {

@@ -67,11 +67,21 @@ async fn check_ports(
     ours: &[u16],
     file: &str,
 ) -> anyhow::Result<()> {
+    let https = cluster
+        .ha
+        .tls
+        .as_ref()
+        .map(|_| ("ha.https_port", cluster.ha.https_port));
     for (key, port) in [
         ("ha.http_port", cluster.ha.http_port),
         ("ha.stats_port", cluster.ha.stats_port),
-    ] {
-        if ours.contains(&port) {
+    ]
+    .into_iter()
+    .chain(https)
+    {
+        // An engine behind DOCKER_HOST (e.g. a nested engine) publishes on its own host,
+        // whose ports this host cannot probe: that engine refuses a taken port itself.
+        if ours.contains(&port) || std::env::var_os("DOCKER_HOST").is_some() {
             continue;
         }
         // Only "in use" means taken: binding a low port as a non-root user fails

@@ -329,3 +329,16 @@ impl Stack {
             .expect("starting xtask")
     }
 }
+
+/// Removes the stack's images (`down --images`) when dropped: declared after its `Stack`,
+/// it runs first, so a test leaves none of the images it built.
+pub struct DropImages<'a>(pub &'a Stack);
+
+impl Drop for DropImages<'_> {
+    fn drop(&mut self) {
+        let down = self.0.xtask(&["down", "--images"]);
+        if !down.status.success() {
+            eprintln!("cleanup: down --images failed:\n{}", down.all_text());
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Nested engines: a Docker engine run in a container of the host's engine, reached only
+//! through its unix socket (a host folder under .state/). Used to restart a daemon for
+//! real in tests; the Swarm lab builds its nodes from the same pieces.
+//!
+//! The image is Debian's docker.io on the debootstrapped base; the node gets SYS_ADMIN and
+//! NET_ADMIN, unconfined seccomp/AppArmor and the host's cgroup tree, and its dockerd a
+//! cgroup parent of its own. Images are copied in with save/load (no registry).
+pub(crate) mod command;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use cluster::{labels, Cluster};
+
+use crate::build::{bootstrap_tag, BuildContext};
+use crate::context::Ctx;
+use crate::engine::{BuildSpec, Engine, NodeSpec, NESTED_START_TIMEOUT};
+
+/// Label value (`lbkit.role`) of nested engine nodes and of their image.
+const ROLE: &str = "nested-engine";
+
+/// The nested engine image for `suite`; shared by every project, like the bootstrap.
+pub(crate) fn image_tag(suite: &str) -> String {
+    format!("lbkit/nested-engine-{suite}:latest")
+}
+
+/// One running nested engine.
+pub(crate) struct Nested {
+    pub(crate) node: String,
+    pub(crate) socket: PathBuf,
+    pub(crate) engine: Engine,
+}
+
+/// Builds the nested engine image unless it exists (FROM the debootstrapped base, which
+/// `cargo xtask build` makes).
+pub(crate) async fn ensure_image(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+) -> anyhow::Result<String> {
+    let tag = image_tag(&cluster.base.suite);
+    if engine.image_exists(&tag).await? {
+        return Ok(tag);
+    }
+    let from = bootstrap_tag(&cluster.base.suite);
+    anyhow::ensure!(
+        engine.image_exists(&from).await?,
+        "image {from} not found; run `cargo xtask build` first"
+    );
+    let mut context = BuildContext::new();
+    context.add_dir(&ctx.path("images/nested"))?;
+    let spec = BuildSpec {
+        tag: &tag,
+        context: context.finish()?,
+        build_args: HashMap::from([("FROM_IMAGE".to_string(), from)]),
+        labels: HashMap::from([(labels::ROLE.to_string(), ROLE.to_string())]),
+        no_cache: false,
+        cache_from: Vec::new(),
+    };
+    engine
+        .build_image(spec, |_| {})
+        .await
+        .with_context(|| format!("building image {tag}"))?;
+    Ok(tag)
+}
+
+/// The folder holding node `name`'s docker.sock on the host.
+pub(crate) fn socket_dir(ctx: &Ctx, cluster: &Cluster, name: &str) -> PathBuf {
+    ctx.path(".state")
+        .join(&cluster.project)
+        .join("nested")
+        .join(name)
+}
+
+/// Node `name` running, created (labelled with the project) if missing; waits for its
+/// engine. Run again, it only starts a stopped node.
+pub(crate) async fn ensure(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+    name: &str,
+    published: Vec<u16>,
+) -> anyhow::Result<Nested> {
+    let socket_dir = socket_dir(ctx, cluster, name);
+    let socket = socket_dir.join("docker.sock");
+    if let Some(info) = engine.inspect_container(name).await? {
+        if !info.state.and_then(|s| s.running).unwrap_or(false) {
+            engine.start_container(name).await?;
+        }
+        return Ok(Nested {
+            node: name.to_string(),
+            engine: wait(&socket).await?,
+            socket,
+        });
+    }
+    let image = ensure_image(ctx, engine, cluster).await?;
+    std::fs::create_dir_all(&socket_dir)
+        .with_context(|| format!("creating {}", socket_dir.display()))?;
+    let spec = NodeSpec {
+        name: name.to_string(),
+        image,
+        labels: HashMap::from([
+            (labels::PROJECT.to_string(), cluster.project.clone()),
+            (labels::ROLE.to_string(), ROLE.to_string()),
+        ]),
+        socket_dir: socket_dir.clone(),
+        cgroup: format!("lbkit-{name}"),
+        published,
+    };
+    engine.create_engine_node(&spec).await?;
+    engine.start_container(name).await?;
+    let nested = wait(&socket).await?;
+    Ok(Nested {
+        node: name.to_string(),
+        socket,
+        engine: nested,
+    })
+}
+
+/// The engine behind `socket`, once it answers.
+pub(crate) async fn wait(socket: &std::path::Path) -> anyhow::Result<Engine> {
+    let started = Instant::now();
+    loop {
+        match Engine::connect_socket(socket).await {
+            Ok(engine) => return Ok(engine),
+            Err(err) if started.elapsed() > NESTED_START_TIMEOUT => {
+                return Err(err).context("the nested engine did not answer in time")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Copies the project's images (and the base they are built FROM) into a nested engine,
+/// so `cargo xtask up` there finds its build cache.
+pub(crate) async fn load_project_images(
+    engine: &Engine,
+    nested: &Engine,
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    let tags = [
+        bootstrap_tag(&cluster.base.suite),
+        cluster.image_tag("base"),
+        cluster.image_tag("ha"),
+        cluster.image_tag("webapp"),
+    ];
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    engine.copy_images(nested, &tags).await
+}
+
+/// Removes node `name` with its volume (everything the inner engine held) and socket folder.
+pub(crate) async fn remove(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+    name: &str,
+) -> anyhow::Result<()> {
+    engine.remove_container(name).await?;
+    let dir = socket_dir(ctx, cluster, name);
+    match std::fs::remove_dir_all(&dir) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}

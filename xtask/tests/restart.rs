@@ -1,0 +1,145 @@
+//! A Docker daemon restart, for real: the cluster runs in a nested engine (an engine in a
+//! container, see xtask/src/nested), whose daemon the test restarts. Every container must
+//! come back and ha serve every webapp again with no command run; a container stopped by
+//! hand stays stopped.
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{docker, eventually, http_get, root, Run, Stack};
+
+/// `nested down` when the test ends, however it ends.
+struct NestedEngine<'a>(&'a Stack);
+
+impl Drop for NestedEngine<'_> {
+    fn drop(&mut self) {
+        let down = self.0.xtask(&["nested", "down"]);
+        if !down.status.success() {
+            eprintln!("cleanup: nested down failed:\n{}", down.all_text());
+        }
+    }
+}
+
+/// `cargo xtask ARGS --config <stack>` against the nested engine.
+fn inner_xtask(stack: &Stack, docker_host: &str, args: &[&str]) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--config", stack.config.to_str().unwrap()]);
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&all)
+        .current_dir(root())
+        .env("CI", "true")
+        .env("DOCKER_HOST", docker_host)
+        .output()
+        .expect("running xtask")
+        .into()
+}
+
+/// The hosts answering `n` requests through the node's 127.0.0.1 port, or None while
+/// any request fails.
+fn answering(stack: &Stack, n: usize) -> Option<BTreeSet<String>> {
+    let url = format!("http://127.0.0.1:{}/", stack.http_port);
+    (0..n)
+        .map(|_| {
+            let body = http_get(&url).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+            json["host"].as_str().map(String::from)
+        })
+        .collect()
+}
+
+/// Container name -> state, in the nested engine.
+fn inner_states(docker_host: &str, stack: &Stack) -> Vec<(String, String)> {
+    let filter = format!("label=lbkit.project={}", stack.name);
+    let out = docker(&[
+        "-H",
+        docker_host,
+        "ps",
+        "-a",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Names}} {{.State}}",
+    ]);
+    let mut states: Vec<(String, String)> = out
+        .stdout_text()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    states.sort();
+    states
+}
+
+/// Restarts the nested engine's daemon (its node container) and returns when ha serves
+/// exactly `expected` again, with the time that took from the restart command.
+fn restart_daemon(stack: &Stack, node: &str, expected: &BTreeSet<String>) -> Duration {
+    let started = Instant::now();
+    let restart = docker(&["restart", "-t", "30", node]);
+    restart.assert_success();
+    eventually(
+        "ha serving again after the daemon restart",
+        Duration::from_secs(180),
+        || answering(stack, 12).filter(|hosts| hosts == expected),
+    );
+    started.elapsed()
+}
+
+#[test]
+fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
+    // In the node, ha listens on the node's own address; the node publishes its ports on
+    // the host's 127.0.0.1 only.
+    let stack = Stack::with("e2e-restart", 73, 2, |text| {
+        text.replace("stats_port = ", "bind = \"0.0.0.0\"\nstats_port = ")
+    });
+    let _images = support::DropImages(&stack);
+    stack.xtask(&["build"]).assert_success();
+    let nested = stack.xtask(&["nested", "up"]);
+    let _cleanup = NestedEngine(&stack);
+    nested.assert_success();
+    let docker_host = nested
+        .stdout_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("DOCKER_HOST=").map(String::from))
+        .expect("nested up prints DOCKER_HOST");
+    let node = format!("{}-engine", stack.name);
+    let ports = docker(&["port", &node]).stdout_text();
+    assert!(
+        ports.lines().all(|l| l.contains("-> 127.0.0.1:")),
+        "{ports}"
+    );
+
+    let up = inner_xtask(&stack, &docker_host, &["up"]);
+    up.assert_success();
+    let all: BTreeSet<String> = [stack.node(1), stack.node(2)].into();
+    assert_eq!(answering(&stack, 12), Some(all.clone()));
+
+    // The daemon restarts: everything comes back, nobody runs a command.
+    let took = restart_daemon(&stack, &node, &all);
+    eprintln!(
+        "daemon restart -> serving both webapps again: {:.1} s",
+        took.as_secs_f64()
+    );
+    let states = inner_states(&docker_host, &stack);
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert!(states.iter().all(|(_, s)| s == "running"), "{states:?}");
+
+    // `docker stop` by hand still means stopped, across a daemon restart too.
+    let s2 = stack.node(2);
+    docker(&["-H", &docker_host, "stop", &s2]).assert_success();
+    let only_s1: BTreeSet<String> = [stack.node(1)].into();
+    let took = restart_daemon(&stack, &node, &only_s1);
+    eprintln!(
+        "daemon restart with s2 stopped -> serving s1: {:.1} s",
+        took.as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let states = inner_states(&docker_host, &stack);
+    let s2_state = states
+        .iter()
+        .find(|(n, _)| *n == s2)
+        .map(|(_, s)| s.as_str());
+    assert_eq!(s2_state, Some("exited"), "{states:?}");
+    assert_eq!(answering(&stack, 12), Some(only_s1));
+}
