@@ -28,8 +28,15 @@ impl Interrupt {
     ) -> anyhow::Result<T> {
         tokio::select! {
             result = work => result,
-            _ = self.int.recv() => Err(anyhow!("interrupted by SIGINT")),
-            _ = self.term.recv() => Err(anyhow!("interrupted by SIGTERM")),
+            signal = self.received() => Err(anyhow!("interrupted by {signal}")),
+        }
+    }
+
+    /// Waits for the next SIGINT or SIGTERM; names it.
+    pub(crate) async fn received(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
         }
     }
 }

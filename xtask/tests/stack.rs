@@ -259,7 +259,7 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
         .assert_success();
     let compose_file = out.join("docker-compose.yml");
     let compose = |args: &[&str]| {
-        let mut all = vec!["-f", compose_file.to_str().unwrap(), "-p", "e2e-compose"];
+        let mut all = vec!["-f", compose_file.to_str().unwrap(), "-p", &stack.name];
         all.extend(args);
         support::run_tool("docker-compose", &all)
     };
@@ -275,6 +275,17 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
         )
     });
     let labels_ok = stack.containers().len() == 3;
+    let policies: Vec<String> = stack
+        .containers()
+        .values()
+        .map(|id| {
+            let format = "{{.HostConfig.RestartPolicy.Name}}";
+            docker(&["inspect", "-f", format, id])
+                .stdout_text()
+                .trim()
+                .to_string()
+        })
+        .collect();
     compose(&["down"]);
     assert!(
         up.status.success(),
@@ -283,4 +294,8 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
     );
     assert!(served.is_some());
     assert!(labels_ok, "compose containers carry the project's labels");
+    assert_eq!(
+        policies, ["unless-stopped"; 3],
+        "compose containers come back after a daemon restart, as up's do"
+    );
 }

@@ -12,6 +12,7 @@ use futures_util::stream::{self, StreamExt as _};
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::{Engine, Lines};
+use crate::interrupt::Interrupt;
 use crate::stack;
 use line::Line;
 
@@ -85,8 +86,9 @@ impl Logs {
             let cat = engine
                 .exec_lines(&cluster.ha.name, &["cat", SERF_LOG])
                 .await?;
-            let lines = collect(&events_source, cat).await?;
-            event_lines = lines.len();
+            // `tail -n +N` below counts raw lines, unstamped ones included.
+            let (lines, read) = collect_counted(&events_source, cat).await?;
+            event_lines = read;
             let since = SystemTime::UNIX_EPOCH + Duration::from_secs(since.max(0) as u64);
             history.extend(lines.into_iter().filter(|l| l.at >= since));
         }
@@ -113,12 +115,11 @@ impl Logs {
             streams.push(parsed(&events_source, tail).boxed());
         }
         let mut merged = stream::select_all(streams);
-        // One listener for the whole run: a Ctrl-C while a line prints is not lost.
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        // Listening from before the loop: a Ctrl-C while a line prints is not lost.
+        let mut interrupt = Interrupt::listen()?;
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => return Ok(()),
+                _ = interrupt.received() => return Ok(()),
                 next = merged.next() => match next {
                     Some(line) => println!("{}", line::format(&line, width, self.timestamps)),
                     None => return Ok(()),
@@ -138,12 +139,18 @@ async fn follow_events(engine: &Engine, ha: &str, skip: usize) -> anyhow::Result
 
 /// Every line of a finite stream, parsed; lines without a time are dropped.
 async fn collect(source: &str, lines: Lines) -> anyhow::Result<Vec<Line>> {
+    Ok(collect_counted(source, lines).await?.0)
+}
+
+/// Like `collect`, with the number of raw lines read (parsed or not).
+async fn collect_counted(source: &str, lines: Lines) -> anyhow::Result<(Vec<Line>, usize)> {
     let raw: Vec<anyhow::Result<String>> = lines.collect().await;
+    let count = raw.len();
     let mut out = Vec::new();
     for text in raw {
         out.extend(line::parse(source, &text?));
     }
-    Ok(out)
+    Ok((out, count))
 }
 
 /// A stream's lines, parsed; a read error ends that source (the others go on).

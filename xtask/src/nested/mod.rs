@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use cluster::{labels, Cluster};
 
 use crate::build::{bootstrap_tag, BuildContext};
-use crate::context::Ctx;
+use crate::context::{Ctx, UsageError};
 use crate::engine::{BuildSpec, Engine, NodeSpec, NESTED_START_TIMEOUT};
 
 /// Label value (`lbkit.role`) of nested engine nodes and of their image.
@@ -86,6 +86,7 @@ pub(crate) async fn ensure(
     let socket_dir = socket_dir(ctx, cluster, name);
     let socket = socket_dir.join("docker.sock");
     if let Some(info) = engine.inspect_container(name).await? {
+        ensure_ours(&info, cluster, name)?;
         if !info.state.and_then(|s| s.running).unwrap_or(false) {
             engine.start_container(name).await?;
         }
@@ -117,6 +118,26 @@ pub(crate) async fn ensure(
         socket,
         engine: nested,
     })
+}
+
+/// A container by that name that this project's `nested up` did not create is not ours to
+/// start or remove.
+fn ensure_ours(
+    info: &bollard::models::ContainerInspectResponse,
+    cluster: &Cluster,
+    name: &str,
+) -> anyhow::Result<()> {
+    let labels = info.config.as_ref().and_then(|c| c.labels.as_ref());
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    if label(labels::PROJECT) == Some(cluster.project.as_str()) && label(labels::ROLE) == Some(ROLE)
+    {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "container name {name} is taken by another container (not a nested engine of project {}); remove or rename it",
+        cluster.project
+    ))
+    .into())
 }
 
 /// The engine behind `socket`, once it answers.
@@ -157,6 +178,9 @@ pub(crate) async fn remove(
     cluster: &Cluster,
     name: &str,
 ) -> anyhow::Result<()> {
+    if let Some(info) = engine.inspect_container(name).await? {
+        ensure_ours(&info, cluster, name)?;
+    }
     engine.remove_container(name).await?;
     let dir = socket_dir(ctx, cluster, name);
     match std::fs::remove_dir_all(&dir) {
