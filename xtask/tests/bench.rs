@@ -16,6 +16,7 @@ const SECTIONS: &[&str] = &[
     "## 3. Scale cycles under load",
     "## 4. Reload hitlessness, side by side",
     "## 5. Reloads per burst",
+    "## 7. Membership: runtime API vs reloads, side by side",
     "## 6. Build and size",
     "## Timeline",
 ];
@@ -103,7 +104,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .and_then(|rest| rest.split("\n## ").next())
         .unwrap();
     let rows = targets.lines().filter(|l| l.starts_with("| ")).count();
-    assert_eq!(rows, 7, "header + 6 targets:\n{targets}");
+    assert_eq!(rows, 12, "header + 11 targets:\n{targets}");
 
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
@@ -208,7 +209,8 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         number(&json, "burst.started"),
         number(&json, "settings.burst")
     );
-    let reloads = within(&json, "burst.reloads", 1.0..=number(&json, "burst.started"));
+    // Joins go through the runtime API: a burst may cause no reload at all.
+    let reloads = within(&json, "burst.reloads", 0.0..=number(&json, "burst.started"));
     let lines = at(&json, "burst.reload_lines").as_array().unwrap();
     assert_eq!(lines.len() as f64, reloads, "one line per counted reload");
     for line in lines {
@@ -220,6 +222,33 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         );
     }
     within(&json, "burst.all_up_s", 0.0..=CONVERGE_S);
+
+    for update in ["runtime", "reload"] {
+        let path = |field: &str| format!("membership.{update}.{field}");
+        assert_eq!(at(&json, &path("update")), update);
+        within(&json, &path("join_p95_s"), 0.0..=CONVERGE_S);
+        within(&json, &path("join_after_start_p95_s"), 0.0..=CONVERGE_S);
+        let kills = at(&json, &path("kill_out_of_rotation_s"))
+            .as_array()
+            .unwrap();
+        assert_eq!(kills.len() as f64, number(&json, "settings.kills"));
+        within(&json, &path("kill_out_of_rotation_p95_s"), 0.0..=30.0);
+        number(&json, &path("kill_failed"));
+        load_summary(&json, &path("load"));
+        assert_eq!(
+            number(&json, &path("big.high")),
+            number(&json, "settings.big_scale")
+        );
+        within(&json, &path("big.all_up_s"), 0.0..=CONVERGE_S);
+        within(&json, &path("big.memory_mb"), 1.0..=100_000.0);
+        load_summary(&json, &path("big.load"));
+    }
+    assert_eq!(
+        number(&json, "membership.runtime.membership_reloads"),
+        0.0,
+        "joins and failures through the runtime API reload nothing"
+    );
+    number(&json, "membership.reload.membership_reloads");
 
     assert!(at(&json, "build.cold_s").is_null(), "--quick skips it");
     for path in [
@@ -248,7 +277,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     }
 
     let targets = at(&json, "targets").as_array().unwrap();
-    assert_eq!(targets.len(), 6);
+    assert_eq!(targets.len(), 11);
     for target in targets {
         for field in ["name", "goal", "measured"] {
             let text = at(target, field).as_str().unwrap_or_default();
@@ -264,11 +293,12 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases.len(), 8, "{phases:?}");
+    assert_eq!(phases.len(), 10, "{phases:?}");
     let points = at(&json, "timeline.points").as_array().unwrap();
     assert!(points.len() > 10, "one point per second");
-    let most = number(&json, "settings.join_to").max(number(&json, "settings.cycle_high"))
-        + number(&json, "settings.burst");
+    let most = (number(&json, "settings.join_to").max(number(&json, "settings.cycle_high"))
+        + number(&json, "settings.burst"))
+    .max(number(&json, "settings.big_scale"));
     // Null where the stats page did not answer that second.
     let peak = points
         .iter()
