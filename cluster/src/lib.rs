@@ -24,7 +24,7 @@ pub use model::{
 };
 pub use names::{is_dns_label, natural_key};
 pub use render::{render_compose, render_haproxy, render_haproxy_live, Backend, ComposeInputs};
-pub use stats::{parse_stats_csv, ServerStat};
+pub use stats::{parse_stats_csv, ServerStat, BACKEND};
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Cluster, ConfigError> {

@@ -14,6 +14,8 @@ pub struct ServerStat {
     pub status: String,
     /// Requests (sessions) the server has handled since the last reload.
     pub total: u64,
+    /// Sessions open on the server now (what a drain waits for).
+    pub current: u64,
 }
 
 impl ServerStat {
@@ -28,6 +30,7 @@ struct Row {
     svname: String,
     status: String,
     stot: Option<u64>,
+    scur: Option<u64>,
 }
 
 /// The servers of backend [`BACKEND`]; anything that is not HAProxy's CSV gives none.
@@ -48,6 +51,7 @@ pub fn parse_stats_csv(csv: &str) -> Vec<ServerStat> {
             name: row.svname,
             status: row.status,
             total: row.stot.unwrap_or(0),
+            current: row.scur.unwrap_or(0),
         })
         .collect()
 }
@@ -68,6 +72,7 @@ nodes,BACKEND,0,0,0,1,410,19,0,0,0,0,,0,0,0,0,UP,2,\n";
             name: name.into(),
             status: status.into(),
             total,
+            current: 0,
         }
     }
 
@@ -83,6 +88,13 @@ nodes,BACKEND,0,0,0,1,410,19,0,0,0,0,,0,0,0,0,UP,2,\n";
             ]
         );
         assert!(servers[0].is_up() && !servers[1].is_up());
+    }
+
+    #[test]
+    fn reads_open_sessions() {
+        let csv = "# pxname,svname,scur,stot,status\nnodes,s1,3,9,UP\nnodes,s2,,,DOWN\n";
+        let current: Vec<u64> = parse_stats_csv(csv).iter().map(|s| s.current).collect();
+        assert_eq!(current, [3, 0]);
     }
 
     #[test]

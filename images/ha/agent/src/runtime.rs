@@ -101,22 +101,10 @@ fn delete(socket: &Path, name: &str) -> anyhow::Result<()> {
 
 /// Current sessions of `names` in the `nodes` backend, from `show stat` CSV.
 pub(crate) fn sessions(csv: &str, names: &[String]) -> u64 {
-    let mut lines = csv.lines();
-    let Some(header) = lines.next() else {
-        return 0;
-    };
-    let columns: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
-    let column = |name: &str| columns.iter().position(|c| *c == name);
-    let (Some(px), Some(sv), Some(scur)) = (column("pxname"), column("svname"), column("scur"))
-    else {
-        return 0;
-    };
-    lines
-        .map(|line| line.split(',').collect::<Vec<_>>())
-        .filter(|f| {
-            f.get(px) == Some(&BACKEND) && f.get(sv).is_some_and(|s| names.iter().any(|n| n == s))
-        })
-        .filter_map(|f| f.get(scur)?.parse::<u64>().ok())
+    cluster::parse_stats_csv(csv)
+        .iter()
+        .filter(|server| names.contains(&server.name))
+        .map(|server| server.current)
         .sum()
 }
 
@@ -153,11 +141,11 @@ mod tests {
 
     #[test]
     fn counts_the_sessions_of_named_servers() {
-        let csv = "# pxname,svname,qcur,qmax,scur,smax\n\
-                   http,FRONTEND,,,7,9\n\
-                   nodes,s1,0,0,2,5\n\
-                   nodes,s2,0,0,3,5\n\
-                   nodes,BACKEND,0,0,5,9\n";
+        let csv = "# pxname,svname,qcur,qmax,scur,smax,status\n\
+                   http,FRONTEND,,,7,9,OPEN\n\
+                   nodes,s1,0,0,2,5,UP\n\
+                   nodes,s2,0,0,3,5,DRAIN\n\
+                   nodes,BACKEND,0,0,5,9,UP\n";
         let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(sessions(csv, &names(&["s1"])), 2);
         assert_eq!(sessions(csv, &names(&["s1", "s2"])), 5);

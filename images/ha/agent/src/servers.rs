@@ -3,8 +3,7 @@
 //! a membership change HAProxy can take through its runtime API, without a reload.
 use std::collections::BTreeMap;
 
-/// The backend the template puts the webapps in.
-pub(crate) const BACKEND: &str = "nodes";
+pub(crate) use cluster::BACKEND;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Layout {
