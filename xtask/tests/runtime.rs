@@ -234,7 +234,7 @@ fn a_template_change_reloads_hitlessly_keeping_server_state() {
 
 #[test]
 fn fifty_webapps_need_a_tuned_host() {
-    let stack = Stack::new("e2e-fifty", 35, 2);
+    let stack = Stack::new("e2e-fifty50", 36, 2);
     stack.xtask(&["up"]).assert_success();
     let containers = stack.containers();
 
