@@ -16,8 +16,9 @@ const SECTIONS: &[&str] = &[
     "## 3. Scale cycles under load",
     "## 4. Reload hitlessness, side by side",
     "## 5. Reloads per burst",
-    "## 7. Membership: runtime API vs reloads, side by side",
-    "## 6. Build and size",
+    "## 6. Membership: runtime API vs reloads, side by side",
+    "## 7. Rolling updates under load",
+    "## 8. Build and size",
     "## Timeline",
 ];
 

@@ -226,10 +226,10 @@ pub(crate) fn markdown(r: &Results) -> String {
     join_section(&mut md, &r.join, s);
     churn_section(&mut md, &r.leave_crash, s);
     cycles_section(&mut md, &r.scale_cycles, s);
-    rolling_section(&mut md, &r.rolling, s);
     reloads_section(&mut md, &r.reloads, s);
     burst_section(&mut md, &r.burst);
     membership_section(&mut md, &r.membership, s);
+    rolling_section(&mut md, &r.rolling, s);
     build_section(&mut md, &r.build);
 
     md.push_str("\n## Timeline\n\nServers UP in HAProxy and failed requests per second over the whole run, one band per scenario.\n\n![servers UP and failed requests over time](timeline.svg)\n");
@@ -386,7 +386,7 @@ fn burst_section(md: &mut String, b: &BurstResult) {
 fn membership_section(md: &mut String, m: &MembershipResult, s: &Settings) {
     let rt = &m.runtime;
     md.push_str(&format!(
-        "\n## 7. Membership: runtime API vs reloads, side by side\n\nThe same steps with `[ha] update = \"runtime\"` \
+        "\n## 6. Membership: runtime API vs reloads, side by side\n\nThe same steps with `[ha] update = \"runtime\"` \
          (servers added, drained and deleted through HAProxy's runtime API) and `update = \"reload\"` (every change \
          rendered and reloaded), same run, {} req/s: scale {} -> {} one node after another (join to the first answer, \
          from the creation request), {} SIGKILLs one after another (out of rotation: HAProxy no longer shows it UP), \
@@ -436,7 +436,7 @@ fn update_row(u: &UpdateRun) -> String {
 
 fn build_section(md: &mut String, b: &BuildResult) {
     md.push_str(&format!(
-        "\n## 6. Build and size\n\n`cargo xtask build` as a user runs it (host binaries by cargo, then base, ha, webapp).\n\n\
+        "\n## 8. Build and size\n\n`cargo xtask build` as a user runs it (host binaries by cargo, then base, ha, webapp).\n\n\
          | build | time (s) |\n|---|---|\n\
          | cold (`--no-cache`; the imported Debian base is kept) | {} |\n\
          | warm (nothing changed) | {:.1} |\n\
