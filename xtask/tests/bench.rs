@@ -294,7 +294,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases.len(), 10, "{phases:?}");
+    assert_eq!(phases.len(), 11, "{phases:?}");
     let points = at(&json, "timeline.points").as_array().unwrap();
     assert!(points.len() > 10, "one point per second");
     let most = (number(&json, "settings.join_to").max(number(&json, "settings.cycle_high"))

@@ -55,13 +55,13 @@ pub(crate) struct BigScale {
 pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<MembershipResult> {
     let runtime = runner
         .phase(
-            "7 membership: runtime API",
+            "6 membership: runtime API",
             update_run(runner, UpdateMethod::Runtime),
         )
         .await?;
     let reload = runner
         .phase(
-            "7 membership: reloads",
+            "6 membership: reloads",
             update_run(runner, UpdateMethod::Reload),
         )
         .await?;
