@@ -31,14 +31,10 @@ fn up_servers(stack: &Stack) -> BTreeSet<String> {
         .collect()
 }
 
-fn names(stack: &Stack, numbers: &[u32]) -> BTreeSet<String> {
-    numbers.iter().map(|n| stack.node(*n)).collect()
-}
-
 /// Waits until HAProxy lists exactly these servers, all UP; returns how long it took.
 fn wait_exactly(stack: &Stack, numbers: &[u32]) -> Duration {
     let start = Instant::now();
-    let expected = names(stack, numbers);
+    let expected = stack.nodes(numbers);
     eventually(
         &format!("HAProxy serving exactly {expected:?}"),
         CONVERGE,
@@ -90,13 +86,13 @@ fn membership_changes_drive_nodes_and_config() {
     stack.xtask(&["up"]).assert_success();
 
     // 1. ha + 2 webapps, both UP and both answering.
-    assert_eq!(up_servers(&stack), names(&stack, &[1, 2]));
-    assert_eq!(stack.hosts_answering(10), names(&stack, &[1, 2]));
+    assert_eq!(up_servers(&stack), stack.nodes(&[1, 2]));
+    assert_eq!(stack.hosts_answering(10), stack.nodes(&[1, 2]));
 
     // 2. Two more: 4 UP, /nodes has 4 files of `name ip`.
     stack.xtask(&["scale", "--webapps", "4"]).assert_success();
     wait_exactly(&stack, &[1, 2, 3, 4]);
-    assert_eq!(nodes_dir(&stack), names(&stack, &[1, 2, 3, 4]));
+    assert_eq!(nodes_dir(&stack), stack.nodes(&[1, 2, 3, 4]));
     let s3 = exec(&stack, &format!("cat /nodes/{}", stack.node(3))).stdout_text();
     assert_eq!(s3.trim(), format!("{} {}.4", stack.node(3), stack.net));
 
@@ -140,12 +136,12 @@ fn membership_changes_drive_nodes_and_config() {
             .collect::<Vec<_>>(),
         before
     );
-    assert_eq!(nodes_dir(&stack), names(&stack, &[3, 4]));
+    assert_eq!(nodes_dir(&stack), stack.nodes(&[3, 4]));
 
     // 8. Two reconciles at once leave a consistent /nodes and config.
     let both = exec(&stack, "ha-agent reconcile & ha-agent reconcile & wait");
     assert!(both.status.success(), "{}", both.all_text());
-    assert_eq!(nodes_dir(&stack), names(&stack, &[3, 4]));
+    assert_eq!(nodes_dir(&stack), stack.nodes(&[3, 4]));
     let config = live_config(&stack);
     for n in [3, 4] {
         assert_eq!(
@@ -175,7 +171,7 @@ fn membership_changes_drive_nodes_and_config() {
     assert_eq!(live_config(&stack), good, "the live config is untouched");
     assert_eq!(
         stack.hosts_answering(6),
-        names(&stack, &[3, 4]),
+        stack.nodes(&[3, 4]),
         "the old config keeps serving"
     );
     let logs = docker(&["logs", &stack.ha()]).all_text();
@@ -219,7 +215,7 @@ fn start_order_does_not_matter() {
         "measured: ha started last -> 3 servers UP: {:.1}s",
         start.elapsed().as_secs_f64()
     );
-    assert_eq!(stack.hosts_answering(9), names(&stack, &[1, 2, 3]));
+    assert_eq!(stack.hosts_answering(9), stack.nodes(&[1, 2, 3]));
 
     // The unprivileged web app user can neither read the secrets nor drive its Serf agent.
     let s1 = stack.node(1);
@@ -303,5 +299,5 @@ fn start_order_does_not_matter() {
         "a node without the key joined:\n{members}"
     );
     assert!(!nodes.contains("intruder"));
-    assert_eq!(up_servers(&stack), names(&stack, &[1, 2, 3]));
+    assert_eq!(up_servers(&stack), stack.nodes(&[1, 2, 3]));
 }

@@ -76,15 +76,11 @@ fn config_servers(stack: &Stack) -> BTreeSet<String> {
         .collect()
 }
 
-fn names(stack: &Stack, numbers: &[u32]) -> BTreeSet<String> {
-    numbers.iter().map(|n| stack.node(*n)).collect()
-}
-
 /// Waits until exactly these webapps are live and UP, and the config file lists exactly
 /// them; returns how long that took.
 fn wait_exactly(stack: &Stack, numbers: &[u32]) -> Duration {
     let start = Instant::now();
-    let expected = names(stack, numbers);
+    let expected = stack.nodes(numbers);
     eventually(
         &format!("HAProxy serving exactly {expected:?}"),
         CONVERGE,
@@ -169,7 +165,7 @@ fn joins_leaves_and_failures_need_no_reload() {
     assert!(log.contains("reloading instead"), "{log}");
     let addr = format!("server {s1} {}.2:3000", stack.net);
     assert!(config(&stack).contains(&addr), "{}", config(&stack));
-    assert_eq!(stack.hosts_answering(6), names(&stack, &[1, 3]));
+    assert_eq!(stack.hosts_answering(6), stack.nodes(&[1, 3]));
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::TagImageOptionsBuilder;
 
 use super::Engine;
 
@@ -34,12 +34,7 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new().name(spec.name).build();
-        self.docker
-            .create_container(Some(options), config)
-            .await
-            .with_context(|| format!("creating container {}", spec.name))?;
-        Ok(())
+        self.create_named(spec.name, config, "container").await
     }
 
     /// Tags image `id` as `repo:tag` (moving the tag if it exists).

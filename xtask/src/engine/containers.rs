@@ -126,13 +126,21 @@ impl Engine {
             }),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new()
-            .name(&spec.name)
-            .build();
+        self.create_named(&spec.name, config, "container").await
+    }
+
+    /// Creates container `name` from `config`; errors name it as `what name`.
+    pub(super) async fn create_named(
+        &self,
+        name: &str,
+        config: ContainerCreateBody,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
         self.docker
             .create_container(Some(options), config)
             .await
-            .with_context(|| format!("creating container {}", spec.name))?;
+            .with_context(|| format!("creating {what} {name}"))?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bollard::body_full;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, ImportImageOptionsBuilder};
+use bollard::query_parameters::ImportImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
@@ -69,14 +69,8 @@ impl Engine {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new()
-            .name(&spec.name)
-            .build();
-        self.docker
-            .create_container(Some(options), config)
+        self.create_named(&spec.name, config, "nested engine node")
             .await
-            .with_context(|| format!("creating nested engine node {}", spec.name))?;
-        Ok(())
     }
 
     /// A client on a nested engine's socket, once that engine answers.

@@ -207,6 +207,11 @@ prefix = "{name}-s"
         format!("{}-s{n}", self.name)
     }
 
+    /// The names of webapps `numbers`.
+    pub fn nodes(&self, numbers: &[u32]) -> std::collections::BTreeSet<String> {
+        numbers.iter().map(|n| self.node(*n)).collect()
+    }
+
     pub fn ha(&self) -> String {
         format!("{}-ha", self.name)
     }
