@@ -20,8 +20,9 @@ mod scale;
 mod secrets;
 mod serf_members;
 mod stack;
-
 mod status;
+mod swarm;
+mod swarm_lab;
 mod table;
 mod tls;
 mod up;
@@ -64,6 +65,8 @@ enum Command {
     Logs(logs::Logs),
     /// A Docker engine in a container, for restart tests and labs (up prints its DOCKER_HOST).
     Nested(nested::command::NestedCmd),
+    /// A local multi-node Docker Swarm: N engines in containers (up prints its DOCKER_HOST).
+    SwarmLab(swarm_lab::command::SwarmLabCmd),
     /// Replay a lab task on a fresh stack and write its evidence under logs/.
     CollectLogs(collect_logs::CollectLogs),
     /// Measure convergence, failed requests and reloads; write bench/results.*.
@@ -99,6 +102,7 @@ async fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
         Command::Down(cmd) => cmd.run(ctx).await,
         Command::Logs(cmd) => cmd.run(ctx).await,
         Command::Nested(cmd) => cmd.run(ctx).await,
+        Command::SwarmLab(cmd) => cmd.run(ctx).await,
         Command::CollectLogs(cmd) => cmd.run(ctx).await,
         Command::Bench(cmd) => cmd.run(ctx).await,
         Command::Ci(cmd) => cmd.run(ctx),

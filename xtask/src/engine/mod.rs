@@ -7,6 +7,8 @@ mod nested;
 mod networks;
 mod stats;
 mod streams;
+mod swarm;
+mod swarm_nodes;
 
 use anyhow::Context as _;
 use bollard::Docker;
@@ -17,6 +19,8 @@ pub(crate) use images::*;
 pub(crate) use nested::*;
 pub(crate) use networks::*;
 pub(crate) use streams::*;
+pub(crate) use swarm::*;
+pub(crate) use swarm_nodes::*;
 
 pub struct Engine {
     pub(crate) docker: Docker,

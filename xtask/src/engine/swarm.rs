@@ -1,0 +1,1 @@
+//! Swarm objects: services, tasks, secrets, overlay networks, nodes.

@@ -1,0 +1,1 @@
+//! Swarm mode calls: init, join, leave (placeholder, being written).
