@@ -13,18 +13,26 @@ mod raw;
 pub mod record;
 mod render;
 mod stats;
+mod swarm;
 pub mod time;
 mod validate;
 
 pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
-    AppMode, Balance, Base, Cluster, Ha, Health, HealthCheck, Network, Node, ReloadMethod, Role,
-    Serf, SerfProfile, Tls, UpdateMethod, Webapps,
+    AppMode, Balance, Base, Cluster, Deploy, DeployTarget, Ha, Health, HealthCheck, Network, Node,
+    ReloadMethod, Role, Serf, SerfProfile, Tls, UpdateMethod, Webapps,
 };
 pub use names::{is_dns_label, natural_key};
-pub use render::{render_compose, render_haproxy, render_haproxy_live, Backend, ComposeInputs};
+pub use render::{
+    render_compose, render_haproxy, render_haproxy_live, render_stack, Backend, ComposeInputs,
+    StackInputs,
+};
 pub use stats::{parse_stats_csv, ServerStat, BACKEND};
+pub use swarm::{
+    SwarmImages, SwarmSecret, SwarmService, LOCAL_REGISTRY, SERF_SECRET_TARGET, STACK_NAMESPACE,
+    STATS_SECRET_TARGET, STATS_USER,
+};
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Cluster, ConfigError> {

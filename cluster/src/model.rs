@@ -13,6 +13,47 @@ pub struct Cluster {
     pub ha: Ha,
     pub webapps: Webapps,
     pub serf: Serf,
+    /// Where the cluster runs; left out of the canonical TOML on the default engine, so
+    /// the lab's rendered files and fingerprints stay as they were.
+    #[serde(skip_serializing_if = "Deploy::is_default")]
+    pub deploy: Deploy,
+}
+
+/// `[deploy]`: one Docker engine (the default) or a Swarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deploy {
+    pub target: DeployTarget,
+    /// Swarm: the placement constraint of ha's one task.
+    pub ha_constraint: String,
+    /// Swarm: a registry prefix the images are pushed to (`registry.example:5000/team`);
+    /// without it they are loaded into every node's engine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Swarm: the address the host reaches ha's published ports on.
+    pub address: Ipv4Addr,
+}
+
+pub(crate) const DEFAULT_HA_CONSTRAINT: &str = "node.role == manager";
+
+impl Deploy {
+    fn is_default(&self) -> bool {
+        *self == Deploy::default()
+    }
+
+    pub fn is_swarm(&self) -> bool {
+        self.target == DeployTarget::Swarm
+    }
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Deploy {
+            target: DeployTarget::Engine,
+            ha_constraint: DEFAULT_HA_CONSTRAINT.into(),
+            registry: None,
+            address: Ipv4Addr::LOCALHOST,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -193,6 +234,14 @@ keyword_enum!(
     UpdateMethod {
         Runtime = "runtime",
         Reload = "reload",
+    }
+);
+
+keyword_enum!(
+    /// Where `up` runs the cluster: containers on one Docker engine, or services on a Swarm.
+    DeployTarget {
+        Engine = "engine",
+        Swarm = "swarm",
     }
 );
 

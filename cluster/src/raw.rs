@@ -18,6 +18,8 @@ pub(crate) struct RawCluster {
     pub webapps: RawWebapps,
     #[serde(default)]
     pub serf: RawSerf,
+    #[serde(default)]
+    pub deploy: RawDeploy,
 }
 
 fn default_project() -> String {
@@ -161,6 +163,26 @@ impl Default for RawSerf {
     fn default() -> Self {
         RawSerf {
             profile: "lan".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawDeploy {
+    pub target: String,
+    pub ha_constraint: String,
+    pub registry: Option<String>,
+    pub address: String,
+}
+
+impl Default for RawDeploy {
+    fn default() -> Self {
+        RawDeploy {
+            target: "engine".into(),
+            ha_constraint: crate::model::DEFAULT_HA_CONSTRAINT.into(),
+            registry: None,
+            address: "127.0.0.1".into(),
         }
     }
 }

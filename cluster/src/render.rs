@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::model::{Cluster, Node, Role};
 use crate::names::natural_key;
+use crate::swarm::{SwarmImages, SwarmSecret};
 
 /// One `server` line of HAProxy's `nodes` backend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,7 +76,16 @@ fn render_haproxy_as(
         "haproxy.cfg.j2",
         template,
         // The check kind is left out of the serialized model when it is the default.
-        context! { cluster, ha => &cluster.ha, check => cluster.ha.health.check.as_str(), backends, live },
+        context! {
+            cluster,
+            ha => &cluster.ha,
+            check => cluster.ha.health.check.as_str(),
+            backends,
+            live,
+            // Published beyond this host on a Swarm: the stats page asks for a password.
+            stats_auth => cluster.deploy.is_swarm(),
+            stats_user => crate::swarm::STATS_USER,
+        },
     )
 }
 
@@ -129,10 +139,43 @@ pub fn render_compose(
     )
 }
 
+/// Where stack.yml finds what must not be in it: each secret's file, relative to the
+/// stack file.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackInputs {
+    pub images: SwarmImages,
+    /// (secret, its file).
+    pub secrets: Vec<(SwarmSecret, String)>,
+}
+
+/// stack.yml (compose v3, for `docker stack deploy -c stack.yml <project>`): the services
+/// `up` creates on a Swarm, from the same [`Cluster::swarm_services`].
+pub fn render_stack(
+    template: &str,
+    cluster: &Cluster,
+    inputs: &StackInputs,
+) -> Result<String, minijinja::Error> {
+    let secrets: Vec<SwarmSecret> = inputs.secrets.iter().map(|(s, _)| s.clone()).collect();
+    let services = cluster.swarm_services(&inputs.images, &secrets, cluster.webapps.count);
+    render(
+        "stack.yml.j2",
+        template,
+        context! {
+            cluster,
+            services,
+            secrets => &inputs.secrets,
+            labels => context! {
+                project => crate::labels::PROJECT,
+                role => crate::labels::ROLE,
+            },
+        },
+    )
+}
+
 impl Cluster {
     /// The model ha is given: without where the webapps' app comes from, which ha never
     /// uses, so a new app version does not recreate the load balancer mid-rollout.
-    fn for_balancer(&self) -> Cluster {
+    pub(crate) fn for_balancer(&self) -> Cluster {
         let mut cluster = self.clone();
         let defaults = crate::parse("", "defaults").expect("the defaults are valid");
         cluster.webapps.image = None;

@@ -117,6 +117,8 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         SerfProfile::ALL,
     )?;
 
+    let deploy = deploy(&raw)?;
+
     let cluster = Cluster {
         project,
         network: Network {
@@ -145,6 +147,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             ..app
         },
         serf: Serf { profile },
+        deploy,
     };
     cross_checks(&cluster)?;
     Ok(cluster)
@@ -165,6 +168,27 @@ fn cross_checks(cluster: &Cluster) -> Result<(), Violation> {
             return violation(
                 "ha.name",
                 format!("{ha:?} collides with the webapp names {p}1, {p}2...; choose another name or webapps.prefix", p = cluster.webapps.prefix),
+            );
+        }
+    }
+    if cluster.deploy.is_swarm() {
+        // A Swarm service cannot share another task's network namespace.
+        if cluster.webapps.image.is_some() {
+            return violation(
+                "webapps.image",
+                "runs beside a Serf sidecar in the app's network namespace, which Swarm services cannot share; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead",
+            );
+        }
+        if cluster.ha.name == "webapps" {
+            return violation(
+                "ha.name",
+                "\"webapps\" is the name of the webapps' Swarm service; choose another name, e.g. \"ha\"",
+            );
+        }
+        if cluster.ha.tls.is_some() {
+            return violation(
+                "ha.tls",
+                "is not supported on deploy.target = \"swarm\" yet; remove [ha.tls] or deploy to one engine (target = \"engine\")",
             );
         }
     }
@@ -448,4 +472,67 @@ fn tls(raw: &RawCluster) -> Result<Option<Tls>, Violation> {
         generate: tls.generate,
         redirect: tls.redirect,
     }))
+}
+
+/// `[deploy]`: the target, and the Swarm settings (checked on every target, so a typo
+/// shows before the switch).
+fn deploy(raw: &RawCluster) -> Result<Deploy, Violation> {
+    let deploy = &raw.deploy;
+    let target = keyword(
+        "deploy.target",
+        &deploy.target,
+        DeployTarget::parse,
+        DeployTarget::ALL,
+    )?;
+    let ha_constraint = deploy.ha_constraint.trim();
+    if !["==", "!="].iter().any(|op| ha_constraint.contains(op)) {
+        return violation(
+            "deploy.ha_constraint",
+            format!("{ha_constraint:?} is not a Swarm placement constraint; use e.g. \"node.role == manager\" or \"node.hostname == lb1\""),
+        );
+    }
+    let registry = match deploy.registry.as_deref().map(str::trim) {
+        None => None,
+        Some(prefix) if is_registry_prefix(prefix) => Some(prefix.trim_end_matches('/').to_string()),
+        Some(prefix) => {
+            return violation(
+                "deploy.registry",
+                format!("{prefix:?} is not a registry prefix; use host[:port][/path], e.g. \"registry.example:5000/team\""),
+            )
+        }
+    };
+    let Ok(address) = deploy.address.parse::<Ipv4Addr>() else {
+        return violation(
+            "deploy.address",
+            format!(
+                "{:?} is not an IPv4 address; use the address of ha's node as this host reaches it, e.g. \"127.0.0.1\"",
+                deploy.address
+            ),
+        );
+    };
+    Ok(Deploy {
+        target,
+        ha_constraint: ha_constraint.to_string(),
+        registry,
+        address,
+    })
+}
+
+/// `host[:port][/path]`: lowercase, a host with a dot or a port (or `localhost`), so the
+/// engine never mistakes it for a Docker Hub user.
+fn is_registry_prefix(prefix: &str) -> bool {
+    let (host, path) = prefix.split_once('/').unwrap_or((prefix, ""));
+    let host_ok = !host.is_empty()
+        && (host.contains('.') || host.contains(':') || host == "localhost")
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-:".contains(c));
+    let path_ok = path.trim_end_matches('/').split('/').all(|part| {
+        path.is_empty()
+            || (!part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)))
+    });
+    host_ok && path_ok
 }

@@ -200,3 +200,79 @@ fn compose_tls_mounts_the_certificate_into_ha() {
     let ha = &rendered[rendered.find("  ha:").unwrap()..rendered.find("  s1:").unwrap()];
     assert!(ha.contains(mount), "{ha}");
 }
+
+const STACK: &str = include_str!("../../templates/stack.yml.j2");
+
+fn swarm() -> Cluster {
+    let text = format!("{LAB}\n[deploy]\ntarget = \"swarm\"\n");
+    cluster::parse(&text, "cluster.toml").unwrap()
+}
+
+fn stack(cluster: &Cluster) -> String {
+    let inputs = cluster::StackInputs {
+        images: cluster.swarm_latest_images(),
+        secrets: cluster
+            .swarm_secrets()
+            .into_iter()
+            .map(|s| {
+                let file = format!("../.state/lab4/{}", s.key);
+                (s, file)
+            })
+            .collect(),
+    };
+    cluster::render_stack(STACK, cluster, &inputs).unwrap()
+}
+
+/// The stack file: host-mode ports on ha only, the webapps named by slot and joining ha
+/// through Swarm's DNS, the secrets as files (never their contents).
+#[test]
+fn stack_lab() {
+    insta::assert_snapshot!(stack(&swarm()));
+}
+
+/// gen renders the stack file from an engine cluster file too: ha's model there says
+/// Swarm, so the stats page it serves asks for the password.
+#[test]
+fn stack_from_an_engine_file_is_a_swarm_stack() {
+    assert_eq!(stack(&lab()), stack(&swarm()));
+}
+
+/// On a Swarm the stats page (and /metrics on it) asks for the password, taken from
+/// HAProxy's environment; on the engine nothing changes.
+#[test]
+fn haproxy_on_swarm_asks_for_the_stats_password() {
+    let rendered = haproxy_declared(&swarm());
+    assert!(
+        rendered.contains("    user lbkit insecure-password \"${LBKIT_STATS_PASSWORD}\"\n"),
+        "{rendered}"
+    );
+    let stats = &rendered[rendered.find("listen stats").unwrap()..];
+    let auth = stats
+        .find("http-request auth realm stats unless { http_auth(stats_users) }")
+        .expect("the stats page asks for credentials");
+    let metrics = stats.find("prometheus-exporter").unwrap();
+    assert!(auth < metrics, "/metrics is behind the password too");
+    assert!(!haproxy_declared(&lab()).contains("userlist"));
+}
+
+#[test]
+fn swarm_model_round_trips_through_toml() {
+    let text = format!(
+        "{LAB}\n[deploy]\ntarget = \"swarm\"\nregistry = \"registry.example:5000/team\"\nha_constraint = \"node.hostname == lb1\"\naddress = \"10.1.2.3\"\n"
+    );
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    assert_eq!(
+        cluster.swarm_image("ha", "abc"),
+        "registry.example:5000/team/lab4/ha:abc"
+    );
+    assert_eq!(
+        cluster::parse(&cluster.to_toml(), "CLUSTER_TOML").unwrap(),
+        cluster
+    );
+    // The engine's default leaves [deploy] out: the lab's files and fingerprints stay.
+    assert!(!lab().to_toml().contains("[deploy]"));
+    assert_eq!(
+        swarm().swarm_image("webapp", "1"),
+        "lbkit.invalid/lab4/webapp:1"
+    );
+}

@@ -54,6 +54,11 @@ fn each_mistake_has_a_precise_message() {
         ("path = \"/health\"", "path = \"health\"", "cluster.toml:24: ha.health.path: \"health\" is not an absolute URL path; use e.g. \"/health\""),
         ("interval_ms = 1000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
         ("fall = 2", "fall = 0", "cluster.toml:27: ha.health.fall: 0 is out of range; use 1-100"),
+        ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\ntarget = \"k8s\"", "cluster.toml:37: deploy.target: \"k8s\" is not supported; use one of engine, swarm"),
+        ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\nha_constraint = \"manager\"", "cluster.toml:37: deploy.ha_constraint: \"manager\" is not a Swarm placement constraint; use e.g. \"node.role == manager\" or \"node.hostname == lb1\""),
+        ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\nregistry = \"team\"", "cluster.toml:37: deploy.registry: \"team\" is not a registry prefix; use host[:port][/path], e.g. \"registry.example:5000/team\""),
+        ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\naddress = \"lb.example\"", "cluster.toml:37: deploy.address: \"lb.example\" is not an IPv4 address; use the address of ha's node as this host reaches it, e.g. \"127.0.0.1\""),
+        ("port = 3000", "port = 3000\nimage = \"shop:1\"\n[deploy]\ntarget = \"swarm\"", "cluster.toml:33: webapps.image: runs beside a Serf sidecar in the app's network namespace, which Swarm services cannot share; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead"),
         ("count = 2", "count = -1", "cluster.toml:30: webapps.count: -1 is negative; use 0 or more"),
         ("profile = \"lan\"", "profile = \"mars\"", "cluster.toml:35: serf.profile: \"mars\" is not supported; use one of lan, wan, local"),
         ("suite = \"bookworm\"", "suite = \"Bookworm 12\"", "cluster.toml:11: base.suite: \"Bookworm 12\" is not a Debian suite name; use e.g. \"bookworm\""),
@@ -114,4 +119,15 @@ fn tls_needs_both_files_or_generate() {
         "cluster.toml:17: ha.https_port: 1936 is also ha.http_port or ha.stats_port; use another port, e.g. 443"
     );
     assert!(cluster::parse(&with_tls("generate = true"), "cluster.toml").is_ok());
+}
+
+/// On a Swarm ha's name is also its service's: it cannot be the webapps' service name.
+#[test]
+fn swarm_reserves_the_webapps_service_name() {
+    let text =
+        LAB.replace("name = \"ha\"", "name = \"webapps\"") + "\n[deploy]\ntarget = \"swarm\"\n";
+    assert_eq!(
+        error_for(&text),
+        "cluster.toml:14: ha.name: \"webapps\" is the name of the webapps' Swarm service; choose another name, e.g. \"ha\""
+    );
 }

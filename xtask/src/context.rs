@@ -105,7 +105,7 @@ fn load_cluster(config_path: &Path) -> anyhow::Result<Result<Cluster, ConfigErro
 }
 
 /// `cargo xtask` runs from anywhere in the workspace; the root is xtask's parent.
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace root")

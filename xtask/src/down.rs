@@ -2,7 +2,7 @@
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::stack;
+use crate::{stack, swarm};
 
 #[derive(Args)]
 pub(crate) struct Down {
@@ -14,7 +14,10 @@ pub(crate) struct Down {
 impl Down {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let removed = stack::remove_stack(ctx, cluster).await?;
+        let removed = match cluster.deploy.is_swarm() {
+            true => swarm::commands::down(ctx, cluster).await?,
+            false => stack::remove_stack(ctx, cluster).await?,
+        };
         for what in &removed {
             println!("removed {what}");
         }

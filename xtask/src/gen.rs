@@ -1,9 +1,10 @@
-//! `cargo xtask gen`: render generated/docker-compose.yml and generated/haproxy.cfg.
+//! `cargo xtask gen`: render generated/docker-compose.yml, generated/stack.yml and
+//! generated/haproxy.cfg.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use cluster::{Backend, Cluster, ComposeInputs};
+use cluster::{Backend, Cluster, ComposeInputs, StackInputs};
 
 use crate::context::Ctx;
 use crate::{secrets, tls};
@@ -41,6 +42,11 @@ impl Gen {
         }
         let key = secrets::ensure_serf_key(ctx, cluster)?;
         println!("serf gossip key for the compose file: {}", key.display());
+        secrets::stats_password(ctx, cluster)?;
+        println!(
+            "stats password for the stack file: {}",
+            secrets::stats_password_path(ctx, cluster).display()
+        );
         // The certificate the compose file mounts into ha: checked, or generated now.
         tls::server_pem(ctx, cluster)?;
         Ok(())
@@ -72,7 +78,27 @@ pub(crate) fn render_all(
     )
     .context("rendering templates/docker-compose.yml.j2")?;
     let haproxy = static_haproxy(ctx, cluster, cluster.webapps.count)?;
+    let stack = cluster::render_stack(
+        &read_template(ctx, "stack.yml.j2")?,
+        cluster,
+        &StackInputs {
+            images: cluster.swarm_latest_images(),
+            secrets: cluster
+                .swarm_secrets()
+                .into_iter()
+                .map(|secret| {
+                    let file = secrets::swarm_secret_file(ctx, cluster, &secret.key);
+                    (secret, relative_to(out, &file))
+                })
+                .collect(),
+        },
+    )
+    .context("rendering templates/stack.yml.j2")?;
     Ok(vec![
+        Generated {
+            name: "stack.yml",
+            text: stack,
+        },
         Generated {
             name: "docker-compose.yml",
             text: compose,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
-use hyper::header::{CONNECTION, HOST};
+use hyper::header::{AUTHORIZATION, CONNECTION, HOST};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -39,15 +39,28 @@ impl std::error::Error for GetError {}
 
 /// `GET path` on a new connection, closed after the answer.
 pub(crate) async fn get(addr: SocketAddr, path: &str) -> Result<Response, GetError> {
+    get_authorized(addr, path, None).await
+}
+
+/// [`get`] with an `Authorization` header (the stats page on a Swarm).
+pub(crate) async fn get_authorized(
+    addr: SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<Response, GetError> {
     let stream = TcpStream::connect(addr).await.map_err(GetError::Connect)?;
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(GetError::Read)?;
-    let request = Request::get(path)
+    let mut request = Request::get(path)
         .header(HOST, addr.to_string())
-        .header(CONNECTION, "close")
+        .header(CONNECTION, "close");
+    if let Some(value) = authorization {
+        request = request.header(AUTHORIZATION, value);
+    }
+    let request = request
         .body(Empty::new())
         .expect("a GET of a path is a valid request");
     let exchange = async move {
@@ -66,9 +79,10 @@ pub(crate) async fn get(addr: SocketAddr, path: &str) -> Result<Response, GetErr
 pub(crate) async fn get_text(
     addr: SocketAddr,
     path: &str,
+    authorization: Option<&str>,
     limit: Duration,
 ) -> anyhow::Result<String> {
-    let response = tokio::time::timeout(limit, get(addr, path))
+    let response = tokio::time::timeout(limit, get_authorized(addr, path, authorization))
         .await
         .map_err(|_| anyhow::anyhow!("no answer within {} s", limit.as_secs()))??;
     if !(200..300).contains(&response.status) {

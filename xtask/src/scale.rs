@@ -11,7 +11,7 @@ use crate::context::{Ctx, UsageError};
 use crate::haproxy_stats::ServerStat;
 use crate::stack::{self, Action};
 use crate::table::{self, Column};
-use crate::{progress, serf_members};
+use crate::{progress, serf_members, swarm};
 
 #[derive(Args)]
 pub(crate) struct Scale {
@@ -45,6 +45,10 @@ impl Scale {
                 cluster.max_webapps(),
                 ctx.config_path.display()
             )));
+        }
+        let timeout = Duration::from_secs(self.timeout);
+        if cluster.deploy.is_swarm() {
+            return swarm::commands::scale(ctx, cluster, self.webapps, timeout).await;
         }
         stack::check_neighbours(self.webapps, self.tune_host)?;
         let engine = ctx.engine().await?;
@@ -82,7 +86,6 @@ impl Scale {
                 up.entry(server.name.clone()).or_insert(start.elapsed());
             }
         };
-        let timeout = Duration::from_secs(self.timeout);
         tokio::select! {
             waited = stack::wait_for_servers_with(ctx, cluster, &expected, timeout, &bar, record_up) => { waited?; }
             () = poll_serf => {}

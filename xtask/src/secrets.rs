@@ -49,6 +49,44 @@ pub(crate) fn serf_key_file(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// The password of the stats page on a Swarm (user `lbkit`), generated once per project
+/// beside the Serf secrets.
+pub(crate) fn stats_password_path(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
+    stats_password_at(&ctx.root, cluster)
+}
+
+/// [`stats_password_path`] under the workspace `root`.
+pub(crate) fn stats_password_at(root: &Path, cluster: &Cluster) -> PathBuf {
+    root.join(".state")
+        .join(&cluster.project)
+        .join("stats-password")
+}
+
+/// The host file behind Swarm secret `key` (see [`cluster::Cluster::swarm_secrets`]).
+pub(crate) fn swarm_secret_file(ctx: &Ctx, cluster: &Cluster, key: &str) -> PathBuf {
+    match key {
+        "stats" => stats_password_path(ctx, cluster),
+        _ => serf_key_path(ctx, cluster),
+    }
+}
+
+/// The stats password, generated (hex, so it needs no quoting anywhere) if missing.
+pub(crate) fn stats_password(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<String> {
+    let path = stats_password_path(ctx, cluster);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("reading {}", path.display()))
+        }
+        _ => {}
+    }
+    let mut buf = [0u8; 16];
+    getrandom::fill(&mut buf).context("generating the stats password")?;
+    let password: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, password.as_bytes())?;
+    Ok(password)
+}
+
 fn random_base64(bytes: usize) -> anyhow::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).context("generating a Serf secret")?;

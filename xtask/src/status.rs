@@ -3,11 +3,12 @@ use std::collections::BTreeMap;
 
 use clap::Args;
 use cluster::record::{self, Record};
+use cluster::Cluster;
 use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::table::{self, Column};
-use crate::{haproxy_stats, serf_members, stack};
+use crate::{haproxy_stats, serf_members, stack, swarm};
 
 #[derive(Args)]
 pub(crate) struct Status {
@@ -22,6 +23,8 @@ struct Row {
     container: String,
     /// The image's HEALTHCHECK as Docker reports it: healthy, unhealthy or starting.
     health: String,
+    /// The engine's host, or on a Swarm the node running the task.
+    node: String,
     ip: String,
     serf: String,
     haproxy: String,
@@ -33,61 +36,38 @@ struct Row {
 impl Status {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let engine = ctx.engine().await?;
-        let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-        for observed in stack::observe(engine, cluster).await? {
-            let info = engine.inspect_container(&observed.name).await?;
-            let state = info
-                .as_ref()
-                .and_then(|i| i.state.as_ref())
-                .and_then(|s| s.status)
-                .map(|s| s.to_string());
-            let health = info
-                .as_ref()
-                .and_then(|i| i.state.as_ref())
-                .and_then(|s| s.health.as_ref())
-                .and_then(|h| h.status)
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            let ip = info
-                .as_ref()
-                .and_then(|i| i.network_settings.as_ref())
-                .and_then(|n| n.networks.as_ref())
-                .and_then(|n| n.get(&cluster.network.name))
-                .and_then(|e| e.ip_address.clone())
-                .unwrap_or_default();
-            rows.insert(
-                observed.name.clone(),
-                Row {
-                    name: observed.name,
-                    container: state.unwrap_or_default(),
-                    health,
-                    ip,
-                    ..Row::default()
-                },
-            );
-        }
-        if let Ok(members) = serf_members::members(engine, &cluster.ha.name).await {
-            for member in members {
-                let entry = row(&mut rows, &member.name);
-                entry.serf = member.status;
-                if entry.ip.is_empty() {
-                    entry.ip = member
-                        .addr
-                        .split(':')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
+        let (mut rows, ha) = match cluster.deploy.is_swarm() {
+            false => {
+                let engine = ctx.engine().await?;
+                let ha = (engine.clone(), cluster.ha.name.clone());
+                (container_rows(ctx, cluster).await?, Ok(ha))
+            }
+            true => (
+                task_rows(ctx, cluster).await?,
+                swarm::ha_container(ctx, cluster).await,
+            ),
+        };
+        // ha's Serf view and its log, where its container can be reached.
+        if let Ok((engine, ha)) = &ha {
+            if let Ok(members) = serf_members::members(engine, ha).await {
+                for member in members {
+                    let entry = row(&mut rows, &member.name);
+                    entry.serf = member.status;
+                    if entry.ip.is_empty() {
+                        entry.ip = member
+                            .addr
+                            .split(':')
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                    }
                 }
             }
-        }
-        if let Ok(log) = engine
-            .exec(&cluster.ha.name, &["cat", "/var/log/serf.log"])
-            .await
-        {
-            for (name, flaps) in flaps(&log.stdout) {
-                if let Some(entry) = rows.get_mut(&name) {
-                    entry.flaps = flaps;
+            if let Ok(log) = engine.exec(ha, &["cat", "/var/log/serf.log"]).await {
+                for (name, flaps) in flaps(&log.stdout) {
+                    if let Some(entry) = rows.get_mut(&name) {
+                        entry.flaps = flaps;
+                    }
                 }
             }
         }
@@ -98,57 +78,122 @@ impl Status {
                 entry.requests = Some(server.total);
             }
         }
-        let mut rows: Vec<Row> = rows.into_values().collect();
-        rows.sort_by(|a, b| {
-            cluster::node_order(a.name == cluster.ha.name, &a.name)
-                .cmp(&cluster::node_order(b.name == cluster.ha.name, &b.name))
-        });
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
-            return Ok(());
-        }
-        let dash = |s: &str| {
-            if s.is_empty() {
-                "-".to_string()
-            } else {
-                s.to_string()
-            }
-        };
-        let columns = [
-            Column::left("NODE", 12),
-            Column::left("CONTAINER", 20),
-            Column::left("IP", 16),
-            Column::left("SERF", 8),
-            Column::left("HAPROXY", 9),
-            Column::right("REQUESTS", 8),
-            Column::right("FLAPS", 6),
-        ];
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                // Like `docker ps`: "running (healthy)".
-                let container = match (r.container.as_str(), r.health.as_str()) {
-                    (state, "" | "none") => dash(state),
-                    (state, health) => format!("{state} ({health})"),
-                };
-                vec![
-                    r.name.clone(),
-                    container,
-                    dash(&r.ip),
-                    dash(&r.serf),
-                    dash(&r.haproxy),
-                    r.requests.map_or("-".to_string(), |n| n.to_string()),
-                    // Declared failed, then back: the sign of an overflowing ARP table.
-                    match r.flaps {
-                        0 => "-".to_string(),
-                        n => format!("{n}!"),
-                    },
-                ]
-            })
-            .collect();
-        print!("{}", table::render(&columns, &cells));
-        Ok(())
+        print(self.json, cluster, rows)
     }
+}
+
+/// On the engine: one row per container of the project.
+async fn container_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<BTreeMap<String, Row>> {
+    let engine = ctx.engine().await?;
+    let node = engine.host_name().await?;
+    let mut rows = BTreeMap::new();
+    for observed in stack::observe(engine, cluster).await? {
+        let info = engine.inspect_container(&observed.name).await?;
+        let state = info
+            .as_ref()
+            .and_then(|i| i.state.as_ref())
+            .and_then(|s| s.status)
+            .map(|s| s.to_string());
+        let health = info
+            .as_ref()
+            .and_then(|i| i.state.as_ref())
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let ip = info
+            .as_ref()
+            .and_then(|i| i.network_settings.as_ref())
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|n| n.get(&cluster.network.name))
+            .and_then(|e| e.ip_address.clone())
+            .unwrap_or_default();
+        rows.insert(
+            observed.name.clone(),
+            Row {
+                name: observed.name,
+                container: state.unwrap_or_default(),
+                health,
+                ip,
+                node: node.clone(),
+                ..Row::default()
+            },
+        );
+    }
+    Ok(rows)
+}
+
+/// On a Swarm: one row per task the services want, with the node it runs on.
+async fn task_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<BTreeMap<String, Row>> {
+    Ok(swarm::task_rows(ctx, cluster)
+        .await?
+        .into_iter()
+        .map(|task| {
+            let row = Row {
+                name: task.name.clone(),
+                container: task.state,
+                health: task.health,
+                node: task.node,
+                ..Row::default()
+            };
+            (task.name, row)
+        })
+        .collect())
+}
+
+fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::Result<()> {
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    rows.sort_by(|a, b| {
+        cluster::node_order(a.name == cluster.ha.name, &a.name)
+            .cmp(&cluster::node_order(b.name == cluster.ha.name, &b.name))
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let columns = [
+        Column::left("NODE", 12),
+        Column::left("CONTAINER", 20),
+        Column::left("RUNS ON", 12),
+        Column::left("IP", 16),
+        Column::left("SERF", 8),
+        Column::left("HAPROXY", 9),
+        Column::right("REQUESTS", 8),
+        Column::right("FLAPS", 6),
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            // Like `docker ps`: "running (healthy)".
+            let container = match (r.container.as_str(), r.health.as_str()) {
+                (state, "" | "none") => dash(state),
+                (state, health) => format!("{state} ({health})"),
+            };
+            vec![
+                r.name.clone(),
+                container,
+                dash(&r.node),
+                dash(&r.ip),
+                dash(&r.serf),
+                dash(&r.haproxy),
+                r.requests.map_or("-".to_string(), |n| n.to_string()),
+                // Declared failed, then back: the sign of an overflowing ARP table.
+                match r.flaps {
+                    0 => "-".to_string(),
+                    n => format!("{n}!"),
+                },
+            ]
+        })
+        .collect();
+    print!("{}", table::render(&columns, &cells));
+    Ok(())
 }
 
 /// The row of `name`; a node Serf or HAProxy knows but the engine does not is "absent".

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::context::Ctx;
-use crate::{build, haproxy_stats, progress, stack, tls};
+use crate::context::{Ctx, UsageError};
+use crate::{build, haproxy_stats, progress, stack, swarm, tls};
 
 #[derive(Args)]
 pub(crate) struct Up {
@@ -24,6 +24,15 @@ pub(crate) struct Up {
 impl Up {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
+        if cluster.deploy.is_swarm() {
+            if self.rollback {
+                anyhow::bail!(UsageError(format!(
+                    "--rollback: on a Swarm a failed update rolls back by itself; `docker service rollback {}` undoes the last one",
+                    cluster.swarm_service_name(cluster::Role::Backend)
+                )));
+            }
+            return swarm::commands::up(ctx, cluster, Duration::from_secs(self.timeout)).await;
+        }
         let start = Instant::now();
         stack::check_neighbours(cluster.webapps.count, self.tune_host)?;
         stack::app::check_input(ctx, cluster).await?;

@@ -10,9 +10,10 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    LogsOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
-use futures_util::TryStreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::Engine;
 
@@ -255,8 +256,24 @@ fn stream_error(err: DockerError) -> anyhow::Error {
     }
 }
 
+impl Engine {
+    /// Pushes `name` (`repo:tag`) to its registry (a Swarm's `deploy.registry`).
+    pub(crate) async fn push_image(&self, name: &str) -> anyhow::Result<()> {
+        let (repo, tag) = split_tag(name);
+        let options = PushImageOptionsBuilder::new().tag(tag).build();
+        let mut push = self.docker.push_image(repo, Some(options), None);
+        while let Some(info) = push.next().await {
+            let info = info.with_context(|| format!("pushing image {name}"))?;
+            if let Some(error) = info.error_detail.and_then(|e| e.message) {
+                bail!("pushing image {name}: {error}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `repo:tag` -> (`repo`, `tag`); a colon inside a registry host:port is not a tag.
-fn split_tag(name: &str) -> (&str, &str) {
+pub(crate) fn split_tag(name: &str) -> (&str, &str) {
     match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (name, "latest"),

@@ -22,6 +22,7 @@ pub(crate) use streams::*;
 pub(crate) use swarm::*;
 pub(crate) use swarm_nodes::*;
 
+#[derive(Clone)]
 pub struct Engine {
     pub(crate) docker: Docker,
 }

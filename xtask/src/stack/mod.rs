@@ -115,7 +115,7 @@ fn fingerprint(cluster: &Cluster, node: &Node, image_id: &str) -> String {
 
 /// FNV-1a: a hash that stays the same across Rust releases (the fingerprint is stored on
 /// containers and compared by later runs).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
     })

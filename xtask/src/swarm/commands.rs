@@ -1,0 +1,83 @@
+//! `up`, `scale` and `down` on a Swarm, printing what they do as on the engine.
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+
+use crate::context::Ctx;
+use crate::{haproxy_stats, progress, secrets};
+
+/// `up`: converge, wait until HAProxy serves exactly the declared webapps.
+pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let actions = super::converge(ctx, cluster, cluster.webapps.count).await?;
+    if actions.is_empty() {
+        println!(
+            "stack {} is already as declared: nothing to change",
+            cluster.project
+        );
+    }
+    let names = wait(ctx, cluster, cluster.webapps.count, timeout).await?;
+    println!(
+        "{} webapps UP behind {} in {:.1}s (on Swarm: {})",
+        names.len(),
+        cluster.ha.name,
+        start.elapsed().as_secs_f64(),
+        names.join(", ")
+    );
+    print_published(ctx, cluster);
+    Ok(())
+}
+
+/// `scale --webapps N`: only the replica count changes.
+pub(crate) async fn scale(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    webapps: u32,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    super::scale(ctx, cluster, webapps).await?;
+    let names = wait(ctx, cluster, webapps, timeout).await?;
+    println!(
+        "{} webapps UP in {:.1}s ({})",
+        names.len(),
+        start.elapsed().as_secs_f64(),
+        names.join(", ")
+    );
+    Ok(())
+}
+
+async fn wait(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    webapps: u32,
+    timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let engine = super::manager(ctx).await?;
+    let multi = progress::multi();
+    let bar = progress::spinner(&multi, "waiting");
+    let names = super::wait_serving(ctx, cluster, engine, webapps, timeout, &bar).await;
+    bar.finish_and_clear();
+    names
+}
+
+/// Swarm publishes on every interface of ha's node: say so, and where the password is.
+fn print_published(ctx: &Ctx, cluster: &Cluster) {
+    println!(
+        "  load balancer: {}\n  stats:         {} (user {}, password in {})\n  metrics:       {}metrics (same credentials)",
+        haproxy_stats::lb_url(cluster),
+        haproxy_stats::stats_url(cluster),
+        cluster::STATS_USER,
+        secrets::stats_password_path(ctx, cluster).display(),
+        haproxy_stats::stats_url(cluster),
+    );
+    println!(
+        "  note: Swarm cannot publish on 127.0.0.1: ports {} (HTTP) and {} (stats, password only) are published in host mode on every interface of ha's node ({}); firewall them there if that node is reachable from networks you do not trust",
+        cluster.ha.http_port, cluster.ha.stats_port, cluster.deploy.ha_constraint
+    );
+}
+
+/// `down`: services, secrets, network; what was removed.
+pub(crate) async fn down(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    super::remove(ctx, cluster).await
+}

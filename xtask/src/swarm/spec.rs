@@ -1,0 +1,278 @@
+//! A cluster service ([`cluster::SwarmService`]) as the Engine API's service spec, with
+//! the fingerprint of everything but its replica count. Pure: unit-tested.
+use std::collections::HashMap;
+
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
+    NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
+    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
+    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
+    TaskSpecContainerSpecSecrets, TaskSpecPlacement, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
+};
+use cluster::{labels, Cluster, SwarmService, STACK_NAMESPACE};
+
+/// Label holding the fingerprint of the spec a service was made from (replicas aside).
+pub(crate) const FINGERPRINT: &str = "lbkit.fingerprint";
+
+const SECOND_NS: i64 = 1_000_000_000;
+/// `docker stop` grace period, as on the engine: Serf leaves, in-flight requests finish.
+const STOP_GRACE_NS: i64 = crate::stack::STOP_TIMEOUT_S * SECOND_NS;
+
+/// The service spec of `service`; `secret_ids` maps each secret's name to its id.
+pub(crate) fn service_spec(
+    cluster: &Cluster,
+    service: &SwarmService,
+    secret_ids: &HashMap<String, String>,
+) -> ServiceSpec {
+    let labels = HashMap::from([
+        (labels::PROJECT.to_string(), cluster.project.clone()),
+        (labels::ROLE.to_string(), service.role.as_str().to_string()),
+        (STACK_NAMESPACE.to_string(), cluster.project.clone()),
+    ]);
+    let secrets = service
+        .secrets
+        .iter()
+        .map(|secret| TaskSpecContainerSpecSecrets {
+            file: Some(TaskSpecContainerSpecFile {
+                name: Some(secret.target.clone()),
+                uid: Some("0".into()),
+                gid: Some("0".into()),
+                mode: Some(0o400),
+            }),
+            secret_id: secret_ids.get(&secret.name).cloned(),
+            secret_name: Some(secret.name.clone()),
+        })
+        .collect();
+    let container = TaskSpecContainerSpec {
+        image: Some(service.image.clone()),
+        labels: Some(labels.clone()),
+        hostname: Some(service.hostname.clone()),
+        env: Some(
+            service
+                .env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
+        ),
+        secrets: Some(secrets),
+        stop_grace_period: Some(STOP_GRACE_NS),
+        ..Default::default()
+    };
+    let ports = service
+        .published
+        .iter()
+        .map(|port| EndpointPortConfig {
+            target_port: Some(i64::from(*port)),
+            published_port: Some(i64::from(*port)),
+            // On ha's node only: the routing mesh would publish on every node.
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+            ..Default::default()
+        })
+        .collect();
+    let mut spec = ServiceSpec {
+        name: Some(service.name.clone()),
+        labels: Some(labels),
+        task_template: Some(TaskSpec {
+            container_spec: Some(container),
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
+                delay: Some(SECOND_NS),
+                ..Default::default()
+            }),
+            placement: Some(TaskSpecPlacement {
+                constraints: Some(service.constraints.clone()),
+                ..Default::default()
+            }),
+            networks: Some(vec![NetworkAttachmentConfig {
+                target: Some(cluster.network.name.clone()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated {
+                replicas: Some(i64::from(service.replicas)),
+            }),
+            ..Default::default()
+        }),
+        // A task keeps its slot's name (Serf allows one member per name): the old task
+        // stops first; a failed update rolls back, the old version keeps serving.
+        update_config: Some(ServiceSpecUpdateConfig {
+            parallelism: Some(i64::from(service.update_parallelism)),
+            order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
+            failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
+            monitor: Some(10 * SECOND_NS),
+            ..Default::default()
+        }),
+        // Tasks find each other through DNS (tasks.<service>); no virtual IP.
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::DNSRR),
+            ports: Some(ports),
+        }),
+        ..Default::default()
+    };
+    let print = fingerprint(&spec);
+    spec.labels
+        .get_or_insert_with(HashMap::new)
+        .insert(FINGERPRINT.to_string(), print);
+    spec
+}
+
+/// What a service is made from, but its replica count (scaling is not an update) and the
+/// secrets' ids (the same secret recreated by `docker stack deploy` has another id).
+fn fingerprint(spec: &ServiceSpec) -> String {
+    let mut stable = spec.clone();
+    stable.mode = None;
+    if let Some(secrets) = stable
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+        .and_then(|c| c.secrets.as_mut())
+    {
+        secrets.iter_mut().for_each(|s| s.secret_id = None);
+    }
+    // serde_json sorts no map keys: sort them so the same spec always hashes the same.
+    let value = serde_json::to_value(&stable).expect("a service spec serializes");
+    format!("{:016x}", crate::stack::fnv1a(canonical(&value).as_bytes()))
+}
+
+fn canonical(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let inner: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{k:?}:{}", canonical(v)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", inner.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The replica count a spec asks for.
+pub(crate) fn replicas(spec: &ServiceSpec) -> Option<u32> {
+    spec.mode
+        .as_ref()
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas)
+        .and_then(|r| u32::try_from(r).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster::{Role, SwarmImages};
+
+    fn swarm_cluster() -> Cluster {
+        cluster::parse("project = \"sw\"\n[deploy]\ntarget = \"swarm\"\n", "c.toml").unwrap()
+    }
+
+    fn specs(cluster: &Cluster, webapps: u32, webapp_image: &str) -> Vec<ServiceSpec> {
+        let images = SwarmImages {
+            ha: "lbkit.invalid/sw/ha:1".into(),
+            webapp: webapp_image.into(),
+        };
+        let secrets = cluster.swarm_secrets();
+        let ids = HashMap::from([("sw-serf".to_string(), "id1".to_string())]);
+        cluster
+            .swarm_services(&images, &secrets, webapps)
+            .iter()
+            .map(|s| service_spec(cluster, s, &ids))
+            .collect()
+    }
+
+    fn label(spec: &ServiceSpec, key: &str) -> String {
+        spec.labels.as_ref().unwrap()[key].clone()
+    }
+
+    #[test]
+    fn ha_is_pinned_published_in_host_mode_and_gets_both_secrets() {
+        let cluster = swarm_cluster();
+        let ha = &specs(&cluster, 4, "w:1")[0];
+        assert_eq!(ha.name.as_deref(), Some("sw_ha"));
+        assert_eq!(replicas(ha), Some(1));
+        let task = ha.task_template.as_ref().unwrap();
+        assert_eq!(
+            task.placement.as_ref().unwrap().constraints,
+            Some(vec!["node.role == manager".to_string()])
+        );
+        let ports = ha.endpoint_spec.as_ref().unwrap().ports.as_ref().unwrap();
+        assert_eq!(ports.len(), 2);
+        assert!(ports
+            .iter()
+            .all(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST)));
+        let container = task.container_spec.as_ref().unwrap();
+        let secrets = container.secrets.as_ref().unwrap();
+        let targets: Vec<_> = secrets
+            .iter()
+            .map(|s| s.file.as_ref().unwrap().name.clone().unwrap())
+            .collect();
+        assert_eq!(targets, ["lbkit-serf.json", "lbkit-stats"]);
+        assert!(secrets
+            .iter()
+            .all(|s| s.file.as_ref().unwrap().mode == Some(0o400)));
+        let env = container.env.as_ref().unwrap();
+        assert!(env.contains(&"SERF_JOIN=tasks.sw_webapps".to_string()));
+        // No secret in the environment: only names of files and services.
+        assert!(!env
+            .iter()
+            .any(|e| e.contains("encrypt_key") || e.contains("rpc_auth")));
+        assert_eq!(label(ha, labels::ROLE), Role::Balancer.as_str());
+    }
+
+    #[test]
+    fn webapps_are_named_by_slot_and_join_ha_by_dns() {
+        let cluster = swarm_cluster();
+        let webapps = &specs(&cluster, 4, "w:1")[1];
+        assert_eq!(webapps.name.as_deref(), Some("sw_webapps"));
+        assert_eq!(replicas(webapps), Some(4));
+        let container = webapps
+            .task_template
+            .as_ref()
+            .unwrap()
+            .container_spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(container.hostname.as_deref(), Some("s{{.Task.Slot}}"));
+        let env = container.env.as_ref().unwrap();
+        assert!(env.contains(&"SERF_JOIN=tasks.sw_ha".to_string()));
+        let secrets: Vec<_> = container
+            .secrets
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| s.secret_name.clone().unwrap())
+            .collect();
+        assert_eq!(secrets, ["sw-serf"], "the stats password stays with ha");
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_replicas_and_secret_ids_but_not_the_image() {
+        let cluster = swarm_cluster();
+        let two = &specs(&cluster, 2, "w:1")[1];
+        let eight = &specs(&cluster, 8, "w:1")[1];
+        assert_eq!(label(two, FINGERPRINT), label(eight, FINGERPRINT));
+        let mut other_ids = two.clone();
+        other_ids
+            .task_template
+            .as_mut()
+            .unwrap()
+            .container_spec
+            .as_mut()
+            .unwrap()
+            .secrets
+            .as_mut()
+            .unwrap()[0]
+            .secret_id = Some("id2".into());
+        assert_eq!(fingerprint(&other_ids), fingerprint(two));
+        let new_image = &specs(&cluster, 2, "w:2")[1];
+        assert_ne!(label(two, FINGERPRINT), label(new_image, FINGERPRINT));
+    }
+}

@@ -1,0 +1,597 @@
+//! The Swarm target on a real 3-node Swarm: `cargo xtask swarm-lab` runs three Docker
+//! engines in containers on this host (1 manager, 2 workers); the toolkit runs against
+//! the manager's engine through DOCKER_HOST, as a user would. The host reaches the load
+//! balancer only through the port the manager's container publishes on 127.0.0.1, and the
+//! nodes' engines only through their unix sockets.
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{docker, eventually, http_get, root, Run, Stack};
+
+const NODES: u32 = 3;
+
+/// The lab swarm of one test: `down` then `swarm-lab down` when dropped, however the test
+/// ends, so no service, secret, network, engine container or volume is left.
+struct Lab<'a> {
+    stack: &'a Stack,
+    docker_host: String,
+}
+
+impl<'a> Lab<'a> {
+    fn up(stack: &'a Stack) -> Lab<'a> {
+        let run = stack.xtask(&["swarm-lab", "up", "--nodes", &NODES.to_string()]);
+        let lab = Lab {
+            stack,
+            docker_host: last_line(&run)
+                .strip_prefix("export DOCKER_HOST=")
+                .map(String::from)
+                .unwrap_or_default(),
+        };
+        run.assert_success();
+        assert!(
+            lab.docker_host.starts_with("unix:///"),
+            "the last line is the export: {}",
+            run.all_text()
+        );
+        lab
+    }
+
+    /// `cargo xtask ARGS --config <stack>` against the manager's engine.
+    fn xtask(&self, args: &[&str]) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", self.stack.config.to_str().unwrap()]);
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&all)
+            .current_dir(root())
+            .env("CI", "true")
+            .env("DOCKER_HOST", &self.docker_host)
+            .output()
+            .expect("running xtask")
+            .into()
+    }
+
+    /// `docker -H <node's engine> ARGS`.
+    fn docker_on(&self, node: &str, args: &[&str]) -> Run {
+        let host = format!("unix://{}", self.socket(node));
+        let mut all = vec!["-H", host.as_str()];
+        all.extend(args);
+        docker(&all)
+    }
+
+    fn socket(&self, node: &str) -> String {
+        root()
+            .join(".state")
+            .join(&self.stack.name)
+            .join("nested")
+            .join(node)
+            .join("docker.sock")
+            .display()
+            .to_string()
+    }
+
+    fn manager(&self) -> String {
+        format!("{}-node1", self.stack.name)
+    }
+
+    fn status(&self) -> Vec<serde_json::Value> {
+        let run = self.xtask(&["status", "--json"]);
+        run.assert_success();
+        serde_json::from_str(&run.stdout_text()).expect("status --json")
+    }
+
+    /// Webapp rows of `status --json` that are UP in HAProxy: name -> node.
+    fn serving(&self) -> BTreeMap<String, String> {
+        self.status()
+            .into_iter()
+            .filter(|row| row["name"] != self.stack.ha().as_str())
+            .filter(|row| row["haproxy"] == "UP")
+            .map(|row| {
+                let text = |key: &str| row[key].as_str().unwrap_or_default().to_string();
+                (text("name"), text("node"))
+            })
+            .collect()
+    }
+
+    /// The project's objects of one kind on the manager (`service`, `secret`, `network`).
+    fn objects(&self, kind: &str) -> Vec<String> {
+        let filter = format!("label=lbkit.project={}", self.stack.name);
+        let run = docker(&[
+            "-H",
+            &self.docker_host,
+            kind,
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Name}}",
+        ]);
+        run.assert_success();
+        run.stdout_text().lines().map(String::from).collect()
+    }
+
+    /// ha's container id and the node it runs on.
+    fn ha_task(&self) -> (String, String) {
+        let service = format!("{}_{}", self.stack.name, self.stack.ha());
+        let run = docker(&[
+            "-H",
+            &self.docker_host,
+            "service",
+            "ps",
+            &service,
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Node}}",
+            "--no-trunc",
+        ]);
+        let node = run
+            .stdout_text()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let filter = format!("label=com.docker.swarm.service.name={service}");
+        let run = self.docker_on(&node, &["ps", "-q", "--filter", &filter]);
+        let id = run
+            .stdout_text()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        (id, node)
+    }
+}
+
+impl Drop for Lab<'_> {
+    fn drop(&mut self) {
+        let down = self.xtask(&["down"]);
+        if !down.status.success() {
+            eprintln!("cleanup: down failed:\n{}", down.all_text());
+        }
+        let lab = self.stack.xtask(&["swarm-lab", "down"]);
+        if !lab.status.success() {
+            eprintln!("cleanup: swarm-lab down failed:\n{}", lab.all_text());
+        }
+    }
+}
+
+fn last_line(run: &Run) -> String {
+    run.stdout_text()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The hosts answering `n` requests through ha's published port, or None while any fails.
+fn answering(stack: &Stack, n: usize) -> Option<BTreeSet<String>> {
+    let url = format!("http://127.0.0.1:{}/", stack.http_port);
+    (0..n)
+        .map(|_| {
+            let body = http_get(&url).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+            json["host"].as_str().map(String::from)
+        })
+        .collect()
+}
+
+/// Waits until exactly `n` distinct webapps answer through the load balancer.
+fn wait_answering(stack: &Stack, n: usize, timeout: Duration) -> BTreeSet<String> {
+    eventually(&format!("{n} webapps answering"), timeout, || {
+        answering(stack, n * 6).filter(|hosts| hosts.len() == n)
+    })
+}
+
+/// A GET on the stats page with optional basic credentials: the status code.
+fn stats_status(stack: &Stack, credentials: Option<&str>) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut request = agent.get(format!("http://127.0.0.1:{}/;csv", stack.stats_port));
+    if let Some(credentials) = credentials {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        request = request.header("Authorization", format!("Basic {encoded}"));
+    }
+    request.call().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// A bounded load through the load balancer (one GET per new connection, back to back)
+/// until stopped, at most `limit`; counts answers and failures.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(stack: &Stack, limit: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let url = format!("http://127.0.0.1:{}/", stack.http_port);
+        let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
+        let thread = std::thread::spawn(move || {
+            let start = Instant::now();
+            while !s.load(Ordering::Relaxed) && start.elapsed() < limit {
+                match http_get(&url) {
+                    Ok(_) => o.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => f.fetch_add(1, Ordering::Relaxed),
+                };
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Load {
+            stop,
+            ok,
+            failed,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[test]
+fn the_cluster_runs_on_a_three_node_swarm() {
+    let stack = Stack::with("e2e-swarm", 61, 4, |text| {
+        format!("{text}\n[deploy]\ntarget = \"swarm\"\n")
+    });
+    let _images = support::DropImages(&stack);
+    stack.xtask(&["build"]).assert_success();
+    let lab = Lab::up(&stack);
+    let nodes = lab.docker_on(&lab.manager(), &["node", "ls", "--format", "{{.Status}}"]);
+    assert_eq!(
+        nodes.stdout_text().matches("Ready").count(),
+        NODES as usize,
+        "{}",
+        nodes.all_text()
+    );
+    // swarm-lab up again changes nothing.
+    let again = stack.xtask(&["swarm-lab", "up", "--nodes", &NODES.to_string()]);
+    again.assert_success();
+    assert_eq!(
+        last_line(&again),
+        format!("export DOCKER_HOST={}", lab.docker_host)
+    );
+
+    // up: 4 webapps on at least 2 nodes, 4 distinct hosts through the load balancer.
+    let up = lab.xtask(&["up"]);
+    up.assert_success();
+    assert!(
+        up.stdout_text()
+            .contains("Swarm cannot publish on 127.0.0.1"),
+        "up says what is exposed: {}",
+        up.all_text()
+    );
+    let serving = lab.serving();
+    assert_eq!(serving.len(), 4, "{serving:?}");
+    let used: BTreeSet<&String> = serving.values().collect();
+    assert!(used.len() >= 2, "tasks spread over the nodes: {serving:?}");
+    assert_eq!(wait_answering(&stack, 4, Duration::from_secs(30)).len(), 4);
+    for row in lab.status() {
+        assert_eq!(row["serf"], "alive", "{row}");
+        assert!(
+            !row["node"].as_str().unwrap_or_default().is_empty(),
+            "{row}"
+        );
+    }
+    let table = lab.xtask(&["status"]);
+    assert!(
+        table.stdout_text().contains("NODE"),
+        "{}",
+        table.stdout_text()
+    );
+
+    // up twice changes nothing.
+    let twice = lab.xtask(&["up"]);
+    twice.assert_success();
+    assert!(
+        twice.stdout_text().contains("nothing to change"),
+        "{}",
+        twice.all_text()
+    );
+
+    // The stats page needs the project's password; the secrets are nowhere else.
+    let password = std::fs::read_to_string(
+        root()
+            .join(".state")
+            .join(&stack.name)
+            .join("stats-password"),
+    )
+    .unwrap();
+    assert_eq!(stats_status(&stack, None), 401);
+    assert_eq!(stats_status(&stack, Some("lbkit:wrong")), 401);
+    assert_eq!(
+        stats_status(&stack, Some(&format!("lbkit:{}", password.trim()))),
+        200
+    );
+    let serf: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join(".state").join(&stack.name).join("serf.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let secrets = [
+        serf["encrypt_key"].as_str().unwrap().to_string(),
+        serf["rpc_auth"].as_str().unwrap().to_string(),
+        password.trim().to_string(),
+    ];
+    let webapps_service = format!("{}_webapps", stack.name);
+    let ha_service = format!("{}_{}", stack.name, stack.ha());
+    let inspect = docker(&[
+        "-H",
+        &lab.docker_host,
+        "service",
+        "inspect",
+        &webapps_service,
+        &ha_service,
+    ]);
+    inspect.assert_success();
+    let gen_out = root()
+        .join("target/test-scratch")
+        .join(format!("swarm-gen-{}", std::process::id()));
+    stack
+        .xtask(&["gen", "--out", gen_out.to_str().unwrap()])
+        .assert_success();
+    let stack_file = std::fs::read_to_string(gen_out.join("stack.yml")).unwrap();
+    for secret in &secrets {
+        assert!(
+            !inspect.stdout_text().contains(secret.as_str()),
+            "a secret in a service spec"
+        );
+        assert!(
+            !stack_file.contains(secret.as_str()),
+            "a secret in stack.yml"
+        );
+    }
+    // In a webapp task: the secret is there for root (Serf), not for the app's user.
+    let (node, container) = webapp_container(&lab, &webapps_service);
+    let env = lab.docker_on(
+        &node,
+        &["inspect", "--format", "{{json .Config.Env}}", &container],
+    );
+    for secret in &secrets {
+        assert!(
+            !env.stdout_text().contains(secret.as_str()),
+            "a secret in the env"
+        );
+    }
+    let as_app = lab.docker_on(
+        &node,
+        &[
+            "exec",
+            "-u",
+            "webapp",
+            &container,
+            "cat",
+            "/run/secrets/lbkit-serf.json",
+        ],
+    );
+    assert!(
+        !as_app.status.success(),
+        "the webapp user read the Serf secret"
+    );
+    assert!(
+        as_app.stderr_text().contains("Permission denied"),
+        "{}",
+        as_app.all_text()
+    );
+    let as_app = lab.docker_on(
+        &node,
+        &["exec", "-u", "webapp", &container, "serf", "members"],
+    );
+    assert!(
+        !as_app.status.success(),
+        "the webapp user drove Serf: {}",
+        as_app.all_text()
+    );
+
+    // A rogue agent on the overlay, without the gossip key, cannot join.
+    let image = format!("lbkit.invalid/{}/webapp:latest", stack.name);
+    let rogue = format!("{}-rogue", stack.name);
+    let join = format!("tasks.{ha_service}");
+    let manager = lab.manager();
+    let started = lab.docker_on(
+        &manager,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &rogue,
+            "--network",
+            &stack.name,
+            "--entrypoint",
+            "serf",
+            &image,
+            "agent",
+            "-node",
+            "rogue",
+            "-bind",
+            "0.0.0.0:7946",
+            "-join",
+            &join,
+            "-retry-join",
+            &join,
+            "-retry-interval",
+            "1s",
+        ],
+    );
+    started.assert_success();
+    std::thread::sleep(Duration::from_secs(8));
+    let rogue_logs = lab.docker_on(&manager, &["logs", &rogue]);
+    lab.docker_on(&manager, &["rm", "-f", &rogue])
+        .assert_success();
+    let names: Vec<String> = lab
+        .status()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n == "rogue"),
+        "the rogue joined: {names:?}\n{}",
+        rogue_logs.all_text()
+    );
+
+    // scale 8 then 2: exactly that many serve.
+    lab.xtask(&["scale", "--webapps", "8"]).assert_success();
+    assert_eq!(lab.serving().len(), 8);
+    assert_eq!(wait_answering(&stack, 8, Duration::from_secs(30)).len(), 8);
+    lab.xtask(&["scale", "--webapps", "2"]).assert_success();
+    eventually("exactly 2 webapps listed", Duration::from_secs(60), || {
+        (lab.serving().len() == 2).then_some(())
+    });
+    assert_eq!(wait_answering(&stack, 2, Duration::from_secs(30)).len(), 2);
+
+    // ha's task killed: Swarm restarts it, the webapps rejoin, all serve again.
+    let (ha_container, ha_node) = lab.ha_task();
+    assert!(!ha_container.is_empty(), "ha's container on {ha_node}");
+    let killed = Instant::now();
+    lab.docker_on(&ha_node, &["kill", &ha_container])
+        .assert_success();
+    wait_answering(&stack, 2, Duration::from_secs(180));
+    eprintln!(
+        "ha killed: both webapps served again after {:.1} s",
+        killed.elapsed().as_secs_f64()
+    );
+    eventually("a new ha task", Duration::from_secs(60), || {
+        let (id, _) = lab.ha_task();
+        (!id.is_empty() && id != ha_container).then_some(())
+    });
+
+    // Node loss under load: a worker's engine killed; its webapps leave rotation, Swarm
+    // reschedules them on the survivors, they join through Serf and serve.
+    lab.xtask(&["scale", "--webapps", "4"]).assert_success();
+    let before = lab.serving();
+    let victim = before
+        .values()
+        .find(|node| **node != manager)
+        .cloned()
+        .expect("a webapp on a worker");
+    let lost: BTreeSet<String> = before
+        .iter()
+        .filter(|(_, node)| **node == victim)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let load = Load::start(&stack, Duration::from_secs(300));
+    std::thread::sleep(Duration::from_secs(2));
+    let start = Instant::now();
+    docker(&["kill", &victim]).assert_success();
+    eventually(
+        "the lost webapps out of rotation",
+        Duration::from_secs(60),
+        || {
+            let serving = lab.serving();
+            lost.iter()
+                .all(|name| serving.get(name) != Some(&victim))
+                .then_some(())
+        },
+    );
+    let out_of_rotation = start.elapsed();
+    let recovered = eventually(
+        "4 webapps UP on the survivors",
+        Duration::from_secs(300),
+        || {
+            let serving = lab.serving();
+            (serving.len() == 4 && serving.values().all(|node| *node != victim)).then_some(serving)
+        },
+    );
+    let back = start.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "node loss ({victim}, webapps {lost:?}): out of rotation after {:.1} s, 4 serving again after {:.1} s ({recovered:?}); requests: {ok} answered, {failed} failed",
+        out_of_rotation.as_secs_f64(),
+        back.as_secs_f64()
+    );
+    assert!(ok > 0, "the load ran");
+    assert!(
+        failed * 100 <= ok + failed,
+        "more than 1% of requests failed during the node loss: {failed} of {}",
+        ok + failed
+    );
+    assert_eq!(wait_answering(&stack, 4, Duration::from_secs(60)).len(), 4);
+
+    // generated/stack.yml, deployed with the docker CLI, serves like `up`.
+    lab.xtask(&["down"]).assert_success();
+    assert!(lab.objects("service").is_empty());
+    let deploy = docker(&[
+        "-H",
+        &lab.docker_host,
+        "stack",
+        "deploy",
+        "--resolve-image",
+        "never",
+        "-c",
+        gen_out.join("stack.yml").to_str().unwrap(),
+        &stack.name,
+    ]);
+    deploy.assert_success();
+    assert_eq!(wait_answering(&stack, 4, Duration::from_secs(240)).len(), 4);
+    assert_eq!(
+        stats_status(&stack, Some(&format!("lbkit:{}", password.trim()))),
+        200
+    );
+    let _ = std::fs::remove_dir_all(&gen_out);
+
+    // down removes services, secrets and network.
+    lab.xtask(&["down"]).assert_success();
+    for kind in ["service", "secret", "network"] {
+        assert!(
+            lab.objects(kind).is_empty(),
+            "{kind}s left: {:?}",
+            lab.objects(kind)
+        );
+    }
+}
+
+/// A running webapp task: its node and container id.
+fn webapp_container(lab: &Lab, service: &str) -> (String, String) {
+    let run = docker(&[
+        "-H",
+        &lab.docker_host,
+        "service",
+        "ps",
+        service,
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Node}}",
+    ]);
+    let node = run
+        .stdout_text()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    let ps = lab.docker_on(&node, &["ps", "-q", "--filter", &filter]);
+    let id = ps
+        .stdout_text()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !id.is_empty(),
+        "a webapp container on {node}: {}",
+        ps.all_text()
+    );
+    (node, id)
+}
