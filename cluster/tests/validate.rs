@@ -131,3 +131,15 @@ fn swarm_reserves_the_webapps_service_name() {
         "cluster.toml:14: ha.name: \"webapps\" is the name of the webapps' Swarm service; choose another name, e.g. \"ha\""
     );
 }
+
+/// The README's Swarm example is a valid Swarm cluster file.
+#[test]
+fn the_swarm_example_is_valid() {
+    let text = include_str!("../../examples/swarm/cluster.toml");
+    let cluster = cluster::parse(text, "examples/swarm/cluster.toml").unwrap();
+    assert!(cluster.deploy.is_swarm());
+    assert_eq!(
+        cluster.swarm_service_name(cluster::Role::Backend),
+        "swarmlab_webapps"
+    );
+}

@@ -49,7 +49,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render generated/docker-compose.yml and generated/haproxy.cfg.
+    /// Render generated/docker-compose.yml, generated/stack.yml and generated/haproxy.cfg.
     Gen(gen::Gen),
     /// Build the base, ha and webapp images through the Engine API.
     Build(build::Build),

@@ -6,6 +6,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,14 +20,21 @@ const NODES: u32 = 3;
 /// ends, so no service, secret, network, engine container or volume is left.
 struct Lab<'a> {
     stack: &'a Stack,
+    /// The stack's file with `[deploy] target = "swarm"`; the stack's own (the engine
+    /// target) builds the images on this host and removes them at the end.
+    config: PathBuf,
     docker_host: String,
 }
 
 impl<'a> Lab<'a> {
     fn up(stack: &'a Stack) -> Lab<'a> {
         let run = stack.xtask(&["swarm-lab", "up", "--nodes", &NODES.to_string()]);
+        let text = std::fs::read_to_string(&stack.config).unwrap();
+        let config = stack.config.with_file_name("swarm.toml");
+        std::fs::write(&config, format!("{text}\n[deploy]\ntarget = \"swarm\"\n")).unwrap();
         let lab = Lab {
             stack,
+            config,
             docker_host: last_line(&run)
                 .strip_prefix("export DOCKER_HOST=")
                 .map(String::from)
@@ -44,7 +52,7 @@ impl<'a> Lab<'a> {
     /// `cargo xtask ARGS --config <stack>` against the manager's engine.
     fn xtask(&self, args: &[&str]) -> Run {
         let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", self.stack.config.to_str().unwrap()]);
+        all.extend(["--config", self.config.to_str().unwrap()]);
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(&all)
             .current_dir(root())
@@ -147,13 +155,23 @@ impl<'a> Lab<'a> {
     }
 }
 
+impl Lab<'_> {
+    /// `swarm-lab down`: nothing of the project is left on this host's engine.
+    fn remove(&self) -> Run {
+        self.stack.xtask(&["swarm-lab", "down"])
+    }
+}
+
 impl Drop for Lab<'_> {
     fn drop(&mut self) {
+        if !Path::new(&self.socket(&self.manager())).exists() {
+            return;
+        }
         let down = self.xtask(&["down"]);
         if !down.status.success() {
             eprintln!("cleanup: down failed:\n{}", down.all_text());
         }
-        let lab = self.stack.xtask(&["swarm-lab", "down"]);
+        let lab = self.remove();
         if !lab.status.success() {
             eprintln!("cleanup: swarm-lab down failed:\n{}", lab.all_text());
         }
@@ -251,9 +269,7 @@ impl Load {
 
 #[test]
 fn the_cluster_runs_on_a_three_node_swarm() {
-    let stack = Stack::with("e2e-swarm", 61, 4, |text| {
-        format!("{text}\n[deploy]\ntarget = \"swarm\"\n")
-    });
+    let stack = Stack::new("e2e-swarm", 61, 4);
     let _images = support::DropImages(&stack);
     stack.xtask(&["build"]).assert_success();
     let lab = Lab::up(&stack);
@@ -347,8 +363,7 @@ fn the_cluster_runs_on_a_three_node_swarm() {
     let gen_out = root()
         .join("target/test-scratch")
         .join(format!("swarm-gen-{}", std::process::id()));
-    stack
-        .xtask(&["gen", "--out", gen_out.to_str().unwrap()])
+    lab.xtask(&["gen", "--out", gen_out.to_str().unwrap()])
         .assert_success();
     let stack_file = std::fs::read_to_string(gen_out.join("stack.yml")).unwrap();
     for secret in &secrets {

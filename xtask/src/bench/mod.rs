@@ -4,7 +4,8 @@
 //!
 //! It builds the images (timing the builds), starts the project's stack fresh, runs the
 //! scenarios one after another under load from [`load`], and removes the stack at the end,
-//! also after a failure or Ctrl-C.
+//! also after a failure or Ctrl-C. Last, the same cluster runs on a local Swarm (scenario
+//! 9, its own derived project), whose nodes are likewise removed whatever happens.
 mod client;
 mod load;
 mod plot;
@@ -25,7 +26,8 @@ use crate::context::{Ctx, UsageError};
 use crate::interrupt::Interrupt;
 use crate::{haproxy_stats, stack};
 use report::Results;
-use scenario::{build, burst, churn, cycles, join, membership, reloads, rolling, Runner};
+use scenario::swarm::SwarmBench;
+use scenario::{build, burst, churn, cycles, join, membership, reloads, rolling, swarm, Runner};
 use settings::Settings;
 use timeline::Watch;
 
@@ -65,10 +67,21 @@ impl Bench {
         };
         stack::check_neighbours(settings.max_webapps(), false)?;
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
+        let swarm = SwarmBench::prepare(ctx, cluster, &settings)?;
 
         let mut interrupt = Interrupt::listen()?;
-        let measured = interrupt.guard(measure(ctx, cluster, &settings)).await;
-        // Also after a failure; a second Ctrl-C skips it.
+        let measured = interrupt
+            .guard(measure(ctx, cluster, &settings, &swarm))
+            .await;
+        // Also after a failure; a second Ctrl-C skips them.
+        let swarm_removed = interrupt.guard(swarm.clean_up(ctx)).await;
+        if let Err(err) = swarm_removed {
+            eprintln!(
+                "warning: the swarm lab of project {} may be left running ({err:#}); `cargo xtask --config {} swarm-lab down` removes it",
+                swarm.cluster.project,
+                swarm.config.display()
+            );
+        }
         let removed = interrupt.guard(stack::remove_stack(ctx, cluster)).await;
         if let Err(err) = removed {
             eprintln!(
@@ -88,7 +101,12 @@ impl Bench {
     }
 }
 
-async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::Result<Results> {
+async fn measure(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    settings: &Settings,
+    swarm_bench: &SwarmBench,
+) -> anyhow::Result<Results> {
     let started = Instant::now();
     let started_at = cluster::time::rfc3339(std::time::SystemTime::now());
     let removed = stack::remove_containers(ctx, cluster).await?;
@@ -128,8 +146,16 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
     let up = watch.stop().await?;
     let (join, churn, cycles, burst, rolling, membership, reloads) = scenarios?;
     let (requests, phases) = runner.into_record();
+    // The engine's part is done: its stack goes now, so the Swarm's engines have the
+    // cores to themselves (and the end of the run finds nothing left to remove).
+    stack::remove_stack(ctx, cluster).await?;
+    println!("bench: 9 Swarm ({} nodes)", settings.swarm_nodes);
+    let swarm = swarm::run(ctx, swarm_bench, settings)
+        .await
+        .context("scenario 9 (Swarm)")?;
     let mut targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
     targets.extend(report::membership_targets(&membership));
+    targets.extend(report::swarm_targets(&swarm));
     Ok(Results {
         schema: report::SCHEMA,
         mode: if settings.quick { "quick" } else { "full" },
@@ -147,6 +173,7 @@ async fn measure(ctx: &Ctx, cluster: &Cluster, settings: &Settings) -> anyhow::R
         rolling,
         membership,
         build,
+        swarm,
         targets,
         timeline: timeline::bucket(&up, &requests, phases),
     })

@@ -34,6 +34,19 @@ pub(crate) struct Settings {
     pub(crate) big_scale: u32,
     /// Scenario 6: also time a `build --no-cache` (minutes of apt-get).
     pub(crate) cold_build: bool,
+    /// Scenario 9: the Swarm lab's nodes (1 manager, the others workers).
+    pub(crate) swarm_nodes: u32,
+    /// Scenario 9: `up` with `swarm_from` webapps, `scale` to `swarm_to` under load, then a
+    /// worker's engine killed with `swarm_to` running.
+    pub(crate) swarm_from: u32,
+    pub(crate) swarm_to: u32,
+    /// Scenario 9's load: every request crosses two port publications (the host's, then
+    /// the manager's engine's) and the overlay, all on the same cores as three engines.
+    pub(crate) swarm_rate: u32,
+    /// Scenario 9: longest wait for a task to be UP, out of rotation or back after a node
+    /// loss (Swarm reschedules, Serf reaps the dead member first: about a minute).
+    #[serde(serialize_with = "as_secs")]
+    pub(crate) swarm_timeout: Duration,
     #[serde(serialize_with = "as_secs")]
     pub(crate) request_timeout: Duration,
     /// Longest wait for HAProxy to serve the expected servers after a change.
@@ -58,6 +71,11 @@ impl Settings {
             kills: 3,
             big_scale: 50,
             cold_build: true,
+            swarm_nodes: 3,
+            swarm_from: 2,
+            swarm_to: 6,
+            swarm_rate: 200,
+            swarm_timeout: Duration::from_secs(300),
             // Longer than HAProxy's worst case for a dead server (3 retries of a 2 s
             // connect timeout, then redispatch): slow answers are answers.
             request_timeout: Duration::from_secs(15),
@@ -78,6 +96,8 @@ impl Settings {
             kills: 1,
             big_scale: 6,
             cold_build: false,
+            swarm_to: 4,
+            swarm_rate: 100,
             ..full
         }
     }
@@ -88,6 +108,7 @@ impl Settings {
             .max(self.cycle_high)
             .max(self.cycle_low + self.burst)
             .max(self.big_scale)
+            .max(self.swarm_to)
     }
 }
 

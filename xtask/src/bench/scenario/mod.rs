@@ -8,6 +8,7 @@ pub(crate) mod join;
 pub(crate) mod membership;
 pub(crate) mod reloads;
 pub(crate) mod rolling;
+pub(crate) mod swarm;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
