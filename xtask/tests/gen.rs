@@ -61,6 +61,57 @@ fn generated_files_are_accepted_by_haproxy_and_compose() {
             "docker-compose config rejected the file:\n{}",
             compose.all_text()
         );
+        // The stack file is compose v3: the same client checks its schema.
+        let stack_file = out.join("stack.yml");
+        let stack = support::run_tool(
+            "docker-compose",
+            &["-f", stack_file.to_str().unwrap(), "config", "-q"],
+        );
+        assert!(
+            stack.status.success(),
+            "docker-compose config rejected stack.yml:\n{}",
+            stack.all_text()
+        );
+    }
+}
+
+/// On a Swarm the config asks for the stats password from HAProxy's environment:
+/// `haproxy -c` accepts it with the password there, and refuses it without.
+#[test]
+fn the_swarm_config_is_accepted_with_the_stats_password_in_the_environment() {
+    let scratch = Scratch::new("gen-swarm");
+    let config = scratch.write(
+        "swarm.toml",
+        &format!("{}\n[deploy]\ntarget = \"swarm\"\n", support::lab_config()),
+    );
+    let out = scratch.path("out");
+    gen(&config, &out).assert_success();
+    let cfg = out.join("haproxy.cfg");
+    let check = |password: Option<&str>| {
+        let mut command = std::process::Command::new("haproxy");
+        command.args(["-c", "-f", cfg.to_str().unwrap()]);
+        match password {
+            Some(password) => command.env("LBKIT_STATS_PASSWORD", password),
+            None => command.env_remove("LBKIT_STATS_PASSWORD"),
+        };
+        let out = command
+            .output()
+            .expect("haproxy is needed by this test; `bash .ci/run` installs it");
+        support::Run::from(out)
+    };
+    let with = check(Some("0123abcd"));
+    assert!(with.status.success(), "{}", with.all_text());
+    assert!(!with.all_text().contains("WARNING"), "{}", with.all_text());
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(!text.contains("0123abcd"));
+    for missing in [None, Some("")] {
+        let without = check(missing);
+        assert!(
+            !without.status.success()
+                && without.all_text().contains("LBKIT_STATS_PASSWORD is empty"),
+            "a config without the stats password must not pass: {}",
+            without.all_text()
+        );
     }
 }
 

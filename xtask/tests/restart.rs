@@ -5,10 +5,9 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{docker, eventually, http_get, root, Run, Stack};
+use support::{docker, eventually, Run, Stack};
 
 /// `nested down` when the test ends, however it ends.
 struct NestedEngine<'a>(&'a Stack);
@@ -24,29 +23,7 @@ impl Drop for NestedEngine<'_> {
 
 /// `cargo xtask ARGS --config <stack>` against the nested engine.
 fn inner_xtask(stack: &Stack, docker_host: &str, args: &[&str]) -> Run {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--config", stack.config.to_str().unwrap()]);
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(&all)
-        .current_dir(root())
-        .env("CI", "true")
-        .env("DOCKER_HOST", docker_host)
-        .output()
-        .expect("running xtask")
-        .into()
-}
-
-/// The hosts answering `n` requests through the node's 127.0.0.1 port, or None while
-/// any request fails.
-fn answering(stack: &Stack, n: usize) -> Option<BTreeSet<String>> {
-    let url = format!("http://127.0.0.1:{}/", stack.http_port);
-    (0..n)
-        .map(|_| {
-            let body = http_get(&url).ok()?;
-            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-            json["host"].as_str().map(String::from)
-        })
-        .collect()
+    support::xtask_on(docker_host, &stack.config, args)
 }
 
 /// Container name -> state, in the nested engine.
@@ -81,7 +58,7 @@ fn restart_daemon(stack: &Stack, node: &str, expected: &BTreeSet<String>) -> Dur
     eventually(
         "ha serving again after the daemon restart",
         Duration::from_secs(180),
-        || answering(stack, 12).filter(|hosts| hosts == expected),
+        || stack.answering(12).filter(|hosts| hosts == expected),
     );
     started.elapsed()
 }
@@ -113,7 +90,7 @@ fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
     let up = inner_xtask(&stack, &docker_host, &["up"]);
     up.assert_success();
     let all: BTreeSet<String> = [stack.node(1), stack.node(2)].into();
-    assert_eq!(answering(&stack, 12), Some(all.clone()));
+    assert_eq!(stack.answering(12), Some(all.clone()));
 
     // The daemon restarts: everything comes back, nobody runs a command.
     let took = restart_daemon(&stack, &node, &all);
@@ -141,5 +118,5 @@ fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
         .find(|(n, _)| *n == s2)
         .map(|(_, s)| s.as_str());
     assert_eq!(s2_state, Some("exited"), "{states:?}");
-    assert_eq!(answering(&stack, 12), Some(only_s1));
+    assert_eq!(stack.answering(12), Some(only_s1));
 }

@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,18 +48,9 @@ impl<'a> Lab<'a> {
         lab
     }
 
-    /// `cargo xtask ARGS --config <stack>` against the manager's engine.
+    /// `cargo xtask ARGS --config <the Swarm file>` against the manager's engine.
     fn xtask(&self, args: &[&str]) -> Run {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", self.config.to_str().unwrap()]);
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(&all)
-            .current_dir(root())
-            .env("CI", "true")
-            .env("DOCKER_HOST", &self.docker_host)
-            .output()
-            .expect("running xtask")
-            .into()
+        support::xtask_on(&self.docker_host, &self.config, args)
     }
 
     /// `docker -H <node's engine> ARGS`.
@@ -124,18 +114,23 @@ impl<'a> Lab<'a> {
 
     /// ha's container id and the node it runs on.
     fn ha_task(&self) -> (String, String) {
-        let service = format!("{}_{}", self.stack.name, self.stack.ha());
+        let (node, id) =
+            self.running_container(&format!("{}_{}", self.stack.name, self.stack.ha()));
+        (id, node)
+    }
+
+    /// A running task of `service`: its node and container id (empty when there is none).
+    fn running_container(&self, service: &str) -> (String, String) {
         let run = docker(&[
             "-H",
             &self.docker_host,
             "service",
             "ps",
-            &service,
+            service,
             "--filter",
             "desired-state=running",
             "--format",
             "{{.Node}}",
-            "--no-trunc",
         ]);
         let node = run
             .stdout_text()
@@ -144,14 +139,14 @@ impl<'a> Lab<'a> {
             .unwrap_or_default()
             .to_string();
         let filter = format!("label=com.docker.swarm.service.name={service}");
-        let run = self.docker_on(&node, &["ps", "-q", "--filter", &filter]);
-        let id = run
+        let ps = self.docker_on(&node, &["ps", "-q", "--filter", &filter]);
+        let id = ps
             .stdout_text()
             .lines()
             .next()
             .unwrap_or_default()
             .to_string();
-        (id, node)
+        (node, id)
     }
 }
 
@@ -186,22 +181,10 @@ fn last_line(run: &Run) -> String {
         .to_string()
 }
 
-/// The hosts answering `n` requests through ha's published port, or None while any fails.
-fn answering(stack: &Stack, n: usize) -> Option<BTreeSet<String>> {
-    let url = format!("http://127.0.0.1:{}/", stack.http_port);
-    (0..n)
-        .map(|_| {
-            let body = http_get(&url).ok()?;
-            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-            json["host"].as_str().map(String::from)
-        })
-        .collect()
-}
-
 /// Waits until exactly `n` distinct webapps answer through the load balancer.
 fn wait_answering(stack: &Stack, n: usize, timeout: Duration) -> BTreeSet<String> {
     eventually(&format!("{n} webapps answering"), timeout, || {
-        answering(stack, n * 6).filter(|hosts| hosts.len() == n)
+        stack.answering(n * 6).filter(|hosts| hosts.len() == n)
     })
 }
 
@@ -377,7 +360,8 @@ fn the_cluster_runs_on_a_three_node_swarm() {
         );
     }
     // In a webapp task: the secret is there for root (Serf), not for the app's user.
-    let (node, container) = webapp_container(&lab, &webapps_service);
+    let (node, container) = lab.running_container(&webapps_service);
+    assert!(!container.is_empty(), "a webapp container on {node}");
     let env = lab.docker_on(
         &node,
         &["inspect", "--format", "{{json .Config.Env}}", &container],
@@ -574,39 +558,4 @@ fn the_cluster_runs_on_a_three_node_swarm() {
             lab.objects(kind)
         );
     }
-}
-
-/// A running webapp task: its node and container id.
-fn webapp_container(lab: &Lab, service: &str) -> (String, String) {
-    let run = docker(&[
-        "-H",
-        &lab.docker_host,
-        "service",
-        "ps",
-        service,
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}}",
-    ]);
-    let node = run
-        .stdout_text()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let filter = format!("label=com.docker.swarm.service.name={service}");
-    let ps = lab.docker_on(&node, &["ps", "-q", "--filter", &filter]);
-    let id = ps
-        .stdout_text()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        !id.is_empty(),
-        "a webapp container on {node}: {}",
-        ps.all_text()
-    );
-    (node, id)
 }

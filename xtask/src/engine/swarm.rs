@@ -4,10 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use bollard::models::{
-    Ipam, IpamConfig, NetworkCreateRequest, Secret, SecretSpec, Service, ServiceSpec, Task,
-    TaskState,
-};
+use bollard::models::{Secret, SecretSpec, Service, ServiceSpec, Task, TaskState};
 use bollard::query_parameters::{
     ListSecretsOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     UpdateServiceOptionsBuilder,
@@ -146,34 +143,6 @@ impl Engine {
             Err(err) if is_not_found(&err) => Ok(()),
             result => result.with_context(|| format!("removing secret {name}")),
         }
-    }
-
-    /// An attachable overlay network (tests and tools may attach plain containers).
-    pub(crate) async fn create_overlay_network(
-        &self,
-        name: &str,
-        subnet: &str,
-        labels: HashMap<String, String>,
-    ) -> anyhow::Result<()> {
-        let options = NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("overlay".to_string()),
-            attachable: Some(true),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(subnet.to_string()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            labels: Some(labels),
-            ..Default::default()
-        };
-        self.docker
-            .create_network(options)
-            .await
-            .with_context(|| format!("creating overlay network {name} ({subnet})"))?;
-        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use cluster::{labels, Cluster, Node};
 use ipnet::Ipv4Net;
 
 use crate::context::UsageError;
-use crate::engine::{network_subnets, Engine};
+use crate::engine::{network_subnets, Engine, NetworkDriver};
 
 /// `file` names the cluster file in messages.
 pub(crate) async fn check(
@@ -153,6 +153,15 @@ fn is_ours(labels: &Option<HashMap<String, String>>, cluster: &Cluster) -> bool 
 
 /// Creates the project's network unless it is already there with the declared subnet.
 pub(crate) async fn ensure_network(engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> {
+    ensure_network_of(engine, cluster, NetworkDriver::Bridge).await
+}
+
+/// [`ensure_network`] with `driver`: a bridge on one engine, an overlay on a Swarm.
+pub(crate) async fn ensure_network_of(
+    engine: &Engine,
+    cluster: &Cluster,
+    driver: NetworkDriver,
+) -> anyhow::Result<()> {
     let name = &cluster.network.name;
     let existing = engine
         .networks()
@@ -161,6 +170,13 @@ pub(crate) async fn ensure_network(engine: &Engine, cluster: &Cluster) -> anyhow
         .find(|n| n.name.as_deref() == Some(name.as_str()));
     match existing {
         Some(network) => {
+            if network.driver.as_deref() != Some(driver.as_str()) {
+                bail!(UsageError(format!(
+                    "network {name} exists with driver {} but the cluster needs a {} network; run `cargo xtask down` first, or choose another network.name",
+                    network.driver.as_deref().unwrap_or("?"),
+                    driver.as_str()
+                )));
+            }
             let subnets = network_subnets(&network);
             if !subnets.contains(&cluster.network.subnet.to_string()) {
                 bail!(UsageError(format!(
@@ -174,7 +190,7 @@ pub(crate) async fn ensure_network(engine: &Engine, cluster: &Cluster) -> anyhow
         None => {
             let labels = HashMap::from([(labels::PROJECT.to_string(), cluster.project.clone())]);
             engine
-                .create_network(name, &cluster.network.subnet.to_string(), labels)
+                .create_network_of(driver, name, &cluster.network.subnet.to_string(), labels)
                 .await
         }
     }

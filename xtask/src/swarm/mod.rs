@@ -12,7 +12,6 @@ mod secrets;
 mod spec;
 mod wait;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -20,8 +19,8 @@ use bollard::models::Service;
 use cluster::{labels, Cluster, Role};
 
 use crate::context::{Ctx, UsageError};
-use crate::engine::{Engine, SwarmTask};
-use crate::progress;
+use crate::engine::{Engine, NetworkDriver, SwarmTask};
+use crate::{progress, stack};
 pub(crate) use nodes::node_engine;
 use plan::{DesiredService, ObservedService, ServiceAction};
 use wait::wait_serving;
@@ -86,7 +85,7 @@ pub(crate) async fn converge(
     bar.finish_and_clear();
     let images = images?;
     let secret_ids = secrets::ensure(ctx, cluster, engine).await?;
-    ensure_network(engine, cluster).await?;
+    stack::ensure_network_of(engine, cluster, NetworkDriver::Overlay).await?;
     let specs: Vec<_> = cluster
         .swarm_services(&images, &cluster.swarm_secrets(), webapps)
         .iter()
@@ -174,34 +173,6 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
         .with_context(|| format!("service {name} has no version"))?;
     engine.update_service(spec, version).await?;
     Ok(true)
-}
-
-async fn ensure_network(engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> {
-    let name = &cluster.network.name;
-    let existing = engine
-        .networks()
-        .await?
-        .into_iter()
-        .find(|n| n.name.as_deref() == Some(name.as_str()));
-    match existing {
-        None => {
-            let labels = HashMap::from([(labels::PROJECT.to_string(), cluster.project.clone())]);
-            engine
-                .create_overlay_network(name, &cluster.network.subnet.to_string(), labels)
-                .await
-        }
-        Some(network) => {
-            let ours = network.labels.as_ref().and_then(|l| l.get(labels::PROJECT))
-                == Some(&cluster.project);
-            if !ours || network.driver.as_deref() != Some("overlay") {
-                bail!(UsageError(format!(
-                    "network.name: a network {name} exists on the Swarm that is not project {}'s overlay; remove it or choose another network.name",
-                    cluster.project
-                )));
-            }
-            Ok(())
-        }
-    }
 }
 
 /// One task of the cluster, for `status`.

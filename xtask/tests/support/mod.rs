@@ -65,6 +65,21 @@ pub fn xtask(args: &[&str]) -> Run {
         .into()
 }
 
+/// `cargo xtask ARGS --config CONFIG` against the engine at `docker_host` (a nested
+/// engine, a Swarm manager).
+pub fn xtask_on(docker_host: &str, config: &Path, args: &[&str]) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--config", config.to_str().unwrap()]);
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(&all)
+        .current_dir(root())
+        .env("CI", "true")
+        .env("DOCKER_HOST", docker_host)
+        .output()
+        .expect("running xtask")
+        .into()
+}
+
 /// Runs an external tool; a missing tool fails the test with how to install it.
 pub fn run_tool(program: &str, args: &[&str]) -> Run {
     match Command::new(program).args(args).output() {
@@ -234,6 +249,19 @@ prefix = "{name}-s"
     /// The hosts answering `n` requests through the load balancer.
     pub fn hosts_answering(&self, n: usize) -> std::collections::BTreeSet<String> {
         (0..n).map(|_| self.get_host()).collect()
+    }
+
+    /// The hosts answering `n` requests through the load balancer, or None while any
+    /// request fails (a stack still coming up, or back).
+    pub fn answering(&self, n: usize) -> Option<std::collections::BTreeSet<String>> {
+        let url = format!("http://127.0.0.1:{}/", self.http_port);
+        (0..n)
+            .map(|_| {
+                let body = http_get(&url).ok()?;
+                let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+                json["host"].as_str().map(String::from)
+            })
+            .collect()
     }
 
     /// The project's containers (name -> id), from the engine.
