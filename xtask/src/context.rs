@@ -73,6 +73,20 @@ impl Ctx {
         self.cluster.as_ref().map_err(|err| err.clone().into())
     }
 
+    /// The cluster, for a command that runs on one engine only: a Swarm cluster file is
+    /// refused (exit 2) with what to use instead.
+    pub(crate) fn engine_cluster(&self, command: &str, instead: &str) -> anyhow::Result<&Cluster> {
+        let cluster = self.cluster()?;
+        if cluster.deploy.is_swarm() {
+            return Err(UsageError(format!(
+                "{}: deploy.target = \"swarm\": `cargo xtask {command}` runs on one engine only; {instead}",
+                self.config_file()
+            ))
+            .into());
+        }
+        Ok(cluster)
+    }
+
     pub(crate) async fn engine(&self) -> anyhow::Result<&Engine> {
         self.engine.get_or_try_init(Engine::connect).await
     }

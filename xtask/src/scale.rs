@@ -2,12 +2,14 @@
 //! gracefully so Serf sees a leave), wait until HAProxy shows exactly N UP, and time each
 //! phase of every new node: container started, member joined, server UP.
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
 use clap::Args;
+use cluster::{Cluster, Role};
 
 use crate::context::{Ctx, UsageError};
+use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
 use crate::stack::{self, Action};
 use crate::table::{self, Column};
@@ -27,7 +29,6 @@ pub(crate) struct Scale {
     tune_host: bool,
 }
 
-#[derive(Default)]
 struct Phases {
     started: Option<Duration>,
     joined: Option<Duration>,
@@ -47,17 +48,26 @@ impl Scale {
             )));
         }
         let timeout = Duration::from_secs(self.timeout);
-        if cluster.deploy.is_swarm() {
-            return swarm::commands::scale(ctx, cluster, self.webapps, timeout).await;
+        match cluster.deploy.is_swarm() {
+            false => self.on_engine(ctx, cluster, timeout).await,
+            true => self.on_swarm(ctx, cluster, timeout).await,
         }
+    }
+
+    async fn on_engine(
+        &self,
+        ctx: &Ctx,
+        cluster: &Cluster,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         stack::check_neighbours(self.webapps, self.tune_host)?;
         let engine = ctx.engine().await?;
-        let start = Instant::now();
-        let mut phases: BTreeMap<String, Phases> = BTreeMap::new();
+        let mut timings = Timings::new();
+        let mut started = BTreeMap::new();
         for (action, at) in stack::converge(ctx, cluster, self.webapps).await? {
             if let Action::Create(name) | Action::Recreate(name) | Action::Start(name) = action {
                 if name != cluster.ha.name {
-                    phases.entry(name).or_default().started = Some(at - start);
+                    started.insert(name, at - timings.start);
                 }
             }
         }
@@ -69,39 +79,116 @@ impl Scale {
         let multi = progress::multi();
         let bar = progress::spinner(&multi, "scaling");
         // Serf is polled beside HAProxy so each phase is timed when it happens.
-        let mut joined: BTreeMap<String, Duration> = BTreeMap::new();
-        let poll_serf = async {
-            loop {
-                if let Ok(members) = serf_members::members(engine, &cluster.ha.name).await {
-                    for member in members.iter().filter(|m| m.status == "alive") {
-                        joined.entry(member.name.clone()).or_insert(start.elapsed());
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        let mut up: BTreeMap<String, Duration> = BTreeMap::new();
-        let record_up = |servers: &[ServerStat]| {
-            for server in servers.iter().filter(|s| s.is_up()) {
-                up.entry(server.name.clone()).or_insert(start.elapsed());
-            }
-        };
+        let start = timings.start;
+        let (joined, up) = (&mut timings.joined, &mut timings.up);
         tokio::select! {
-            waited = stack::wait_for_servers_with(ctx, cluster, &expected, timeout, &bar, record_up) => { waited?; }
-            () = poll_serf => {}
-        }
-        for (name, p) in phases.iter_mut() {
-            p.joined = joined.get(name).copied();
-            p.up = up.get(name).copied();
+            waited = stack::wait_for_servers_with(ctx, cluster, &expected, timeout, &bar, |s| note_up(up, start, s)) => { waited?; }
+            () = poll_joined(engine, &cluster.ha.name, start, joined) => {}
         }
         bar.finish_and_clear();
+        timings.print(started, expected.len());
+        Ok(())
+    }
+
+    /// On a Swarm only the webapps' replica count changes; Swarm names the new tasks
+    /// (by slot), so they are timed from when they run.
+    async fn on_swarm(
+        &self,
+        ctx: &Ctx,
+        cluster: &Cluster,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let manager = swarm::manager(ctx).await?;
+        let mut timings = Timings::new();
+        let begun = SystemTime::now();
+        let before = swarm::running(manager, cluster, Role::Backend).await?;
+        swarm::scale(ctx, cluster, self.webapps).await?;
+        let (engine, ha) = swarm::ha_container_within(ctx, cluster, timeout).await?;
+        let multi = progress::multi();
+        let bar = progress::spinner(&multi, "scaling");
+        let start = timings.start;
+        let (joined, up) = (&mut timings.joined, &mut timings.up);
+        let wait = swarm::wait_serving(ctx, cluster, manager, self.webapps, timeout, &bar, |s| {
+            note_up(up, start, s)
+        });
+        let names = tokio::select! {
+            names = wait => names?,
+            () = poll_joined(&engine, &ha, start, joined) => unreachable!("polls forever"),
+        };
+        bar.finish_and_clear();
+        let started = swarm::webapps_started(ctx, cluster)
+            .await?
+            .into_iter()
+            .filter(|(name, _)| !before.contains(name))
+            .map(|(name, at)| {
+                let at = at.duration_since(begun).unwrap_or_default();
+                (name, at)
+            })
+            .collect();
+        timings.print(started, names.len());
+        Ok(())
+    }
+}
+
+const POLL: Duration = Duration::from_millis(200);
+
+/// When each node joined (Serf on ha) and was first UP (HAProxy), from the command's start.
+struct Timings {
+    start: Instant,
+    joined: BTreeMap<String, Duration>,
+    up: BTreeMap<String, Duration>,
+}
+
+impl Timings {
+    fn new() -> Timings {
+        Timings {
+            start: Instant::now(),
+            joined: BTreeMap::new(),
+            up: BTreeMap::new(),
+        }
+    }
+
+    /// One row per node in `started` (the new ones), then the total.
+    fn print(&self, started: BTreeMap<String, Duration>, serving: usize) {
+        let phases: BTreeMap<String, Phases> = started
+            .into_iter()
+            .map(|(name, at)| {
+                let phases = Phases {
+                    started: Some(at),
+                    joined: self.joined.get(&name).copied(),
+                    up: self.up.get(&name).copied(),
+                };
+                (name, phases)
+            })
+            .collect();
         print_phases(&phases);
         println!(
-            "{} webapps UP in {:.1}s",
-            expected.len(),
-            start.elapsed().as_secs_f64()
+            "{serving} webapps UP in {:.1}s",
+            self.start.elapsed().as_secs_f64()
         );
-        Ok(())
+    }
+}
+
+fn note_up(up: &mut BTreeMap<String, Duration>, start: Instant, servers: &[ServerStat]) {
+    for server in servers.iter().filter(|s| s.is_up()) {
+        up.entry(server.name.clone()).or_insert(start.elapsed());
+    }
+}
+
+/// Notes when each member is first alive in ha's Serf; polls until dropped.
+async fn poll_joined(
+    engine: &Engine,
+    ha: &str,
+    start: Instant,
+    joined: &mut BTreeMap<String, Duration>,
+) {
+    loop {
+        if let Ok(members) = serf_members::members(engine, ha).await {
+            for member in members.iter().filter(|m| m.status == "alive") {
+                joined.entry(member.name.clone()).or_insert(start.elapsed());
+            }
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 

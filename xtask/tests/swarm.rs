@@ -449,7 +449,15 @@ fn the_cluster_runs_on_a_three_node_swarm() {
     );
 
     // scale 8 then 2: exactly that many serve.
-    lab.xtask(&["scale", "--webapps", "8"]).assert_success();
+    let scaled = lab.xtask(&["scale", "--webapps", "8"]);
+    scaled.assert_success();
+    // Each new webapp's phases, as on one engine: started, joined, UP.
+    let table = scaled.stdout_text();
+    let rows = table
+        .lines()
+        .filter(|l| l.starts_with(&format!("{}-s", stack.name)))
+        .count();
+    assert!(table.contains("joined") && rows == 4, "{table}");
     assert_eq!(lab.serving().len(), 8);
     assert_eq!(wait_answering(&stack, 8, Duration::from_secs(30)).len(), 8);
     lab.xtask(&["scale", "--webapps", "2"]).assert_success();
@@ -558,4 +566,43 @@ fn the_cluster_runs_on_a_three_node_swarm() {
             lab.objects(kind)
         );
     }
+}
+
+/// A Swarm cluster file against an engine that manages no Swarm (this host's), and the
+/// commands that run on one engine only: one line naming the file, exit 2, nothing made.
+#[test]
+fn a_swarm_file_is_refused_where_it_cannot_run() {
+    let stack = Stack::new("e2e-swarm-refused", 62, 2);
+    let config = stack.config.with_file_name("swarm.toml");
+    let text = std::fs::read_to_string(&stack.config).unwrap();
+    std::fs::write(&config, format!("{text}\n[deploy]\ntarget = \"swarm\"\n")).unwrap();
+    let config = config.to_str().unwrap();
+    for args in [
+        &["up"][..],
+        &["scale", "--webapps", "3"],
+        &["status"],
+        &["down"],
+        &["logs"],
+        &["collect-logs", "task1"],
+        &["nested", "up"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--config", config]);
+        let run = support::xtask(&all);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.all_text());
+        let stderr = run.stderr_text();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(
+            stderr.contains(config) && stderr.contains("deploy.target = \"swarm\""),
+            "{args:?}: names the file and key: {stderr}"
+        );
+    }
+    assert!(stack.containers().is_empty());
+    assert!(stack.networks().is_empty());
+    let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    assert_eq!(
+        state.stdout_text().trim(),
+        "inactive",
+        "the host engine stays out of Swarm mode"
+    );
 }

@@ -64,7 +64,10 @@ pub(crate) struct CollectLogs {
 
 impl CollectLogs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let cluster = ctx.cluster()?;
+        let cluster = ctx.engine_cluster(
+            "collect-logs",
+            "the lab evidence is collected on one engine (use the cluster file without [deploy])",
+        )?;
         let tasks = self.task.tasks();
         let targets: Vec<(Task, PathBuf)> = tasks
             .iter()

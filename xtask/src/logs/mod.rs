@@ -38,7 +38,10 @@ pub(crate) struct Logs {
 
 impl Logs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let cluster = ctx.cluster()?;
+        let cluster = ctx.engine_cluster(
+            "logs",
+            "on a Swarm use `docker service logs <service>` against the manager",
+        )?;
         let since = match &self.since {
             Some(text) => line::parse_since(text, SystemTime::now()).map_err(UsageError)?,
             None => 0,

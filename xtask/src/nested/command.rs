@@ -22,7 +22,7 @@ enum Action {
 
 impl NestedCmd {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let cluster = ctx.cluster()?;
+        let cluster = ctx.engine_cluster("nested", "for a Swarm use `cargo xtask swarm-lab`")?;
         let engine = ctx.engine().await?;
         let name = format!("{}-engine", cluster.project);
         match self.action {

@@ -1,4 +1,5 @@
-//! `up`, `scale` and `down` on a Swarm, printing what they do as on the engine.
+//! `up` and `down` on a Swarm, printing what they do as on the engine (`scale` times its
+//! phases in the command).
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
@@ -28,25 +29,6 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyho
     Ok(())
 }
 
-/// `scale --webapps N`: only the replica count changes.
-pub(crate) async fn scale(
-    ctx: &Ctx,
-    cluster: &Cluster,
-    webapps: u32,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    let start = Instant::now();
-    super::scale(ctx, cluster, webapps).await?;
-    let names = wait(ctx, cluster, webapps, timeout).await?;
-    println!(
-        "{} webapps UP in {:.1}s ({})",
-        names.len(),
-        start.elapsed().as_secs_f64(),
-        names.join(", ")
-    );
-    Ok(())
-}
-
 async fn wait(
     ctx: &Ctx,
     cluster: &Cluster,
@@ -56,7 +38,7 @@ async fn wait(
     let engine = super::manager(ctx).await?;
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "waiting");
-    let names = super::wait_serving(ctx, cluster, engine, webapps, timeout, &bar).await;
+    let names = super::wait_serving(ctx, cluster, engine, webapps, timeout, &bar, |_| {}).await;
     bar.finish_and_clear();
     names
 }

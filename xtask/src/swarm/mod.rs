@@ -12,7 +12,8 @@ mod secrets;
 mod spec;
 mod wait;
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context as _};
 use bollard::models::Service;
@@ -23,7 +24,7 @@ use crate::engine::{Engine, NetworkDriver, SwarmTask};
 use crate::{progress, stack};
 pub(crate) use nodes::node_engine;
 use plan::{DesiredService, ObservedService, ServiceAction};
-use wait::wait_serving;
+pub(crate) use wait::{running, wait_serving};
 
 /// The manager's engine: DOCKER_HOST's, refused (exit 2) when it manages no Swarm.
 pub(crate) async fn manager(ctx: &Ctx) -> anyhow::Result<&Engine> {
@@ -141,7 +142,7 @@ fn spec_named(specs: &[bollard::models::ServiceSpec], name: &str) -> bollard::mo
 
 /// `scale --webapps N`: only the webapps' replica count changes; their spec stays as the
 /// last `up` made it.
-pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<bool> {
+pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<()> {
     let engine = manager(ctx).await?;
     let name = cluster.swarm_service_name(Role::Backend);
     let current = services(engine, cluster).await?;
@@ -153,7 +154,7 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
     let mut spec = service.spec.clone().unwrap_or_default();
     let from = spec::replicas(&spec).unwrap_or(0);
     if from == webapps {
-        return Ok(false);
+        return Ok(());
     }
     println!(
         "{}",
@@ -171,8 +172,7 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
         .as_ref()
         .and_then(|v| v.index)
         .with_context(|| format!("service {name} has no version"))?;
-    engine.update_service(spec, version).await?;
-    Ok(true)
+    engine.update_service(spec, version).await
 }
 
 /// One task of the cluster, for `status`.
@@ -215,6 +215,41 @@ pub(crate) async fn task_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Ve
     Ok(rows)
 }
 
+/// When each running webapp task's container started, from its node's engine (Swarm
+/// reports a task running only later, in batches).
+pub(crate) async fn webapps_started(
+    ctx: &Ctx,
+    cluster: &Cluster,
+) -> anyhow::Result<BTreeMap<String, SystemTime>> {
+    let engine = manager(ctx).await?;
+    let nodes = engine.swarm_members().await?;
+    let mut started = BTreeMap::new();
+    let tasks = engine
+        .service_tasks(&cluster.swarm_service_name(Role::Backend))
+        .await?;
+    for task in tasks.iter().filter(|t| t.is_wanted() && t.is_running()) {
+        let (Some(id), Some(node)) = (
+            &task.container_id,
+            nodes.iter().find(|n| n.id == task.node_id),
+        ) else {
+            continue;
+        };
+        let Some(node_engine) = node_engine(ctx, cluster, engine, node).await else {
+            continue;
+        };
+        let at = node_engine
+            .inspect_container(id)
+            .await?
+            .and_then(|c| c.state)
+            .and_then(|s| s.started_at)
+            .and_then(|t| cluster::time::parse_rfc3339(&t));
+        if let Some(at) = at {
+            started.insert(task_name(cluster, Role::Backend, task), at);
+        }
+    }
+    Ok(started)
+}
+
 async fn container_health(engine: &Engine, id: &str) -> String {
     engine
         .inspect_container(id)
@@ -233,6 +268,23 @@ pub(crate) fn task_name(cluster: &Cluster, role: Role, task: &SwarmTask) -> Stri
     match role {
         Role::Balancer => cluster.ha.name.clone(),
         Role::Backend => cluster.webapp_name(task.slot.unwrap_or(0)),
+    }
+}
+
+/// [`ha_container`], waiting up to `timeout` for Swarm to report ha's task running (a
+/// restarted task shows as running some seconds after its container runs).
+pub(crate) async fn ha_container_within(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    timeout: Duration,
+) -> anyhow::Result<(Engine, String)> {
+    let start = std::time::Instant::now();
+    loop {
+        match ha_container(ctx, cluster).await {
+            Err(err) if start.elapsed() > timeout => return Err(err),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            found => return found,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 use super::{service_name, services, task_name};
 use crate::context::Ctx;
 use crate::engine::Engine;
+use crate::haproxy_stats::ServerStat;
 use crate::stack;
 
 /// Waits until ha's task and exactly `webapps` webapp tasks run, then until HAProxy serves
@@ -22,6 +23,7 @@ pub(crate) async fn wait_serving(
     webapps: u32,
     timeout: Duration,
     bar: &ProgressBar,
+    on_poll: impl FnMut(&[ServerStat]),
 ) -> anyhow::Result<Vec<String>> {
     let start = Instant::now();
     let names = loop {
@@ -51,13 +53,17 @@ pub(crate) async fn wait_serving(
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let left = timeout.saturating_sub(start.elapsed());
-    stack::wait_for_servers(ctx, cluster, &names, left, bar).await?;
+    stack::wait_for_servers_with(ctx, cluster, &names, left, bar, on_poll).await?;
     Ok(names)
 }
 
 /// The names of `role`'s tasks that run and are meant to, when every wanted task runs
 /// (a task still starting or being replaced counts as not yet there).
-async fn running(engine: &Engine, cluster: &Cluster, role: Role) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn running(
+    engine: &Engine,
+    cluster: &Cluster,
+    role: Role,
+) -> anyhow::Result<Vec<String>> {
     let tasks = engine
         .service_tasks(&cluster.swarm_service_name(role))
         .await?;
