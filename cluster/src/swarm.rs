@@ -3,7 +3,7 @@
 //! `generated/stack.yml` (for `docker stack deploy`) declare exactly the same services.
 use serde::Serialize;
 
-use crate::model::{Cluster, DeployTarget, Role};
+use crate::model::{Cluster, Deploy, DeployTarget, Role};
 
 /// Stack label Swarm puts on a stack's objects: `up` sets it too, so `docker stack ps
 /// <project>` shows what `up` made, and `up` converges what `docker stack deploy` made.
@@ -15,8 +15,8 @@ pub const STATS_SECRET_TARGET: &str = "lbkit-stats";
 /// The user name of the stats page (the password is the project's stats secret).
 pub const STATS_USER: &str = "lbkit";
 
-/// A secret as the cluster's services use it. `name` is the Swarm object, made from the
-/// project and a hash of the contents (secrets are immutable: new contents, new name).
+/// A secret as the cluster's services use it. `name` is the Swarm object, one per project
+/// and kind (`up` refuses a Swarm copy whose contents differ from this host's file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SwarmSecret {
     /// Its key in stack.yml.
@@ -136,8 +136,16 @@ impl Cluster {
         if role == Role::Balancer {
             // The model says Swarm even when rendered from an engine cluster file (gen's
             // stack.yml): ha then asks for the stats password.
+            // What ha never uses stays out, so editing it does not restart ha's only
+            // task: the count (Serf says who is there), the host-side deploy settings.
             let mut model = self.for_balancer();
-            model.deploy.target = DeployTarget::Swarm;
+            let defaults = crate::parse("", "defaults").expect("the defaults are valid");
+            model.webapps.count = 0;
+            model.ha.bind = defaults.ha.bind;
+            model.deploy = Deploy {
+                target: DeployTarget::Swarm,
+                ..defaults.deploy
+            };
             env.push(("NODE_NAME".to_string(), self.ha.name.clone()));
             env.push(("CLUSTER_TOML".to_string(), model.to_toml()));
         }

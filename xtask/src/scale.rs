@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
 use clap::Args;
-use cluster::{Cluster, Role};
+use cluster::Cluster;
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::Engine;
@@ -101,29 +101,40 @@ impl Scale {
         let manager = swarm::manager(ctx).await?;
         let mut timings = Timings::new();
         let begun = SystemTime::now();
-        let before = swarm::running(manager, cluster, Role::Backend).await?;
+        let before = swarm::wanted_webapps(manager, cluster).await?;
         swarm::scale(ctx, cluster, self.webapps).await?;
-        let (engine, ha) = swarm::ha_container_within(ctx, cluster, timeout).await?;
         let multi = progress::multi();
         let bar = progress::spinner(&multi, "scaling");
         let start = timings.start;
         let (joined, up) = (&mut timings.joined, &mut timings.up);
-        let wait = swarm::wait_serving(ctx, cluster, manager, self.webapps, timeout, &bar, |s| {
-            note_up(up, start, s)
-        });
+        // The timings are best effort: ha's node may be out of this host's reach.
+        let poll_serf = async {
+            match swarm::ha_container_within(ctx, cluster, timeout).await {
+                Ok((engine, ha)) => poll_joined(&engine, &ha, start, joined).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let wait = swarm::wait_serving(
+            ctx,
+            cluster,
+            manager,
+            self.webapps,
+            begun,
+            timeout,
+            &bar,
+            |s| note_up(up, start, s),
+        );
         let names = tokio::select! {
             names = wait => names?,
-            () = poll_joined(&engine, &ha, start, joined) => unreachable!("polls forever"),
+            () = poll_serf => unreachable!("polls forever"),
         };
         bar.finish_and_clear();
         let started = swarm::webapps_started(ctx, cluster)
-            .await?
+            .await
+            .unwrap_or_default()
             .into_iter()
             .filter(|(name, _)| !before.contains(name))
-            .map(|(name, at)| {
-                let at = at.duration_since(begun).unwrap_or_default();
-                (name, at)
-            })
+            .map(|(name, at)| (name, at.duration_since(begun).unwrap_or_default()))
             .collect();
         timings.print(started, names.len());
         Ok(())

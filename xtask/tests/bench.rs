@@ -1,13 +1,14 @@
 //! `cargo xtask bench --quick` on the real engine, on its own project: the report must be
 //! complete (every scenario, every field, the plot), every figure measured and plausible
-//! (non-null, in a range the run can produce), and the stack gone afterwards. Whether the
-//! figures meet the targets is the benchmark's business, not the test's.
+//! (non-null, in a range the run can produce), and the stack and the Swarm lab of scenario 9
+//! gone afterwards. Whether the figures meet the targets is the benchmark's business, not
+//! the test's.
 mod support;
 
 use std::time::Instant;
 
 use serde_json::Value;
-use support::{Scratch, Stack};
+use support::{docker, root, xtask, Scratch, Stack};
 
 const SECTIONS: &[&str] = &[
     "## Targets vs measured",
@@ -19,6 +20,7 @@ const SECTIONS: &[&str] = &[
     "## 6. Membership: runtime API vs reloads, side by side",
     "## 7. Rolling updates under load",
     "## 8. Build and size",
+    "## 9. Swarm (3 nodes)",
     "## Timeline",
 ];
 
@@ -54,6 +56,44 @@ fn within(json: &Value, path: &str, range: std::ops::RangeInclusive<f64>) -> f64
 const CONVERGE_S: f64 = 180.0;
 /// Longest a request may take (settings.request_timeout), in milliseconds.
 const REQUEST_MS: f64 = 15_000.0;
+/// Longest any wait of the Swarm scenario may take (settings.swarm_timeout), in seconds.
+const SWARM_S: f64 = 300.0;
+
+/// The Swarm lab of the bench's scenario 9 (project `<project>-swarm`), removed through the
+/// cluster file the bench derived when the test ends: the bench removes it itself, this is
+/// for a bench that died.
+struct SwarmLab(String);
+
+impl SwarmLab {
+    fn config(&self) -> std::path::PathBuf {
+        root()
+            .join("target/bench-swarm")
+            .join(&self.0)
+            .join("cluster.toml")
+    }
+}
+
+impl Drop for SwarmLab {
+    fn drop(&mut self) {
+        let config = self.config();
+        if config.exists() {
+            let down = xtask(&["swarm-lab", "down", "--config", config.to_str().unwrap()]);
+            if !down.status.success() {
+                eprintln!("cleanup: swarm-lab down failed:\n{}", down.all_text());
+            }
+        }
+    }
+}
+
+/// `docker LIST --filter label=lbkit.project=<project> --format FORMAT`, one per line.
+fn labelled(list: &[&str], project: &str, format: &str) -> Vec<String> {
+    let filter = format!("label=lbkit.project={project}");
+    let mut args = list.to_vec();
+    args.extend(["--filter", &filter, "--format", format]);
+    let run = docker(&args);
+    run.assert_success();
+    run.stdout_text().lines().map(String::from).collect()
+}
 
 #[track_caller]
 fn load_summary(json: &Value, path: &str) {
@@ -80,6 +120,7 @@ fn load_summary(json: &Value, path: &str) {
 #[test]
 fn quick_bench_writes_a_complete_report_and_cleans_up() {
     let stack = Stack::new("e2e-bench", 41, 2);
+    let swarm = SwarmLab(format!("{}-swarm", stack.name));
     let scratch = Scratch::new("e2e-bench-out");
     let out = scratch.path("bench");
     let started = Instant::now();
@@ -96,6 +137,8 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     );
 
     let md = std::fs::read_to_string(out.join("results.md")).expect("results.md");
+    // The figures of this run, for `--nocapture`: the folder goes with the test.
+    eprintln!("{md}");
     for section in SECTIONS {
         assert!(md.contains(section), "results.md lacks {section:?}:\n{md}");
     }
@@ -105,7 +148,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .and_then(|rest| rest.split("\n## ").next())
         .unwrap();
     let rows = targets.lines().filter(|l| l.starts_with("| ")).count();
-    assert_eq!(rows, 12, "header + 11 targets:\n{targets}");
+    assert_eq!(rows, 15, "header + 14 targets:\n{targets}");
 
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
@@ -277,8 +320,10 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         );
     }
 
+    swarm_figures(&json, &swarm.0, &stack);
+
     let targets = at(&json, "targets").as_array().unwrap();
-    assert_eq!(targets.len(), 11);
+    assert_eq!(targets.len(), 14);
     for target in targets {
         for field in ["name", "goal", "measured"] {
             let text = at(target, field).as_str().unwrap_or_default();
@@ -316,4 +361,88 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         stack.containers()
     );
     assert!(stack.networks().is_empty(), "and its network");
+
+    // Nothing is left of the Swarm: its nodes (the Swarm's services, secrets and network
+    // lived in their engines), their volumes and socket folders, its images on the host.
+    let project = &swarm.0;
+    let containers = labelled(&["ps", "-a"], project, "{{.Names}}");
+    assert!(
+        containers.is_empty(),
+        "swarm lab nodes left: {containers:?}"
+    );
+    let volumes = labelled(&["volume", "ls"], project, "{{.Name}}");
+    assert!(volumes.is_empty(), "swarm lab volumes left: {volumes:?}");
+    let images = labelled(&["image", "ls"], project, "{{.Repository}}:{{.Tag}}");
+    assert!(images.is_empty(), "Swarm project images left: {images:?}");
+    let nested = root().join(".state").join(project).join("nested");
+    let folders: Vec<_> = std::fs::read_dir(&nested)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(folders.is_empty(), "socket folders left: {folders:?}");
+}
+
+/// Scenario 9: every figure measured and plausible, the node lost a worker's.
+#[track_caller]
+fn swarm_figures(json: &Value, project: &str, stack: &Stack) {
+    assert_eq!(at(json, "swarm.project"), project);
+    let nodes = number(json, "swarm.nodes");
+    assert_eq!(nodes, number(json, "settings.swarm_nodes"));
+    assert_eq!(
+        at(json, "swarm.target"),
+        format!("http://127.0.0.1:{}/", stack.http_port + 1).as_str(),
+        "the Swarm's own port, next to the engine run's"
+    );
+    for command in ["build_s", "lab_up_s", "up_s", "down_s", "lab_down_s"] {
+        let took = within(json, &format!("swarm.{command}"), 0.0..=1800.0);
+        assert!(took > 0.0, "swarm.{command} measured");
+    }
+
+    let (from, to) = (
+        number(json, "settings.swarm_from"),
+        number(json, "settings.swarm_to"),
+    );
+    assert_eq!(number(json, "swarm.join.from"), from);
+    assert_eq!(number(json, "swarm.join.to"), to);
+    let joined = at(json, "swarm.join.nodes").as_array().unwrap();
+    assert!(to > from, "the Swarm scenario scales up");
+    assert_eq!(joined.len() as f64, to - from, "one entry per new webapp");
+    for node in joined {
+        assert!(at(node, "name").is_string());
+        // UP in HAProxy, and it answered through the load balancer.
+        within(node, "up_s", 0.0..=SWARM_S);
+        within(node, "first_answer_s", 0.0..=SWARM_S);
+    }
+    let p50 = within(json, "swarm.join.p50_s", 0.0..=SWARM_S);
+    let p95 = within(json, "swarm.join.p95_s", p50..=SWARM_S);
+    within(json, "swarm.join.max_s", p95..=SWARM_S);
+    within(json, "swarm.join.scale_s", 0.0..=SWARM_S + 60.0);
+    load_summary(json, "swarm.join.load");
+
+    assert_eq!(number(json, "swarm.node_loss.webapps"), to);
+    let killed = at(json, "swarm.node_loss.node").as_str().unwrap();
+    let workers: Vec<String> = (2..=nodes as u32)
+        .map(|k| format!("{project}-node{k}"))
+        .collect();
+    assert!(
+        workers.iter().any(|w| w == killed),
+        "the node killed, {killed}, is a worker: {workers:?}"
+    );
+    let before = at(json, "swarm.node_loss.before").as_object().unwrap();
+    let after = at(json, "swarm.node_loss.after").as_object().unwrap();
+    assert_eq!(before.len() as f64, to, "{before:?}");
+    assert_eq!(after.len() as f64, to, "{after:?}");
+    let lost = at(json, "swarm.node_loss.lost").as_array().unwrap();
+    assert!(!lost.is_empty(), "the node killed ran webapps");
+    for name in lost {
+        let name = name.as_str().unwrap();
+        assert_eq!(before[name], killed, "{name} ran on {killed}: {before:?}");
+    }
+    assert!(
+        after.values().all(|node| node != killed),
+        "back on the surviving nodes: {after:?}"
+    );
+    let out = within(json, "swarm.node_loss.out_of_rotation_s", 0.0..=SWARM_S);
+    assert!(out > 0.0, "taken out after the kill");
+    within(json, "swarm.node_loss.back_s", out..=SWARM_S);
+    load_summary(json, "swarm.node_loss.load");
 }

@@ -535,26 +535,35 @@ fn the_cluster_runs_on_a_three_node_swarm() {
     );
     assert_eq!(wait_answering(&stack, 4, Duration::from_secs(60)).len(), 4);
 
-    // generated/stack.yml, deployed with the docker CLI, serves like `up`.
+    // generated/stack.yml, deployed with the docker CLI, serves like `up`: from nothing,
+    // and over what `up` made; `up` converges what the stack made.
+    let stack_deploy = || {
+        let deploy = docker(&[
+            "-H",
+            &lab.docker_host,
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            gen_out.join("stack.yml").to_str().unwrap(),
+            &stack.name,
+        ]);
+        deploy.assert_success();
+        assert_eq!(wait_answering(&stack, 4, Duration::from_secs(240)).len(), 4);
+        assert_eq!(
+            stats_status(&stack, Some(&format!("lbkit:{}", password.trim()))),
+            200
+        );
+        assert_eq!(stats_status(&stack, None), 401);
+    };
     lab.xtask(&["down"]).assert_success();
     assert!(lab.objects("service").is_empty());
-    let deploy = docker(&[
-        "-H",
-        &lab.docker_host,
-        "stack",
-        "deploy",
-        "--resolve-image",
-        "never",
-        "-c",
-        gen_out.join("stack.yml").to_str().unwrap(),
-        &stack.name,
-    ]);
-    deploy.assert_success();
-    assert_eq!(wait_answering(&stack, 4, Duration::from_secs(240)).len(), 4);
-    assert_eq!(
-        stats_status(&stack, Some(&format!("lbkit:{}", password.trim()))),
-        200
-    );
+    stack_deploy();
+    let converged = lab.xtask(&["up"]);
+    converged.assert_success();
+    assert_eq!(lab.serving().len(), 4, "{}", converged.all_text());
+    stack_deploy();
     let _ = std::fs::remove_dir_all(&gen_out);
 
     // down removes services, secrets and network.

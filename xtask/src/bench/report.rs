@@ -507,8 +507,9 @@ fn swarm_section(md: &mut String, w: &SwarmResult, s: &Settings) {
          drives it as a user does, in child processes: `--config` a cluster file derived from the bench's (project `{}`, \
          its own ports, `[deploy] target = \"swarm\"`), DOCKER_HOST the manager's engine. Load: {} req/s to {} (the \
          manager's published port: every request crosses the host's port publication, the manager's and the overlay). \
-         Join: `scale --webapps {} -> {}` under load, each new task from the command to UP in HAProxy (its stats read \
-         every 250 ms) and to its first answer. Node loss: with {} webapps under load, the engine of the worker running \
+         Join: `scale --webapps {} -> {}` under load, each new task timed from the command to UP in HAProxy and to \
+         its first answer (the stats are read every 250 ms: a first answer can come before the read showing the \
+         server UP). Node loss: with {} webapps under load, the engine of the worker running \
          the most of them SIGKILLed on the host (`docker kill`): until HAProxy shows none of its webapps UP (out of \
          rotation), then until it shows all {} UP again with `status --json` placing every one on a surviving node \
          (Swarm reschedules the tasks; they come back under their names once Serf has reaped the dead members); \
@@ -884,9 +885,4 @@ mod tests {
         run.reloads.restart = method("restart", 50);
         assert_eq!(run.met(), except(5, Some(false)), "ours must fail none");
     }
-}
-
-#[cfg(test)]
-pub(crate) fn tmp_section(md: &mut String, w: &SwarmResult, s: &Settings) {
-    swarm_section(md, w, s);
 }

@@ -21,6 +21,8 @@ pub(crate) struct SwarmTask {
     /// What Swarm wants of it: `running` for a live task, `shutdown` for a replaced one.
     pub(crate) desired: String,
     pub(crate) container_id: Option<String>,
+    /// The image its spec names (during a rolling update, old tasks name the old one).
+    pub(crate) image: String,
 }
 
 impl SwarmTask {
@@ -157,5 +159,10 @@ fn swarm_task(task: Task) -> SwarmTask {
             .map(|s| s.to_string())
             .unwrap_or_default(),
         container_id: status.container_status.and_then(|c| c.container_id),
+        image: task
+            .spec
+            .and_then(|s| s.container_spec)
+            .and_then(|c| c.image)
+            .unwrap_or_default(),
     }
 }

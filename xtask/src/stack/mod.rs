@@ -19,7 +19,7 @@ use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
 pub(crate) use neighbours::check as check_neighbours;
 pub(crate) use plan::{Action, Desired, Observed};
-pub(crate) use preflight::ensure_network_of;
+pub(crate) use preflight::{check_network_of, ensure_network_of};
 pub(crate) use rollout::{previous_image, Rollout};
 pub(crate) use teardown::{remove_containers, remove_stack};
 pub(crate) use wait::{wait_for_servers, wait_for_servers_with};

@@ -1,6 +1,6 @@
 //! `up` and `down` on a Swarm, printing what they do as on the engine (`scale` times its
 //! phases in the command).
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use cluster::Cluster;
 
@@ -10,6 +10,7 @@ use crate::{haproxy_stats, progress, secrets};
 /// `up`: converge, wait until HAProxy serves exactly the declared webapps.
 pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
+    let since = SystemTime::now();
     let actions = super::converge(ctx, cluster, cluster.webapps.count).await?;
     if actions.is_empty() {
         println!(
@@ -17,7 +18,7 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyho
             cluster.project
         );
     }
-    let names = wait(ctx, cluster, cluster.webapps.count, timeout).await?;
+    let names = wait(ctx, cluster, cluster.webapps.count, since, timeout).await?;
     println!(
         "{} webapps UP behind {} in {:.1}s (on Swarm: {})",
         names.len(),
@@ -33,12 +34,14 @@ async fn wait(
     ctx: &Ctx,
     cluster: &Cluster,
     webapps: u32,
+    since: SystemTime,
     timeout: Duration,
 ) -> anyhow::Result<Vec<String>> {
     let engine = super::manager(ctx).await?;
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "waiting");
-    let names = super::wait_serving(ctx, cluster, engine, webapps, timeout, &bar, |_| {}).await;
+    let names =
+        super::wait_serving(ctx, cluster, engine, webapps, since, timeout, &bar, |_| {}).await;
     bar.finish_and_clear();
     names
 }

@@ -34,12 +34,25 @@ pub(crate) async fn distribute(
         webapp.clone(),
         cluster.swarm_image("webapp", "latest"),
     ];
+    spread(ctx, cluster, manager, &tags, bar).await?;
+    Ok(SwarmImages { ha, webapp })
+}
+
+/// Puts the manager's images `tags` on every ready node that lacks them (or pushes them
+/// to `deploy.registry`): also before `scale`, for a node that joined since `up`.
+pub(crate) async fn spread(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    manager: &Engine,
+    tags: &[String],
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
     if cluster.deploy.registry.is_some() {
-        for tag in &tags {
+        for tag in tags {
             bar.set_message(format!("pushing {tag}"));
             manager.push_image(tag).await?;
         }
-        return Ok(SwarmImages { ha, webapp });
+        return Ok(());
     }
     let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
     for node in manager.swarm_members().await? {
@@ -47,14 +60,10 @@ pub(crate) async fn distribute(
             continue;
         }
         let Some(engine) = node_engine(ctx, cluster, manager, &node).await else {
-            anyhow::bail!(UsageError(format!(
-                "{}: Swarm node {} cannot be reached from this host to load the images; set deploy.registry (the images are pushed there) or run the nodes with `cargo xtask swarm-lab`",
-                ctx.config_file(),
-                node.hostname
-            )));
+            anyhow::bail!(unreachable(ctx, &node.hostname));
         };
         let mut missing = false;
-        for tag in [&ha, &webapp] {
+        for tag in &tags {
             missing |= !engine.image_exists(tag).await?;
         }
         if missing {
@@ -65,7 +74,7 @@ pub(crate) async fn distribute(
                 .with_context(|| format!("loading the images into node {}", node.hostname))?;
         }
     }
-    Ok(SwarmImages { ha, webapp })
+    Ok(())
 }
 
 /// Tags `source` on the manager as the Swarm's `image` pinned to its id, and as latest;
@@ -88,4 +97,12 @@ async fn pin(
         manager.tag_image(&id, repo, tag).await?;
     }
     Ok(pinned)
+}
+
+/// A ready node whose engine this host cannot reach to load the images (exit 2).
+pub(crate) fn unreachable(ctx: &Ctx, node: &str) -> UsageError {
+    UsageError(format!(
+        "{}: Swarm node {node} cannot be reached from this host to load the images; set deploy.registry (the images are pushed there) or run the nodes with `cargo xtask swarm-lab`",
+        ctx.config_file()
+    ))
 }

@@ -24,7 +24,7 @@ use crate::engine::{Engine, NetworkDriver, SwarmTask};
 use crate::{progress, stack};
 pub(crate) use nodes::node_engine;
 use plan::{DesiredService, ObservedService, ServiceAction};
-pub(crate) use wait::{running, wait_serving};
+pub(crate) use wait::wait_serving;
 
 /// The manager's engine: DOCKER_HOST's, refused (exit 2) when it manages no Swarm.
 pub(crate) async fn manager(ctx: &Ctx) -> anyhow::Result<&Engine> {
@@ -80,6 +80,7 @@ pub(crate) async fn converge(
     webapps: u32,
 ) -> anyhow::Result<Vec<String>> {
     let engine = manager(ctx).await?;
+    check(ctx, cluster, engine).await?;
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "images");
     let images = images::distribute(ctx, cluster, engine, &bar).await;
@@ -132,6 +133,27 @@ pub(crate) async fn converge(
     Ok(done)
 }
 
+/// What the user must fix, found before anything is built, loaded or created: the app's
+/// build folder, a network or secret in the way, a node the images cannot reach.
+async fn check(ctx: &Ctx, cluster: &Cluster, engine: &Engine) -> anyhow::Result<()> {
+    stack::app::check_input(ctx, cluster).await?;
+    secrets::check(ctx, cluster, engine).await?;
+    stack::check_network_of(engine, cluster, NetworkDriver::Overlay).await?;
+    if cluster.deploy.registry.is_none() {
+        for node in engine
+            .swarm_members()
+            .await?
+            .iter()
+            .filter(|n| n.is_ready())
+        {
+            if node_engine(ctx, cluster, engine, node).await.is_none() {
+                bail!(images::unreachable(ctx, &node.hostname));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn spec_named(specs: &[bollard::models::ServiceSpec], name: &str) -> bollard::models::ServiceSpec {
     specs
         .iter()
@@ -156,6 +178,25 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
     if from == webapps {
         return Ok(());
     }
+    // New tasks may land on a node that joined since `up`.
+    let images: Vec<String> = current
+        .iter()
+        .filter_map(|s| {
+            s.spec
+                .as_ref()?
+                .task_template
+                .as_ref()?
+                .container_spec
+                .as_ref()?
+                .image
+                .clone()
+        })
+        .collect();
+    let multi = progress::multi();
+    let bar = progress::spinner(&multi, "images");
+    let spread = images::spread(ctx, cluster, engine, &images, &bar).await;
+    bar.finish_and_clear();
+    spread?;
     println!(
         "{}",
         ServiceAction::Scale {
@@ -213,6 +254,21 @@ pub(crate) async fn task_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Ve
         }
     }
     Ok(rows)
+}
+
+/// The webapp tasks Swarm means to run (whatever their state), by name.
+pub(crate) async fn wanted_webapps(
+    engine: &Engine,
+    cluster: &Cluster,
+) -> anyhow::Result<Vec<String>> {
+    let tasks = engine
+        .service_tasks(&cluster.swarm_service_name(Role::Backend))
+        .await?;
+    Ok(tasks
+        .iter()
+        .filter(|t| t.is_wanted())
+        .map(|t| task_name(cluster, Role::Backend, t))
+        .collect())
 }
 
 /// When each running webapp task's container started, from its node's engine (Swarm
@@ -322,7 +378,7 @@ pub(crate) async fn ha_container(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result
 pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     let engine = manager(ctx).await?;
     let mut removed = Vec::new();
-    // The webapps first: ha keeps serving the others while they leave.
+    // The webapps' service goes first: ha serves the others while they leave.
     let mut names: Vec<String> = services(engine, cluster)
         .await?
         .iter()
@@ -333,7 +389,7 @@ pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<S
         engine.remove_service(&name).await?;
         removed.push(format!("service {name}"));
     }
-    wait::tasks_gone(engine, cluster, Duration::from_secs(60)).await?;
+    wait::tasks_gone(ctx, cluster, engine, Duration::from_secs(60)).await?;
     for secret in engine
         .secrets_with_labels(&[(labels::PROJECT, &cluster.project)])
         .await?

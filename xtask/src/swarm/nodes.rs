@@ -24,6 +24,10 @@ pub(crate) async fn node_engine(
     {
         return Some(manager.clone());
     }
+    // The name comes from the Swarm: only a plain host name becomes part of a path.
+    if !cluster::is_dns_label(&node.hostname) {
+        return None;
+    }
     let socket = nested::socket_dir(ctx, cluster, &node.hostname).join("docker.sock");
     if !socket.exists() {
         return None;

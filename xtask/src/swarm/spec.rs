@@ -253,6 +253,19 @@ mod tests {
         assert_eq!(secrets, ["sw-serf"], "the stats password stays with ha");
     }
 
+    /// ha's one task is not restarted for what it never uses: the webapp count, where
+    /// the host reaches the ports, the registry.
+    #[test]
+    fn ha_stays_as_it_is_when_the_count_or_host_settings_change() {
+        let edited = cluster::parse(
+            "project = \"sw\"\n[webapps]\ncount = 5\n[ha]\nbind = \"0.0.0.0\"\n[deploy]\ntarget = \"swarm\"\naddress = \"10.0.0.9\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let ha = |cluster: &Cluster| label(&specs(cluster, 4, "w:1")[0], FINGERPRINT);
+        assert_eq!(ha(&swarm_cluster()), ha(&edited));
+    }
+
     #[test]
     fn the_fingerprint_ignores_replicas_and_secret_ids_but_not_the_image() {
         let cluster = swarm_cluster();

@@ -1,9 +1,9 @@
 //! Waiting on a Swarm: until the declared tasks run and HAProxy serves exactly them, and
 //! until removed services' tasks are gone.
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
-use bollard::models::ServiceUpdateStatusStateEnum;
+use bollard::models::{Service, ServiceUpdateStatusStateEnum};
 use cluster::{labels, Cluster, Role};
 use indicatif::ProgressBar;
 
@@ -13,33 +13,56 @@ use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
 use crate::stack;
 
-/// Waits until ha's task and exactly `webapps` webapp tasks run, then until HAProxy serves
-/// exactly those webapps; returns their names. A rolling update that Swarm rolled back
-/// (the old version keeps serving) is an error.
+/// Waits until ha's task and exactly `webapps` webapp tasks run the image their service
+/// names (a rolling update is over), then until HAProxy serves exactly those webapps;
+/// returns their names. An update Swarm rolled back since `since` (the old version keeps
+/// serving) is an error.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn wait_serving(
     ctx: &Ctx,
     cluster: &Cluster,
     engine: &Engine,
     webapps: u32,
+    since: SystemTime,
     timeout: Duration,
     bar: &ProgressBar,
     on_poll: impl FnMut(&[ServerStat]),
 ) -> anyhow::Result<Vec<String>> {
     let start = Instant::now();
     let names = loop {
-        if let Some(message) = rolled_back(engine, cluster).await? {
-            bail!(
-                "the rolling update of service {} failed and Swarm rolled it back (the previous version keeps serving): {message}",
-                cluster.swarm_service_name(Role::Backend)
-            );
-        }
-        let ha = running(engine, cluster, Role::Balancer).await?;
-        let tasks = running(engine, cluster, Role::Backend).await?;
+        let current = services(engine, cluster).await?;
+        let updating = match update_state(&current, since) {
+            UpdateState::RolledBack { service, message } => bail!(
+                "the rolling update of service {service} failed and Swarm rolled it back (the previous version keeps serving): {message}"
+            ),
+            UpdateState::Updating => true,
+            UpdateState::Done => false,
+        };
+        let image = |role: Role| {
+            let name = cluster.swarm_service_name(role);
+            current
+                .iter()
+                .find(|s| service_name(s) == name)
+                .and_then(|s| {
+                    s.spec
+                        .as_ref()?
+                        .task_template
+                        .as_ref()?
+                        .container_spec
+                        .as_ref()?
+                        .image
+                        .clone()
+                })
+                .unwrap_or_default()
+        };
+        let ha = running(engine, cluster, Role::Balancer, &image(Role::Balancer)).await?;
+        let tasks = running(engine, cluster, Role::Backend, &image(Role::Backend)).await?;
         bar.set_message(format!(
-            "Swarm: {}/{webapps} webapp tasks running",
-            tasks.len()
+            "Swarm: {}/{webapps} webapp tasks running{}",
+            tasks.len(),
+            if updating { ", rolling update" } else { "" }
         ));
-        if ha.len() == 1 && tasks.len() == webapps as usize {
+        if !updating && ha.len() == 1 && tasks.len() == webapps as usize {
             break tasks;
         }
         if start.elapsed() > timeout {
@@ -57,18 +80,19 @@ pub(crate) async fn wait_serving(
     Ok(names)
 }
 
-/// The names of `role`'s tasks that run and are meant to, when every wanted task runs
-/// (a task still starting or being replaced counts as not yet there).
+/// The names of `role`'s tasks that run `image` and are meant to, when every wanted task
+/// does (a task still starting, or of the old version, counts as not yet there).
 pub(crate) async fn running(
     engine: &Engine,
     cluster: &Cluster,
     role: Role,
+    image: &str,
 ) -> anyhow::Result<Vec<String>> {
     let tasks = engine
         .service_tasks(&cluster.swarm_service_name(role))
         .await?;
     let wanted: Vec<_> = tasks.iter().filter(|t| t.is_wanted()).collect();
-    if wanted.iter().any(|t| !t.is_running()) {
+    if wanted.iter().any(|t| !t.is_running() || t.image != image) {
         return Ok(Vec::new());
     }
     let mut names: Vec<String> = wanted.iter().map(|t| task_name(cluster, role, t)).collect();
@@ -77,51 +101,69 @@ pub(crate) async fn running(
     Ok(names)
 }
 
-/// The message of a webapps update that Swarm rolled back (or paused).
-async fn rolled_back(engine: &Engine, cluster: &Cluster) -> anyhow::Result<Option<String>> {
-    let name = cluster.swarm_service_name(Role::Backend);
-    let service = services(engine, cluster)
-        .await?
-        .into_iter()
-        .find(|s| service_name(s) == name);
-    let Some(status) = service.and_then(|s| s.update_status) else {
-        return Ok(None);
-    };
-    use ServiceUpdateStatusStateEnum::*;
-    Ok(match status.state {
-        Some(ROLLBACK_STARTED | ROLLBACK_COMPLETED | ROLLBACK_PAUSED | PAUSED) => {
-            Some(status.message.unwrap_or_default())
-        }
-        _ => None,
-    })
+enum UpdateState {
+    Done,
+    Updating,
+    RolledBack { service: String, message: String },
 }
 
-/// Waits until no task of the project's services is left (their containers hold the
-/// network and the secrets).
+/// Where the services' last updates stand; a rollback counts only when its update
+/// started since `since` (an older one was reported then).
+fn update_state(services: &[Service], since: SystemTime) -> UpdateState {
+    use ServiceUpdateStatusStateEnum::*;
+    let mut state = UpdateState::Done;
+    for service in services {
+        let Some(status) = &service.update_status else {
+            continue;
+        };
+        let recent = status
+            .started_at
+            .as_deref()
+            .and_then(cluster::time::parse_rfc3339)
+            .is_some_and(|at| at >= since);
+        match status.state {
+            Some(UPDATING | ROLLBACK_STARTED) => state = UpdateState::Updating,
+            Some(ROLLBACK_COMPLETED | ROLLBACK_PAUSED | PAUSED) if recent => {
+                return UpdateState::RolledBack {
+                    service: service_name(service),
+                    message: status.message.clone().unwrap_or_default(),
+                }
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+/// Waits until no container of the project's tasks is left on any node this host
+/// reaches (they hold the network and the secrets).
 pub(crate) async fn tasks_gone(
-    engine: &Engine,
+    ctx: &Ctx,
     cluster: &Cluster,
+    engine: &Engine,
     timeout: Duration,
 ) -> anyhow::Result<()> {
+    let mut engines = Vec::new();
+    for node in engine.swarm_members().await? {
+        if let Some(node_engine) = super::node_engine(ctx, cluster, engine, &node).await {
+            engines.push(node_engine);
+        }
+    }
     let start = Instant::now();
     loop {
-        let left = engine
-            .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
-            .await?
-            .len();
-        let mut tasks = 0;
-        for role in [Role::Balancer, Role::Backend] {
-            tasks += engine
-                .service_tasks(&cluster.swarm_service_name(role))
-                .await?
-                .len();
+        let mut left = 0;
+        for node_engine in &engines {
+            left += node_engine
+                .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
+                .await
+                .map_or(0, |c| c.len());
         }
-        if left == 0 && tasks == 0 {
+        if left == 0 {
             return Ok(());
         }
         if start.elapsed() > timeout {
             bail!(
-                "timed out after {}s waiting for the tasks of project {} to stop",
+                "timed out after {}s waiting for the {left} task containers of project {} to stop",
                 timeout.as_secs(),
                 cluster.project
             );

@@ -1,7 +1,10 @@
 //! `cargo xtask swarm-lab up [--nodes N] | down`.
 use clap::{Args, Subcommand};
 
-use crate::context::Ctx;
+use anyhow::bail;
+use bollard::models::LocalNodeState;
+
+use crate::context::{Ctx, UsageError};
 
 use super::plan::DEFAULT_NODES;
 
@@ -29,6 +32,16 @@ enum Action {
 
 impl SwarmLabCmd {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        // The nodes are containers of this host's engine: with DOCKER_HOST still naming
+        // the lab's manager (the README's `eval`), nodes would be sought in the wrong place.
+        let local = ctx.engine().await?.swarm_local().await?;
+        if local.state != LocalNodeState::INACTIVE {
+            bail!(UsageError(format!(
+                "swarm-lab runs on this host's engine, but the engine at {} is in a Swarm (state {}); unset DOCKER_HOST and run it again",
+                std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".into()),
+                local.state
+            )));
+        }
         match self.action {
             Action::Up { nodes } => super::up::up(ctx, nodes).await,
             Action::Down => super::down::down(ctx).await,

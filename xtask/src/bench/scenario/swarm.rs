@@ -382,7 +382,7 @@ async fn join(runner: &Runner<'_>, lab: &Lab<'_>) -> anyhow::Result<SwarmJoin> {
         up.len() == new.len()
     });
     let args = ["scale", "--webapps", &webapps, "--timeout", &timeout];
-    let scaled = lab.manager("scale", &args, COMMAND_LIMIT);
+    let scaled = lab.manager("scale", &args, settings.swarm_timeout + COMMAND_LIMIT);
     let result = tokio::try_join!(scaled, watched);
     // Every new webapp is UP: give round robin time to reach each one.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -685,30 +685,5 @@ mod tests {
         );
         let manager_only = placement(&[("s1", "p-node1"), ("s2", "p-node1")]);
         assert_eq!(victim(&manager_only, "p-node1"), None);
-    }
-}
-
-#[cfg(test)]
-mod tmp_harness {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore]
-    async fn tmp_swarm_only() {
-        let config = PathBuf::from(std::env::var("TMP_CONFIG").unwrap());
-        let ctx = Ctx::new(config).unwrap();
-        let cluster = ctx.cluster().unwrap().clone();
-        let settings = Settings::new(true);
-        let mut swarm = SwarmBench::prepare(&ctx, &cluster, &settings).unwrap();
-        swarm.exe = crate::context::project_root().join("target/debug/xtask");
-        let started = Instant::now();
-        let result = run(&ctx, &swarm, &settings).await;
-        println!("run took {:.0} s", started.elapsed().as_secs_f64());
-        swarm.clean_up(&ctx).await.unwrap();
-        let result = result.unwrap();
-        println!("{}", serde_json::to_string_pretty(&result).unwrap());
-        let mut md = String::new();
-        crate::bench::report::tmp_section(&mut md, &result, &settings);
-        println!("{md}");
     }
 }
