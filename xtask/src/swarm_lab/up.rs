@@ -234,7 +234,8 @@ async fn start_node(
         Some(true) => ("connecting to its engine", None),
     };
     bar.set_message(doing);
-    // Only the manager publishes: the routing mesh brings every node's tasks to it.
+    // Only the manager publishes: ha's task runs there (host-mode ports, placement on the
+    // manager by default), and the routing mesh does not work in nested engines.
     let published = match k {
         1 => ha_ports(cluster),
         _ => Vec::new(),
