@@ -54,6 +54,18 @@ fn service_name(service: &Service) -> String {
         .unwrap_or_default()
 }
 
+/// The image a service's tasks are to run.
+fn service_image(service: &Service) -> Option<String> {
+    let container = service
+        .spec
+        .as_ref()?
+        .task_template
+        .as_ref()?
+        .container_spec
+        .as_ref()?;
+    container.image.clone()
+}
+
 fn observed(services: &[Service]) -> Vec<ObservedService> {
     services
         .iter()
@@ -179,19 +191,7 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
         return Ok(());
     }
     // New tasks may land on a node that joined since `up`.
-    let images: Vec<String> = current
-        .iter()
-        .filter_map(|s| {
-            s.spec
-                .as_ref()?
-                .task_template
-                .as_ref()?
-                .container_spec
-                .as_ref()?
-                .image
-                .clone()
-        })
-        .collect();
+    let images: Vec<String> = current.iter().filter_map(service_image).collect();
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "images");
     let spread = images::spread(ctx, cluster, engine, &images, &bar).await;

@@ -7,7 +7,7 @@ use bollard::models::{Service, ServiceUpdateStatusStateEnum};
 use cluster::{labels, Cluster, Role};
 use indicatif::ProgressBar;
 
-use super::{service_name, services, task_name};
+use super::{service_image, service_name, services, task_name};
 use crate::context::Ctx;
 use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
@@ -43,16 +43,7 @@ pub(crate) async fn wait_serving(
             current
                 .iter()
                 .find(|s| service_name(s) == name)
-                .and_then(|s| {
-                    s.spec
-                        .as_ref()?
-                        .task_template
-                        .as_ref()?
-                        .container_spec
-                        .as_ref()?
-                        .image
-                        .clone()
-                })
+                .and_then(service_image)
                 .unwrap_or_default()
         };
         let ha = running(engine, cluster, Role::Balancer, &image(Role::Balancer)).await?;
