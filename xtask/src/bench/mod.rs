@@ -82,7 +82,9 @@ impl Bench {
                 swarm.config.display()
             );
         }
-        let removed = interrupt.guard(stack::remove_stack(ctx, cluster)).await;
+        let removed = interrupt
+            .guard(stack::remove_stack_settled(ctx, cluster))
+            .await;
         if let Err(err) = removed {
             eprintln!(
                 "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",

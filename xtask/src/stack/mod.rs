@@ -21,7 +21,7 @@ pub(crate) use neighbours::check as check_neighbours;
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use preflight::{check_network_of, ensure_network_of};
 pub(crate) use rollout::{previous_image, Rollout};
-pub(crate) use teardown::{remove_containers, remove_stack};
+pub(crate) use teardown::{remove_containers, remove_stack, remove_stack_settled};
 pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
 
 /// Label holding the fingerprint of what a container was created from.

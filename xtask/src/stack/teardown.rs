@@ -1,5 +1,7 @@
 //! Removing the project's stack: `down`, and the fresh start and cleanup of
 //! `collect-logs` and `bench`. Only what carries the project's labels is touched.
+use std::time::Duration;
+
 use cluster::{labels, Cluster};
 
 use super::{observe, stop_and_remove};
@@ -40,4 +42,36 @@ pub(crate) async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result
         }
     }
     Ok(removed)
+}
+
+/// How long the project must show no container before an interrupted run's cleanup ends.
+const QUIET: Duration = Duration::from_secs(3);
+/// How many removals an interrupted run's cleanup tries before it gives up.
+const ROUNDS: usize = 5;
+
+/// The stack's removal after its work was dropped mid-way (an interrupt, a timeout): a
+/// create that work had sent may still land in the engine after the first removal, so
+/// this removes again until the project has shown no container for `QUIET`.
+pub(crate) async fn remove_stack_settled(
+    ctx: &Ctx,
+    cluster: &Cluster,
+) -> anyhow::Result<Vec<String>> {
+    let engine = ctx.engine().await?;
+    let mut removed = Vec::new();
+    let mut failure = anyhow::anyhow!("containers of project {} kept appearing", cluster.project);
+    for _ in 0..ROUNDS {
+        // A container that landed meanwhile keeps the network busy: the next round.
+        let round = remove_stack(ctx, cluster).await;
+        tokio::time::sleep(QUIET).await;
+        let left = observe(engine, cluster).await?;
+        match round {
+            Ok(names) if left.is_empty() => {
+                removed.extend(names);
+                return Ok(removed);
+            }
+            Ok(names) => removed.extend(names),
+            Err(err) => failure = err,
+        }
+    }
+    Err(failure)
 }
