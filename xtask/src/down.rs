@@ -2,7 +2,7 @@
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::{stack, swarm};
+use crate::target;
 
 #[derive(Args)]
 pub(crate) struct Down {
@@ -14,10 +14,7 @@ pub(crate) struct Down {
 impl Down {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let removed = match cluster.deploy.is_swarm() {
-            true => swarm::commands::down(ctx, cluster).await?,
-            false => stack::remove_stack(ctx, cluster).await?,
-        };
+        let removed = target::of(cluster).remove(ctx, cluster).await?;
         for what in &removed {
             println!("removed {what}");
         }

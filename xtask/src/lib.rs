@@ -24,6 +24,7 @@ mod status;
 mod swarm;
 mod swarm_lab;
 mod table;
+mod target;
 mod tls;
 mod up;
 

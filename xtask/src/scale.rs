@@ -2,18 +2,17 @@
 //! gracefully so Serf sees a leave), wait until HAProxy shows exactly N UP, and time each
 //! phase of every new node: container started, member joined, server UP.
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
-use cluster::Cluster;
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
-use crate::stack::{self, Action};
+use crate::serf_members;
 use crate::table::{self, Column};
-use crate::{progress, serf_members, swarm};
+use crate::target::{self, ScaleRequest};
 
 #[derive(Args)]
 pub(crate) struct Scale {
@@ -47,96 +46,16 @@ impl Scale {
                 ctx.config_path.display()
             )));
         }
-        let timeout = Duration::from_secs(self.timeout);
-        match cluster.deploy.is_swarm() {
-            false => self.on_engine(ctx, cluster, timeout).await,
-            true => self.on_swarm(ctx, cluster, timeout).await,
-        }
-    }
-
-    async fn on_engine(
-        &self,
-        ctx: &Ctx,
-        cluster: &Cluster,
-        timeout: Duration,
-    ) -> anyhow::Result<()> {
-        stack::check_neighbours(self.webapps, self.tune_host)?;
-        let engine = ctx.engine().await?;
-        let mut timings = Timings::new();
-        let mut started = BTreeMap::new();
-        for (action, at) in stack::converge(ctx, cluster, self.webapps).await? {
-            if let Action::Create(name) | Action::Recreate(name) | Action::Start(name) = action {
-                if name != cluster.ha.name {
-                    started.insert(name, at - timings.start);
-                }
-            }
-        }
-        let expected: Vec<String> = cluster
-            .webapp_nodes(self.webapps)
-            .into_iter()
-            .map(|n| n.name)
-            .collect();
-        let multi = progress::multi();
-        let bar = progress::spinner(&multi, "scaling");
-        // Serf is polled beside HAProxy so each phase is timed when it happens.
-        let start = timings.start;
-        let (joined, up) = (&mut timings.joined, &mut timings.up);
-        tokio::select! {
-            waited = stack::wait_for_servers_with(ctx, cluster, &expected, timeout, &bar, |s| note_up(up, start, s)) => { waited?; }
-            () = poll_joined(engine, &cluster.ha.name, start, joined) => {}
-        }
-        bar.finish_and_clear();
-        timings.print(started, expected.len());
-        Ok(())
-    }
-
-    /// On a Swarm only the webapps' replica count changes; Swarm names the new tasks
-    /// (by slot), so they are timed from when they run.
-    async fn on_swarm(
-        &self,
-        ctx: &Ctx,
-        cluster: &Cluster,
-        timeout: Duration,
-    ) -> anyhow::Result<()> {
-        let manager = swarm::manager(ctx).await?;
-        let mut timings = Timings::new();
-        let begun = SystemTime::now();
-        let before = swarm::wanted_webapps(manager, cluster).await?;
-        swarm::scale(ctx, cluster, self.webapps).await?;
-        let multi = progress::multi();
-        let bar = progress::spinner(&multi, "scaling");
-        let start = timings.start;
-        let (joined, up) = (&mut timings.joined, &mut timings.up);
-        // The timings are best effort: ha's node may be out of this host's reach.
-        let poll_serf = async {
-            match swarm::ha_container_within(ctx, cluster, timeout).await {
-                Ok((engine, ha)) => poll_joined(&engine, &ha, start, joined).await,
-                Err(_) => std::future::pending().await,
-            }
+        let request = ScaleRequest {
+            webapps: self.webapps,
+            timeout: Duration::from_secs(self.timeout),
+            tune_host: self.tune_host,
         };
-        let wait = swarm::wait_serving(
-            ctx,
-            cluster,
-            manager,
-            self.webapps,
-            begun,
-            timeout,
-            &bar,
-            |s| note_up(up, start, s),
-        );
-        let names = tokio::select! {
-            names = wait => names?,
-            () = poll_serf => unreachable!("polls forever"),
-        };
-        bar.finish_and_clear();
-        let started = swarm::webapps_started(ctx, cluster)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(name, _)| !before.contains(name))
-            .map(|(name, at)| (name, at.duration_since(begun).unwrap_or_default()))
-            .collect();
-        timings.print(started, names.len());
+        let mut timings = Timings::new();
+        let scaled = target::of(cluster)
+            .scale(ctx, cluster, &request, &mut timings)
+            .await?;
+        timings.print(scaled.started, scaled.serving);
         Ok(())
     }
 }
@@ -144,10 +63,10 @@ impl Scale {
 const POLL: Duration = Duration::from_millis(200);
 
 /// When each node joined (Serf on ha) and was first UP (HAProxy), from the command's start.
-struct Timings {
-    start: Instant,
-    joined: BTreeMap<String, Duration>,
-    up: BTreeMap<String, Duration>,
+pub(crate) struct Timings {
+    pub(crate) start: Instant,
+    pub(crate) joined: BTreeMap<String, Duration>,
+    pub(crate) up: BTreeMap<String, Duration>,
 }
 
 impl Timings {
@@ -180,14 +99,14 @@ impl Timings {
     }
 }
 
-fn note_up(up: &mut BTreeMap<String, Duration>, start: Instant, servers: &[ServerStat]) {
+pub(crate) fn note_up(up: &mut BTreeMap<String, Duration>, start: Instant, servers: &[ServerStat]) {
     for server in servers.iter().filter(|s| s.is_up()) {
         up.entry(server.name.clone()).or_insert(start.elapsed());
     }
 }
 
 /// Notes when each member is first alive in ha's Serf; polls until dropped.
-async fn poll_joined(
+pub(crate) async fn poll_joined(
     engine: &Engine,
     ha: &str,
     start: Instant,

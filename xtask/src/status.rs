@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::table::{self, Column};
-use crate::{haproxy_stats, serf_members, stack, swarm};
+use crate::{haproxy_stats, serf_members, target};
 
 #[derive(Args)]
 pub(crate) struct Status {
@@ -36,17 +36,23 @@ struct Row {
 impl Status {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let (mut rows, ha) = match cluster.deploy.is_swarm() {
-            false => {
-                let engine = ctx.engine().await?;
-                let ha = (engine.clone(), cluster.ha.name.clone());
-                (container_rows(ctx, cluster).await?, Ok(ha))
-            }
-            true => (
-                task_rows(ctx, cluster).await?,
-                swarm::ha_container(ctx, cluster).await,
-            ),
-        };
+        let observed = target::of(cluster).observe(ctx, cluster).await?;
+        let mut rows: BTreeMap<String, Row> = observed
+            .members
+            .into_iter()
+            .map(|m| {
+                let row = Row {
+                    name: m.name.clone(),
+                    container: m.state,
+                    health: m.health,
+                    node: m.node,
+                    ip: m.ip,
+                    ..Row::default()
+                };
+                (m.name, row)
+            })
+            .collect();
+        let ha = observed.ha;
         // ha's Serf view and its log, where its container can be reached.
         if let Ok((engine, ha)) = &ha {
             if let Ok(members) = serf_members::members(engine, ha).await {
@@ -80,65 +86,6 @@ impl Status {
         }
         print(self.json, cluster, rows)
     }
-}
-
-/// On the engine: one row per container of the project.
-async fn container_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<BTreeMap<String, Row>> {
-    let engine = ctx.engine().await?;
-    let node = engine.host_name().await?;
-    let mut rows = BTreeMap::new();
-    for observed in stack::observe(engine, cluster).await? {
-        let info = engine.inspect_container(&observed.name).await?;
-        let state = info
-            .as_ref()
-            .and_then(|i| i.state.as_ref())
-            .and_then(|s| s.status)
-            .map(|s| s.to_string());
-        let health = info
-            .as_ref()
-            .and_then(|i| i.state.as_ref())
-            .and_then(|s| s.health.as_ref())
-            .and_then(|h| h.status)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        let ip = info
-            .as_ref()
-            .and_then(|i| i.network_settings.as_ref())
-            .and_then(|n| n.networks.as_ref())
-            .and_then(|n| n.get(&cluster.network.name))
-            .and_then(|e| e.ip_address.clone())
-            .unwrap_or_default();
-        rows.insert(
-            observed.name.clone(),
-            Row {
-                name: observed.name,
-                container: state.unwrap_or_default(),
-                health,
-                ip,
-                node: node.clone(),
-                ..Row::default()
-            },
-        );
-    }
-    Ok(rows)
-}
-
-/// On a Swarm: one row per task the services want, with the node it runs on.
-async fn task_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<BTreeMap<String, Row>> {
-    Ok(swarm::task_rows(ctx, cluster)
-        .await?
-        .into_iter()
-        .map(|task| {
-            let row = Row {
-                name: task.name.clone(),
-                container: task.state,
-                health: task.health,
-                node: task.node,
-                ..Row::default()
-            };
-            (task.name, row)
-        })
-        .collect())
 }
 
 fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::Result<()> {

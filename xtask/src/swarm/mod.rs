@@ -21,6 +21,7 @@ use cluster::{labels, Cluster, Role};
 
 use crate::context::{Ctx, UsageError};
 use crate::engine::{Engine, NetworkDriver, SwarmTask};
+use crate::target::Member;
 use crate::{progress, stack};
 pub(crate) use nodes::node_engine;
 use plan::{DesiredService, ObservedService, ServiceAction};
@@ -216,16 +217,8 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
     engine.update_service(spec, version).await
 }
 
-/// One task of the cluster, for `status`.
-pub(crate) struct TaskRow {
-    pub(crate) name: String,
-    pub(crate) state: String,
-    pub(crate) health: String,
-    pub(crate) node: String,
-}
-
 /// The wanted tasks of both services, named as Serf and HAProxy name them.
-pub(crate) async fn task_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<TaskRow>> {
+pub(crate) async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<Member>> {
     let engine = manager(ctx).await?;
     let nodes = engine.swarm_members().await?;
     let mut rows = Vec::new();
@@ -245,11 +238,12 @@ pub(crate) async fn task_rows(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Ve
                 },
                 _ => String::new(),
             };
-            rows.push(TaskRow {
+            rows.push(Member {
                 name: task_name(cluster, role, &task),
                 state: task.state.clone(),
                 health,
                 node: hostname,
+                ip: String::new(),
             });
         }
     }
