@@ -8,12 +8,15 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::{docker, eventually, http_get, root, Run, Stack};
 
 const NODES: u32 = 3;
+
+/// One lab at a time: two swarms of nested engines side by side overload 2 cores.
+static ONE_LAB: Mutex<()> = Mutex::new(());
 
 /// The lab swarm of one test: `down` then `swarm-lab down` when dropped, however the test
 /// ends, so no service, secret, network, engine container or volume is left.
@@ -27,7 +30,11 @@ struct Lab<'a> {
 
 impl<'a> Lab<'a> {
     fn up(stack: &'a Stack) -> Lab<'a> {
-        let run = stack.xtask(&["swarm-lab", "up", "--nodes", &NODES.to_string()]);
+        Lab::with_nodes(stack, NODES)
+    }
+
+    fn with_nodes(stack: &'a Stack, nodes: u32) -> Lab<'a> {
+        let run = stack.xtask(&["swarm-lab", "up", "--nodes", &nodes.to_string()]);
         let text = std::fs::read_to_string(&stack.config).unwrap();
         let config = stack.config.with_file_name("swarm.toml");
         std::fs::write(&config, format!("{text}\n[deploy]\ntarget = \"swarm\"\n")).unwrap();
@@ -252,6 +259,7 @@ impl Load {
 
 #[test]
 fn the_cluster_runs_on_a_three_node_swarm() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::new("e2e-swarm", 61, 4);
     let _images = support::DropImages(&stack);
     stack.xtask(&["build"]).assert_success();
@@ -574,6 +582,87 @@ fn the_cluster_runs_on_a_three_node_swarm() {
             "{kind}s left: {:?}",
             lab.objects(kind)
         );
+    }
+}
+
+/// `deploy.registry`: a user's own registry (Debian's docker-registry, examples/registry,
+/// run on the manager's engine) instead of loading the images node by node. `up` pushes
+/// there and the worker pulls from it: its images carry the registry's name, none the
+/// loaded kind's.
+#[test]
+fn images_reach_the_nodes_through_the_users_registry() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::new("e2e-swreg", 63, 3);
+    let _images = support::DropImages(&stack);
+    stack.xtask(&["build"]).assert_success();
+    let lab = Lab::with_nodes(&stack, 2);
+    let registry_image = format!("{}-registry:latest", stack.name);
+    let _registry_image = DropImage(registry_image.clone());
+    let context = root().join("examples/registry");
+    docker(&[
+        "build",
+        "-q",
+        "-t",
+        &registry_image,
+        context.to_str().unwrap(),
+    ])
+    .assert_success();
+    let manager = lab.manager();
+    let copy = format!(
+        "docker save {registry_image} | docker -H unix://{} load -q",
+        lab.socket(&manager)
+    );
+    support::run_tool("sh", &["-c", &copy]).assert_success();
+    lab.docker_on(
+        &manager,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "registry",
+            "-p",
+            "5000:5000",
+            &registry_image,
+        ],
+    )
+    .assert_success();
+    // The workers reach it at the manager's address on the nodes' bridge (the swarm-lab
+    // nodes take plain HTTP from registries there); the host never does.
+    let address = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &manager]);
+    address.assert_success();
+    let prefix = format!("{}:5000/lab", address.stdout_text().trim());
+    let text = std::fs::read_to_string(&lab.config).unwrap();
+    std::fs::write(&lab.config, format!("{text}registry = \"{prefix}\"\n")).unwrap();
+
+    let up = lab.xtask(&["up"]);
+    up.assert_success();
+    assert_eq!(lab.serving().len(), 3, "{}", up.all_text());
+    assert_eq!(wait_answering(&stack, 3, Duration::from_secs(30)).len(), 3);
+    let worker = format!("{}-node2", stack.name);
+    let images = lab.docker_on(&worker, &["images", "--format", "{{.Repository}}"]);
+    images.assert_success();
+    let repositories: BTreeSet<String> = images.stdout_text().lines().map(String::from).collect();
+    let pulled = format!("{prefix}/{}/webapp", stack.name);
+    assert!(
+        repositories.contains(&pulled),
+        "the worker pulled {pulled}: {repositories:?}"
+    );
+    assert!(
+        repositories
+            .iter()
+            .all(|r| !r.starts_with("lbkit.invalid/")),
+        "nothing loaded into the worker: {repositories:?}"
+    );
+    lab.xtask(&["down"]).assert_success();
+    assert!(lab.objects("service").is_empty());
+}
+
+/// Removes a host image when dropped.
+struct DropImage(String);
+
+impl Drop for DropImage {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.0]);
     }
 }
 

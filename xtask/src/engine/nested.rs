@@ -26,6 +26,8 @@ pub(crate) struct NodeSpec {
     pub(crate) cgroup: String,
     /// Node ports published on 127.0.0.1 at the same host port.
     pub(crate) published: Vec<u16>,
+    /// A subnet whose registries the inner engine may reach over plain HTTP.
+    pub(crate) insecure_registry: Option<String>,
 }
 
 impl Engine {
@@ -63,7 +65,15 @@ impl Engine {
         let config = ContainerCreateBody {
             image: Some(spec.image.clone()),
             hostname: Some(spec.name.clone()),
-            env: Some(vec![format!("NESTED_CGROUP={}", spec.cgroup)]),
+            env: Some(
+                std::iter::once(format!("NESTED_CGROUP={}", spec.cgroup))
+                    .chain(
+                        spec.insecure_registry
+                            .iter()
+                            .map(|subnet| format!("NESTED_INSECURE_REGISTRY={subnet}")),
+                    )
+                    .collect(),
+            ),
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(exposed),
             host_config: Some(host_config),

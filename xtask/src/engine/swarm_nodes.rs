@@ -170,6 +170,16 @@ impl Engine {
             })
     }
 
+    /// The default bridge's IPv4 subnet: where the lab's node containers get addresses.
+    pub(crate) async fn bridge_subnet(&self) -> anyhow::Result<String> {
+        self.networks()
+            .await?
+            .iter()
+            .find(|n| n.name.as_deref() == Some("bridge"))
+            .and_then(|n| super::networks::network_subnets(n).into_iter().next())
+            .context("the engine's default bridge has no IPv4 subnet")
+    }
+
     /// The address of container `name` on the engine's default bridge (`docker inspect
     /// -f '{{.NetworkSettings.IPAddress}}'`).
     pub(crate) async fn bridge_ip(&self, name: &str) -> anyhow::Result<Ipv4Addr> {

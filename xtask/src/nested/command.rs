@@ -37,7 +37,7 @@ impl NestedCmd {
                 }
                 let mut ports = vec![cluster.ha.http_port, cluster.ha.stats_port];
                 ports.extend(cluster.ha.tls.as_ref().map(|_| cluster.ha.https_port));
-                let node = nested::ensure(ctx, engine, cluster, &name, ports).await?;
+                let node = nested::ensure(ctx, engine, cluster, &name, ports, None).await?;
                 nested::load_project_images(engine, &node.engine, cluster).await?;
                 println!("nested engine {} is up", node.node);
                 println!("DOCKER_HOST=unix://{}", node.socket.display());

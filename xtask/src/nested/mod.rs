@@ -26,6 +26,41 @@ pub(crate) fn image_tag(suite: &str) -> String {
     format!("lbkit/nested-engine-{suite}:latest")
 }
 
+/// Label of the nested engine image: the hash of the images/nested files it was built from.
+const SOURCES: &str = "lbkit.sources";
+
+/// Whether the nested engine image is missing or older than the files in images/nested.
+pub(crate) async fn image_is_stale(
+    ctx: &Ctx,
+    engine: &Engine,
+    cluster: &Cluster,
+) -> anyhow::Result<bool> {
+    let built = built_from(engine, &image_tag(&cluster.base.suite)).await?;
+    Ok(built.as_deref() != Some(sources_hash(ctx)?.as_str()))
+}
+
+async fn built_from(engine: &Engine, tag: &str) -> anyhow::Result<Option<String>> {
+    Ok(engine
+        .image(tag)
+        .await?
+        .and_then(|i| i.config?.labels?.remove(SOURCES)))
+}
+
+/// The names and contents of the files in images/nested, hashed.
+fn sources_hash(ctx: &Ctx) -> anyhow::Result<String> {
+    let dir = ctx.path("images/nested");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+        .with_context(|| format!("listing {}", dir.display()))?;
+    files.sort();
+    let mut bytes = Vec::new();
+    for file in files {
+        bytes.extend(file.file_name().unwrap_or_default().as_encoded_bytes());
+        bytes.extend(std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+    }
+    Ok(format!("{:016x}", crate::stack::fnv1a(&bytes)))
+}
+
 /// One running nested engine.
 pub(crate) struct Nested {
     pub(crate) node: String,
@@ -33,15 +68,16 @@ pub(crate) struct Nested {
     pub(crate) engine: Engine,
 }
 
-/// Builds the nested engine image unless it exists (FROM the debootstrapped base, which
-/// `cargo xtask build` makes).
+/// Builds the nested engine image unless it is built from the files now in
+/// images/nested (FROM the debootstrapped base, which `cargo xtask build` makes).
 pub(crate) async fn ensure_image(
     ctx: &Ctx,
     engine: &Engine,
     cluster: &Cluster,
 ) -> anyhow::Result<String> {
     let tag = image_tag(&cluster.base.suite);
-    if engine.image_exists(&tag).await? {
+    let sources = sources_hash(ctx)?;
+    if built_from(engine, &tag).await?.as_deref() == Some(sources.as_str()) {
         return Ok(tag);
     }
     let from = bootstrap_tag(&cluster.base.suite);
@@ -55,7 +91,10 @@ pub(crate) async fn ensure_image(
         tag: &tag,
         context: context.finish()?,
         build_args: HashMap::from([("FROM_IMAGE".to_string(), from)]),
-        labels: HashMap::from([(labels::ROLE.to_string(), ROLE.to_string())]),
+        labels: HashMap::from([
+            (labels::ROLE.to_string(), ROLE.to_string()),
+            (SOURCES.to_string(), sources),
+        ]),
         no_cache: false,
         cache_from: Vec::new(),
     };
@@ -75,13 +114,15 @@ pub(crate) fn socket_dir(ctx: &Ctx, cluster: &Cluster, name: &str) -> PathBuf {
 }
 
 /// Node `name` running, created (labelled with the project) if missing; waits for its
-/// engine. Run again, it only starts a stopped node.
+/// engine. Run again, it only starts a stopped node. `insecure_registry`: a subnet whose
+/// registries its engine may reach over plain HTTP.
 pub(crate) async fn ensure(
     ctx: &Ctx,
     engine: &Engine,
     cluster: &Cluster,
     name: &str,
     published: Vec<u16>,
+    insecure_registry: Option<String>,
 ) -> anyhow::Result<Nested> {
     let socket_dir = socket_dir(ctx, cluster, name);
     let socket = socket_dir.join("docker.sock");
@@ -109,6 +150,7 @@ pub(crate) async fn ensure(
         socket_dir: socket_dir.clone(),
         cgroup: format!("lbkit-{name}"),
         published,
+        insecure_registry,
     };
     engine.create_engine_node(&spec).await?;
     engine.start_container(name).await?;

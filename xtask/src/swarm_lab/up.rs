@@ -71,7 +71,7 @@ pub(super) async fn up(ctx: &Ctx, count: u32) -> anyhow::Result<()> {
 
     let multi = progress::multi();
     let image = nested::image_tag(&cluster.base.suite);
-    if !engine.image_exists(&image).await? {
+    if nested::image_is_stale(ctx, engine, cluster).await? {
         let bar = progress::spinner(&multi, "image");
         bar.set_message(format!("building {image} (Debian's docker.io)"));
         let built = nested::ensure_image(ctx, engine, cluster).await;
@@ -167,7 +167,7 @@ async fn seed_images(engine: &Engine, manager: &Engine, cluster: &Cluster) -> an
 /// build makes (cached; the swarm's services need the project's images anyway).
 async fn ensure_base(ctx: &Ctx, engine: &Engine, cluster: &Cluster) -> anyhow::Result<()> {
     let suite = &cluster.base.suite;
-    if engine.image_exists(&nested::image_tag(suite)).await?
+    if !nested::image_is_stale(ctx, engine, cluster).await?
         || engine.image_exists(&bootstrap_tag(suite)).await?
     {
         return Ok(());
@@ -240,7 +240,9 @@ async fn start_node(
         1 => ha_ports(cluster),
         _ => Vec::new(),
     };
-    let nested = nested::ensure(ctx, engine, cluster, &name, published)
+    // A registry of the lab's own, on the nodes' bridge, may speak plain HTTP.
+    let bridge = engine.bridge_subnet().await?;
+    let nested = nested::ensure(ctx, engine, cluster, &name, published, Some(bridge))
         .await
         .with_context(|| format!("starting swarm lab node {name}"))?;
     let ip = engine.bridge_ip(&name).await?;
