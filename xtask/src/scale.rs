@@ -2,17 +2,14 @@
 //! gracefully so Serf sees a leave), wait until HAProxy shows exactly N UP, and time each
 //! phase of every new node: container started, member joined, server UP.
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
 
 use crate::context::{Ctx, UsageError};
-use crate::engine::Engine;
-use crate::haproxy_stats::ServerStat;
-use crate::serf_members;
 use crate::table::{self, Column};
-use crate::target::{self, ScaleRequest};
+use crate::target::{self, ScaleRequest, Scaled};
 
 #[derive(Args)]
 pub(crate) struct Scale {
@@ -51,75 +48,33 @@ impl Scale {
             timeout: Duration::from_secs(self.timeout),
             tune_host: self.tune_host,
         };
-        let mut timings = Timings::new();
-        let scaled = target::of(cluster)
-            .scale(ctx, cluster, &request, &mut timings)
-            .await?;
-        timings.print(scaled.started, scaled.serving);
+        let scaled = target::of(cluster).scale(ctx, cluster, &request).await?;
+        print_timings(&scaled);
         Ok(())
     }
 }
 
-const POLL: Duration = Duration::from_millis(200);
-
-/// When each node joined (Serf on ha) and was first UP (HAProxy), from the command's start.
-pub(crate) struct Timings {
-    pub(crate) start: Instant,
-    pub(crate) joined: BTreeMap<String, Duration>,
-    pub(crate) up: BTreeMap<String, Duration>,
-}
-
-impl Timings {
-    fn new() -> Timings {
-        Timings {
-            start: Instant::now(),
-            joined: BTreeMap::new(),
-            up: BTreeMap::new(),
-        }
-    }
-
-    /// One row per node in `started` (the new ones), then the total.
-    fn print(&self, started: BTreeMap<String, Duration>, serving: usize) {
-        let phases: BTreeMap<String, Phases> = started
-            .into_iter()
-            .map(|(name, at)| {
-                let phases = Phases {
-                    started: Some(at),
-                    joined: self.joined.get(&name).copied(),
-                    up: self.up.get(&name).copied(),
-                };
-                (name, phases)
-            })
-            .collect();
-        print_phases(&phases);
-        println!(
-            "{serving} webapps UP in {:.1}s",
-            self.start.elapsed().as_secs_f64()
-        );
-    }
-}
-
-pub(crate) fn note_up(up: &mut BTreeMap<String, Duration>, start: Instant, servers: &[ServerStat]) {
-    for server in servers.iter().filter(|s| s.is_up()) {
-        up.entry(server.name.clone()).or_insert(start.elapsed());
-    }
-}
-
-/// Notes when each member is first alive in ha's Serf; polls until dropped.
-pub(crate) async fn poll_joined(
-    engine: &Engine,
-    ha: &str,
-    start: Instant,
-    joined: &mut BTreeMap<String, Duration>,
-) {
-    loop {
-        if let Ok(members) = serf_members::members(engine, ha).await {
-            for member in members.iter().filter(|m| m.status == "alive") {
-                joined.entry(member.name.clone()).or_insert(start.elapsed());
-            }
-        }
-        tokio::time::sleep(POLL).await;
-    }
+/// One row per new node (`scaled.started`), then the total since the target connected.
+fn print_timings(scaled: &Scaled) {
+    let timings = &scaled.timings;
+    let phases: BTreeMap<String, Phases> = scaled
+        .started
+        .iter()
+        .map(|(name, at)| {
+            let phases = Phases {
+                started: Some(*at),
+                joined: timings.joined.get(name).copied(),
+                up: timings.up.get(name).copied(),
+            };
+            (name.clone(), phases)
+        })
+        .collect();
+    print_phases(&phases);
+    println!(
+        "{} webapps UP in {:.1}s",
+        scaled.serving,
+        timings.start.elapsed().as_secs_f64()
+    );
 }
 
 fn print_phases(phases: &BTreeMap<String, Phases>) {

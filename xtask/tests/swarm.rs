@@ -626,6 +626,10 @@ fn images_reach_the_nodes_through_the_users_registry() {
         ],
     )
     .assert_success();
+    eventually("the registry listening", Duration::from_secs(60), || {
+        let logs = lab.docker_on(&manager, &["logs", "registry"]);
+        logs.all_text().contains("listening on").then_some(())
+    });
     // The workers reach it at the manager's address on the nodes' bridge (the swarm-lab
     // nodes take plain HTTP from registries there); the host never does.
     let address = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &manager]);

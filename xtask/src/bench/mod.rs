@@ -82,9 +82,14 @@ impl Bench {
                 swarm.config.display()
             );
         }
-        let removed = interrupt
-            .guard(stack::remove_stack_settled(ctx, cluster))
-            .await;
+        let removal = async {
+            match &measured {
+                Ok(_) => stack::remove_stack(ctx, cluster).await,
+                // Dropped work may still land a container: remove until none does.
+                Err(_) => stack::remove_stack_settled(ctx, cluster).await,
+            }
+        };
+        let removed = interrupt.guard(removal).await;
         if let Err(err) = removed {
             eprintln!(
                 "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",

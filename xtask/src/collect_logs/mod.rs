@@ -112,9 +112,14 @@ impl CollectLogs {
             .await;
         if !self.keep {
             // Best effort, also after a failure; a second Ctrl-C skips it.
-            let removed = interrupt
-                .guard(stack::remove_stack_settled(ctx, cluster))
-                .await;
+            let removal = async {
+                match &result {
+                    Ok(()) => stack::remove_stack(ctx, cluster).await,
+                    // Dropped work may still land a container: remove until none does.
+                    Err(_) => stack::remove_stack_settled(ctx, cluster).await,
+                }
+            };
+            let removed = interrupt.guard(removal).await;
             if let Err(err) = removed {
                 eprintln!("warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it", cluster.project);
             }

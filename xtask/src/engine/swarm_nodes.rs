@@ -176,7 +176,11 @@ impl Engine {
             .await?
             .iter()
             .find(|n| n.name.as_deref() == Some("bridge"))
-            .and_then(|n| super::networks::network_subnets(n).into_iter().next())
+            .and_then(|n| {
+                super::networks::network_subnets(n)
+                    .into_iter()
+                    .find(|subnet| !subnet.contains(':'))
+            })
             .context("the engine's default bridge has no IPv4 subnet")
     }
 

@@ -29,7 +29,8 @@ pub(crate) fn image_tag(suite: &str) -> String {
 /// Label of the nested engine image: the hash of the images/nested files it was built from.
 const SOURCES: &str = "lbkit.sources";
 
-/// Whether the nested engine image is missing or older than the files in images/nested.
+/// Whether the nested engine image is missing or built from other files than those now
+/// in images/nested.
 pub(crate) async fn image_is_stale(
     ctx: &Ctx,
     engine: &Engine,
@@ -46,17 +47,25 @@ async fn built_from(engine: &Engine, tag: &str) -> anyhow::Result<Option<String>
         .and_then(|i| i.config?.labels?.remove(SOURCES)))
 }
 
-/// The names and contents of the files in images/nested, hashed.
+/// The names, modes and contents of the files in images/nested (a flat folder), hashed.
 fn sources_hash(ctx: &Ctx) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = ctx.path("images/nested");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
         .with_context(|| format!("listing {}", dir.display()))?;
+    files.retain(|file| file.is_file());
     files.sort();
     let mut bytes = Vec::new();
     for file in files {
+        let what = || format!("reading {}", file.display());
+        let mode = std::fs::metadata(&file)
+            .with_context(what)?
+            .permissions()
+            .mode();
         bytes.extend(file.file_name().unwrap_or_default().as_encoded_bytes());
-        bytes.extend(std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+        bytes.extend(mode.to_le_bytes());
+        bytes.extend(std::fs::read(&file).with_context(what)?);
     }
     Ok(format!("{:016x}", crate::stack::fnv1a(&bytes)))
 }
@@ -128,6 +137,16 @@ pub(crate) async fn ensure(
     let socket = socket_dir.join("docker.sock");
     if let Some(info) = engine.inspect_container(name).await? {
         ensure_ours(&info, cluster, name)?;
+        // A node keeps the image (and settings) it was made with: say when that is old.
+        let made_from = info
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref()?.get(SOURCES).cloned());
+        if made_from.as_deref() != Some(sources_hash(ctx)?.as_str()) {
+            eprintln!(
+                "note: node {name} was made from an older images/nested; remove it (`cargo xtask swarm-lab down` or `nested down`) and bring it up again to take the new one"
+            );
+        }
         if !info.state.and_then(|s| s.running).unwrap_or(false) {
             engine.start_container(name).await?;
         }

@@ -6,6 +6,7 @@ use cluster::{labels, Cluster};
 
 use super::{observe, stop_and_remove};
 use crate::context::Ctx;
+use crate::engine::Engine;
 
 /// Stops and removes the project's containers: the webapps together (each stop lets
 /// Serf leave), then ha, which keeps serving the others meanwhile. Returns their names.
@@ -33,13 +34,9 @@ pub(crate) async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result
         .map(|name| format!("container {name}"))
         .collect();
     let engine = ctx.engine().await?;
-    for network in engine.networks().await? {
-        let ours =
-            network.labels.as_ref().and_then(|l| l.get(labels::PROJECT)) == Some(&cluster.project);
-        if let (true, Some(name)) = (ours, network.name) {
-            engine.remove_network(&name).await?;
-            removed.push(format!("network {name}"));
-        }
+    for name in project_networks(engine, cluster).await? {
+        engine.remove_network(&name).await?;
+        removed.push(format!("network {name}"));
     }
     Ok(removed)
 }
@@ -49,29 +46,51 @@ const QUIET: Duration = Duration::from_secs(3);
 /// How many removals an interrupted run's cleanup tries before it gives up.
 const ROUNDS: usize = 5;
 
-/// The stack's removal after its work was dropped mid-way (an interrupt, a timeout): a
-/// create that work had sent may still land in the engine after the first removal, so
-/// this removes again until the project has shown no container for `QUIET`.
+/// The stack's removal after its work was dropped mid-way (an interrupt, a timeout, an
+/// error): a create that work had sent may still land in the engine after the first
+/// removal, so this removes again until the project has shown no node container and no
+/// network for `QUIET`. A failed round that left nothing behind still counts as removed.
 pub(crate) async fn remove_stack_settled(
     ctx: &Ctx,
     cluster: &Cluster,
 ) -> anyhow::Result<Vec<String>> {
     let engine = ctx.engine().await?;
     let mut removed = Vec::new();
-    let mut failure = anyhow::anyhow!("containers of project {} kept appearing", cluster.project);
+    let mut failure = None;
     for _ in 0..ROUNDS {
         // A container that landed meanwhile keeps the network busy: the next round.
         let round = remove_stack(ctx, cluster).await;
         tokio::time::sleep(QUIET).await;
-        let left = observe(engine, cluster).await?;
+        let settled = observe(engine, cluster).await?.is_empty()
+            && project_networks(engine, cluster).await?.is_empty();
         match round {
-            Ok(names) if left.is_empty() => {
+            Ok(names) => {
                 removed.extend(names);
-                return Ok(removed);
+                failure = None;
             }
-            Ok(names) => removed.extend(names),
-            Err(err) => failure = err,
+            Err(err) => failure = Some(err),
+        }
+        if settled {
+            return Ok(removed);
         }
     }
-    Err(failure)
+    Err(failure.unwrap_or_else(|| {
+        anyhow::anyhow!(
+            "containers or networks of project {} kept appearing",
+            cluster.project
+        )
+    }))
+}
+
+/// The names of the networks carrying the project's label.
+async fn project_networks(engine: &Engine, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    Ok(engine
+        .networks()
+        .await?
+        .into_iter()
+        .filter(|n| {
+            n.labels.as_ref().and_then(|l| l.get(labels::PROJECT)) == Some(&cluster.project)
+        })
+        .filter_map(|n| n.name)
+        .collect())
 }

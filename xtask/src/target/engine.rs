@@ -6,9 +6,8 @@ use std::time::Instant;
 use cluster::Cluster;
 use futures_util::future::LocalBoxFuture;
 
-use super::{Member, Observed, ScaleRequest, Scaled, Target, UpRequest};
+use super::{timings, Member, Observed, ScaleRequest, Scaled, Target, Timings, UpRequest};
 use crate::context::Ctx;
-use crate::scale::{self, Timings};
 use crate::stack::{self, Action};
 use crate::{build, haproxy_stats, progress, tls};
 
@@ -29,9 +28,8 @@ impl Target for OneEngine {
         ctx: &'a Ctx,
         cluster: &'a Cluster,
         request: &'a ScaleRequest,
-        timings: &'a mut Timings,
     ) -> LocalBoxFuture<'a, anyhow::Result<Scaled>> {
-        Box::pin(scale_to(ctx, cluster, request, timings))
+        Box::pin(scale_to(ctx, cluster, request))
     }
 
     fn observe<'a>(
@@ -136,14 +134,10 @@ async fn check_new_app(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
 }
 
 /// Converges to the new count; each new container is timed from its start.
-async fn scale_to(
-    ctx: &Ctx,
-    cluster: &Cluster,
-    request: &ScaleRequest,
-    timings: &mut Timings,
-) -> anyhow::Result<Scaled> {
+async fn scale_to(ctx: &Ctx, cluster: &Cluster, request: &ScaleRequest) -> anyhow::Result<Scaled> {
     stack::check_neighbours(request.webapps, request.tune_host)?;
     let engine = ctx.engine().await?;
+    let mut timings = Timings::new();
     let mut started = BTreeMap::new();
     for (action, at) in stack::converge(ctx, cluster, request.webapps).await? {
         if let Action::Create(name) | Action::Recreate(name) | Action::Start(name) = action {
@@ -163,11 +157,12 @@ async fn scale_to(
     let start = timings.start;
     let (joined, up) = (&mut timings.joined, &mut timings.up);
     tokio::select! {
-        waited = stack::wait_for_servers_with(ctx, cluster, &expected, request.timeout, &bar, |s| scale::note_up(up, start, s)) => { waited?; }
-        () = scale::poll_joined(engine, &cluster.ha.name, start, joined) => {}
+        waited = stack::wait_for_servers_with(ctx, cluster, &expected, request.timeout, &bar, |s| timings::note_up(up, start, s)) => { waited?; }
+        () = timings::poll_joined(engine, &cluster.ha.name, start, joined) => {}
     }
     bar.finish_and_clear();
     Ok(Scaled {
+        timings,
         started,
         serving: expected.len(),
     })

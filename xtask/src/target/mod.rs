@@ -1,7 +1,10 @@
 //! Where a cluster runs: one Docker engine, or a Swarm of them. `up`, `scale`, `status`
-//! and `down` talk to a [`Target`]; [`of`] is the one place that reads `deploy.target`.
+//! and `down` talk to a [`Target`], each target's half of those commands; [`of`] is where
+//! they pick it. (What differs only in data, such as where the stats page is published
+//! and whether it asks for a password, the model answers: `Cluster::deploy`.)
 mod engine;
 mod swarm;
+mod timings;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::context::Ctx;
 use crate::engine::Engine;
-use crate::scale::Timings;
+pub(crate) use timings::Timings;
 
 /// What `up` asks of a target.
 pub(crate) struct UpRequest {
@@ -48,8 +51,10 @@ pub(crate) struct Observed {
     pub(crate) ha: anyhow::Result<(Engine, String)>,
 }
 
-/// The new webapps' start times from the command's start, and how many serve.
+/// When the new webapps started, joined and were UP, and how many serve.
 pub(crate) struct Scaled {
+    pub(crate) timings: Timings,
+    /// The new webapps' start times, from `timings.start`.
     pub(crate) started: BTreeMap<String, Duration>,
     pub(crate) serving: usize,
 }
@@ -66,13 +71,12 @@ pub(crate) trait Target {
         request: &'a UpRequest,
     ) -> LocalBoxFuture<'a, anyhow::Result<()>>;
 
-    /// `scale`: run `request.webapps` webapps, noting each new one's phases in `timings`.
+    /// `scale`: run `request.webapps` webapps, timing each new one's phases.
     fn scale<'a>(
         &'a self,
         ctx: &'a Ctx,
         cluster: &'a Cluster,
         request: &'a ScaleRequest,
-        timings: &'a mut Timings,
     ) -> LocalBoxFuture<'a, anyhow::Result<Scaled>>;
 
     /// `status`: the nodes as the target runs them.

@@ -6,9 +6,8 @@ use anyhow::bail;
 use cluster::Cluster;
 use futures_util::future::LocalBoxFuture;
 
-use super::{Observed, ScaleRequest, Scaled, Target, UpRequest};
+use super::{timings, Observed, ScaleRequest, Scaled, Target, Timings, UpRequest};
 use crate::context::{Ctx, UsageError};
-use crate::scale::{self, Timings};
 use crate::{progress, swarm};
 
 pub(crate) struct Swarm;
@@ -36,9 +35,8 @@ impl Target for Swarm {
         ctx: &'a Ctx,
         cluster: &'a Cluster,
         request: &'a ScaleRequest,
-        timings: &'a mut Timings,
     ) -> LocalBoxFuture<'a, anyhow::Result<Scaled>> {
-        Box::pin(scale_to(ctx, cluster, request, timings))
+        Box::pin(scale_to(ctx, cluster, request))
     }
 
     fn observe<'a>(
@@ -65,13 +63,9 @@ impl Target for Swarm {
 
 /// Only the webapps' replica count changes; Swarm names the new tasks (by slot), so they
 /// are timed from when they run.
-async fn scale_to(
-    ctx: &Ctx,
-    cluster: &Cluster,
-    request: &ScaleRequest,
-    timings: &mut Timings,
-) -> anyhow::Result<Scaled> {
+async fn scale_to(ctx: &Ctx, cluster: &Cluster, request: &ScaleRequest) -> anyhow::Result<Scaled> {
     let manager = swarm::manager(ctx).await?;
+    let mut timings = Timings::new();
     let begun = SystemTime::now();
     let before = swarm::wanted_webapps(manager, cluster).await?;
     swarm::scale(ctx, cluster, request.webapps).await?;
@@ -82,7 +76,7 @@ async fn scale_to(
     // The timings are best effort: ha's node may be out of this host's reach.
     let poll_serf = async {
         match swarm::ha_container_within(ctx, cluster, request.timeout).await {
-            Ok((engine, ha)) => scale::poll_joined(&engine, &ha, start, joined).await,
+            Ok((engine, ha)) => timings::poll_joined(&engine, &ha, start, joined).await,
             Err(_) => std::future::pending().await,
         }
     };
@@ -94,7 +88,7 @@ async fn scale_to(
         begun,
         request.timeout,
         &bar,
-        |s| scale::note_up(up, start, s),
+        |s| timings::note_up(up, start, s),
     );
     let names = tokio::select! {
         names = wait => names?,
@@ -109,6 +103,7 @@ async fn scale_to(
         .map(|(name, at)| (name, at.duration_since(begun).unwrap_or_default()))
         .collect();
     Ok(Scaled {
+        timings,
         started,
         serving: names.len(),
     })
