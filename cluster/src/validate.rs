@@ -491,6 +491,14 @@ fn deploy(raw: &RawCluster) -> Result<Deploy, Violation> {
             format!("{ha_constraint:?} is not a Swarm placement constraint; use e.g. \"node.role == manager\" or \"node.hostname == lb1\""),
         );
     }
+    // Swarm takes the value as written (quotes become part of it), and the stack file
+    // quotes the whole constraint.
+    if ha_constraint.contains(['"', '\\', '\n']) {
+        return violation(
+            "deploy.ha_constraint",
+            format!("{ha_constraint:?} has a quote, backslash or line break; write the value bare, e.g. \"node.labels.zone == a\""),
+        );
+    }
     let registry = match deploy.registry.as_deref().map(str::trim) {
         None => None,
         Some(prefix) if is_registry_prefix(prefix) => Some(prefix.trim_end_matches('/').to_string()),

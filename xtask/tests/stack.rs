@@ -207,7 +207,72 @@ fn an_unreachable_engine_is_one_clear_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.starts_with("error: Docker engine unreachable; start it"),
+        stderr.starts_with(
+            "error: Docker engine unreachable at unix:///nonexistent/docker.sock; start it"
+        ),
+        "{stderr}"
+    );
+}
+
+/// DOCKER_HOST is honoured as the docker CLI does: `tcp://` reaches that engine (here the
+/// local one behind a TCP-to-socket relay on 127.0.0.1, which counts its connections), a
+/// closed port fails naming it, and a scheme the toolkit cannot speak is refused (exit 2)
+/// instead of falling back to the local socket.
+#[test]
+fn docker_host_names_the_engine_every_command_talks_to() {
+    support::require_engine();
+    let stack = Stack::new("e2e-dockerhost", 20, 1);
+    let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = relay.local_addr().unwrap();
+    let relayed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = relayed.clone();
+    std::thread::spawn(move || {
+        for client in relay.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let engine = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").unwrap();
+            let (mut client_in, mut engine_out) =
+                (client.try_clone().unwrap(), engine.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut engine_out));
+            let (mut engine_in, mut client_out) = (engine, client);
+            std::thread::spawn(move || std::io::copy(&mut engine_in, &mut client_out));
+        }
+    });
+    let status = |docker_host: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args([
+                "status",
+                "--json",
+                "--config",
+                stack.config.to_str().unwrap(),
+            ])
+            .env("DOCKER_HOST", docker_host)
+            .output()
+            .unwrap()
+    };
+
+    let through_relay = status(&format!("tcp://{address}"));
+    assert!(
+        through_relay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&through_relay.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&through_relay.stdout).trim(), "[]");
+    assert!(relayed.load(std::sync::atomic::Ordering::Relaxed) > 0);
+
+    let closed = status("tcp://127.0.0.1:1");
+    assert_eq!(closed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        stderr.starts_with("error: Docker engine unreachable at tcp://127.0.0.1:1;"),
+        "{stderr}"
+    );
+
+    let ssh = status("ssh://someone@somewhere");
+    assert_eq!(ssh.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&ssh.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("DOCKER_HOST=ssh://someone@somewhere") && stderr.contains("unix://"),
         "{stderr}"
     );
 }

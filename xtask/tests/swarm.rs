@@ -6,6 +6,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,8 +127,8 @@ impl<'a> Lab<'a> {
         (id, node)
     }
 
-    /// A running task of `service`: its node and container id (empty when there is none).
-    fn running_container(&self, service: &str) -> (String, String) {
+    /// `docker service ps` of `service`'s tasks meant to run, a line each in `format`.
+    fn running_tasks(&self, service: &str, format: &str) -> Vec<String> {
         let run = docker(&[
             "-H",
             &self.docker_host,
@@ -137,14 +138,18 @@ impl<'a> Lab<'a> {
             "--filter",
             "desired-state=running",
             "--format",
-            "{{.Node}}",
+            format,
         ]);
-        let node = run
-            .stdout_text()
-            .lines()
+        run.stdout_text().lines().map(String::from).collect()
+    }
+
+    /// A running task of `service`: its node and container id (empty when there is none).
+    fn running_container(&self, service: &str) -> (String, String) {
+        let node = self
+            .running_tasks(service, "{{.Node}}")
+            .into_iter()
             .next()
-            .unwrap_or_default()
-            .to_string();
+            .unwrap_or_default();
         let filter = format!("label=com.docker.swarm.service.name={service}");
         let ps = self.docker_on(&node, &["ps", "-q", "--filter", &filter]);
         let id = ps
@@ -162,16 +167,52 @@ impl Lab<'_> {
     fn remove(&self) -> Run {
         self.stack.xtask(&["swarm-lab", "down"])
     }
+
+    /// `swarm-lab down`, then nothing of the lab is left on this host: no node container,
+    /// no volume, no socket folder, no cgroup its engines made.
+    fn remove_all(&self) {
+        self.remove().assert_success();
+        let project = format!("label=lbkit.project={}", self.stack.name);
+        let containers = docker(&["ps", "-aq", "--filter", &project]);
+        assert_eq!(containers.stdout_text().trim(), "", "containers left");
+        let volumes = docker(&["volume", "ls", "-q", "--filter", &project]);
+        assert_eq!(volumes.stdout_text().trim(), "", "volumes left");
+        let sockets = root().join(".state").join(&self.stack.name).join("nested");
+        let folders: Vec<PathBuf> = std::fs::read_dir(&sockets)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .collect();
+        assert!(folders.is_empty(), "socket folders left: {folders:?}");
+        let ours = format!("lbkit-{}-node", self.stack.name);
+        // cgroup v2 keeps them in /sys/fs/cgroup, v1 in each controller's folder.
+        let cgroup = PathBuf::from("/sys/fs/cgroup");
+        let hierarchies = std::fs::read_dir(&cgroup)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path());
+        let cgroups: Vec<PathBuf> = std::iter::once(cgroup.clone())
+            .chain(hierarchies)
+            .flat_map(|hierarchy| std::fs::read_dir(hierarchy).into_iter().flatten())
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&ours))
+            .map(|entry| entry.path())
+            .collect();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    }
 }
 
 impl Drop for Lab<'_> {
     fn drop(&mut self) {
-        if !Path::new(&self.socket(&self.manager())).exists() {
-            return;
-        }
-        let down = self.xtask(&["down"]);
-        if !down.status.success() {
-            eprintln!("cleanup: down failed:\n{}", down.all_text());
+        // Without the manager's socket there is no Swarm to take the stack off; the
+        // engines (and their volumes) go all the same.
+        if Path::new(&self.socket(&self.manager())).exists() {
+            let down = self.xtask(&["down"]);
+            if !down.status.success() {
+                eprintln!("cleanup: down failed:\n{}", down.all_text());
+            }
         }
         let lab = self.remove();
         if !lab.status.success() {
@@ -300,12 +341,22 @@ fn the_cluster_runs_on_a_three_node_swarm() {
             "{row}"
         );
     }
+    // The table's RUNS ON column: each webapp's row names the Swarm node running it.
     let table = lab.xtask(&["status"]);
+    let text = table.stdout_text();
     assert!(
-        table.stdout_text().contains("NODE"),
-        "{}",
-        table.stdout_text()
+        text.lines().next().unwrap_or_default().contains("RUNS ON"),
+        "{text}"
     );
+    for (name, node) in &serving {
+        assert!(
+            text.lines().any(|line| {
+                let cells: Vec<&str> = line.split_whitespace().collect();
+                cells.first() == Some(&name.as_str()) && cells.contains(&node.as_str())
+            }),
+            "{name} on {node} in the table:\n{text}"
+        );
+    }
 
     // up twice changes nothing.
     let twice = lab.xtask(&["up"]);
@@ -455,6 +506,15 @@ fn the_cluster_runs_on_a_three_node_swarm() {
         "the rogue joined: {names:?}\n{}",
         rogue_logs.all_text()
     );
+    // It reached ha through Swarm's DNS and was refused for want of the key (not for
+    // some other reason that would make this check pass on its own).
+    assert!(
+        rogue_logs
+            .all_text()
+            .contains("Remote state is encrypted and encryption is not configured"),
+        "{}",
+        rogue_logs.all_text()
+    );
 
     // scale 8 then 2: exactly that many serve.
     let scaled = lab.xtask(&["scale", "--webapps", "8"]);
@@ -558,6 +618,24 @@ fn the_cluster_runs_on_a_three_node_swarm() {
             &stack.name,
         ]);
         deploy.assert_success();
+        // Over what `up` made, Swarm rolls the tasks to the stack file's `:latest` images:
+        // only once they run does what answers come from the stack file.
+        for (service, tasks) in [(&webapps_service, 4), (&ha_service, 1)] {
+            eventually(
+                &format!("{service}'s tasks on the stack file's image"),
+                Duration::from_secs(240),
+                || {
+                    let lines = lab.running_tasks(service, "{{.Image}} {{.CurrentState}}");
+                    let rolled = lines.len() == tasks
+                        && lines.iter().all(|line| {
+                            line.split_once(' ').is_some_and(|(image, state)| {
+                                image.ends_with(":latest") && state.starts_with("Running")
+                            })
+                        });
+                    rolled.then_some(())
+                },
+            );
+        }
         assert_eq!(wait_answering(&stack, 4, Duration::from_secs(240)).len(), 4);
         assert_eq!(
             stats_status(&stack, Some(&format!("lbkit:{}", password.trim()))),
@@ -574,7 +652,7 @@ fn the_cluster_runs_on_a_three_node_swarm() {
     stack_deploy();
     let _ = std::fs::remove_dir_all(&gen_out);
 
-    // down removes services, secrets and network.
+    // down removes services, secrets and network; swarm-lab down the engines.
     lab.xtask(&["down"]).assert_success();
     for kind in ["service", "secret", "network"] {
         assert!(
@@ -583,12 +661,14 @@ fn the_cluster_runs_on_a_three_node_swarm() {
             lab.objects(kind)
         );
     }
+    lab.remove_all();
 }
 
 /// `deploy.registry`: a user's own registry (Debian's docker-registry, examples/registry,
-/// run on the manager's engine) instead of loading the images node by node. `up` pushes
-/// there and the worker pulls from it: its images carry the registry's name, none the
-/// loaded kind's.
+/// run on the manager's engine, asking for a login) instead of loading the images node by
+/// node. Without a `docker login`, `up` fails on the push and creates nothing; logged in,
+/// `up` pushes with that login and hands it to the Swarm, so the worker pulls: its images
+/// carry the registry's name, none the loaded kind's, and no spec shows the password.
 #[test]
 fn images_reach_the_nodes_through_the_users_registry() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
@@ -613,6 +693,10 @@ fn images_reach_the_nodes_through_the_users_registry() {
         lab.socket(&manager)
     );
     support::run_tool("sh", &["-c", &copy]).assert_success();
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let password = format!("lab-{}-{}", std::process::id(), since_epoch.as_nanos());
     lab.docker_on(
         &manager,
         &[
@@ -622,7 +706,19 @@ fn images_reach_the_nodes_through_the_users_registry() {
             "registry",
             "-p",
             "5000:5000",
+            "-e",
+            "REGISTRY_AUTH=htpasswd",
+            "-e",
+            "REGISTRY_AUTH_HTPASSWD_REALM=lab",
+            "-e",
+            "REGISTRY_AUTH_HTPASSWD_PATH=/tmp/htpasswd",
+            "--entrypoint",
+            "sh",
             &registry_image,
+            "-c",
+            "htpasswd -Bbc /tmp/htpasswd lab \"$1\" && exec docker-registry serve /etc/docker/registry/lab.yml",
+            "sh",
+            &password,
         ],
     )
     .assert_success();
@@ -634,11 +730,70 @@ fn images_reach_the_nodes_through_the_users_registry() {
     // nodes take plain HTTP from registries there); the host never does.
     let address = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &manager]);
     address.assert_success();
-    let prefix = format!("{}:5000/lab", address.stdout_text().trim());
+    let registry = format!("{}:5000", address.stdout_text().trim());
+    let prefix = format!("{registry}/lab");
     let text = std::fs::read_to_string(&lab.config).unwrap();
     std::fs::write(&lab.config, format!("{text}registry = \"{prefix}\"\n")).unwrap();
+    // The docker CLI's logins (DOCKER_CONFIG), this test's own: none yet.
+    let logins = support::Scratch::new(&format!("{}-logins", stack.name));
+    let with_logins = |args: &[&str]| -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", lab.config.to_str().unwrap()]);
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(&all)
+            .current_dir(root())
+            .env("CI", "true")
+            .env("DOCKER_HOST", &lab.docker_host)
+            .env("DOCKER_CONFIG", logins.path(""))
+            .output()
+            .expect("running xtask")
+            .into()
+    };
 
-    let up = lab.xtask(&["up"]);
+    let refused = with_logins(&["up"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.all_text());
+    let stderr = refused.stderr_text();
+    assert!(
+        stderr.contains("pushing image")
+            && [
+                "no basic auth credentials",
+                "unauthorized",
+                "authentication required"
+            ]
+            .iter()
+            .any(|why| stderr.contains(why)),
+        "{stderr}"
+    );
+    for kind in ["service", "secret", "network"] {
+        assert!(lab.objects(kind).is_empty(), "a failed push left {kind}s");
+    }
+
+    let mut login = std::process::Command::new("docker")
+        .args([
+            "-H",
+            &lab.docker_host,
+            "login",
+            &registry,
+            "-u",
+            "lab",
+            "--password-stdin",
+        ])
+        .env("DOCKER_CONFIG", logins.path(""))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let login: Run = login.wait_with_output().unwrap().into();
+    login.assert_success();
+
+    let up = with_logins(&["up"]);
     up.assert_success();
     assert_eq!(lab.serving().len(), 3, "{}", up.all_text());
     assert_eq!(wait_answering(&stack, 3, Duration::from_secs(30)).len(), 3);
@@ -657,8 +812,24 @@ fn images_reach_the_nodes_through_the_users_registry() {
             .all(|r| !r.starts_with("lbkit.invalid/")),
         "nothing loaded into the worker: {repositories:?}"
     );
-    lab.xtask(&["down"]).assert_success();
+    let inspect = docker(&[
+        "-H",
+        &lab.docker_host,
+        "service",
+        "inspect",
+        &format!("{}_webapps", stack.name),
+        &format!("{}_{}", stack.name, stack.ha()),
+    ]);
+    inspect.assert_success();
+    assert!(
+        !inspect.stdout_text().contains(&password),
+        "the registry password in a service spec"
+    );
+    with_logins(&["down"]).assert_success();
     assert!(lab.objects("service").is_empty());
+    lab.docker_on(&manager, &["rm", "-f", "registry"])
+        .assert_success();
+    lab.remove_all();
 }
 
 /// Removes a host image when dropped.

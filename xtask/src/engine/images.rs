@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use bollard::auth::DockerCredentials;
 use bollard::body_full;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -257,11 +258,16 @@ fn stream_error(err: DockerError) -> anyhow::Error {
 }
 
 impl Engine {
-    /// Pushes `name` (`repo:tag`) to its registry (a Swarm's `deploy.registry`).
-    pub(crate) async fn push_image(&self, name: &str) -> anyhow::Result<()> {
+    /// Pushes `name` (`repo:tag`) to its registry (a Swarm's `deploy.registry`), with its
+    /// login if it needs one.
+    pub(crate) async fn push_image(
+        &self,
+        name: &str,
+        login: Option<DockerCredentials>,
+    ) -> anyhow::Result<()> {
         let (repo, tag) = split_tag(name);
         let options = PushImageOptionsBuilder::new().tag(tag).build();
-        let mut push = self.docker.push_image(repo, Some(options), None);
+        let mut push = self.docker.push_image(repo, Some(options), login);
         while let Some(info) = push.next().await {
             let info = info.with_context(|| format!("pushing image {name}"))?;
             if let Some(error) = info.error_detail.and_then(|e| e.message) {

@@ -13,6 +13,8 @@ mod swarm_nodes;
 use anyhow::Context as _;
 use bollard::Docker;
 
+use crate::context::UsageError;
+
 pub(crate) use attached::*;
 pub use containers::*;
 pub(crate) use images::*;
@@ -28,17 +30,42 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Connects through the local socket (or DOCKER_HOST) and negotiates the API version,
-    /// so an older engine (Debian's 20.10 speaks 1.41) is spoken to in its own version.
+    /// Connects to the engine DOCKER_HOST names, as the docker CLI does (unset or empty:
+    /// the local socket; `unix://`, `tcp://`, TLS with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH,
+    /// `https://`), and negotiates the API version, so an older engine (Debian's 20.10
+    /// speaks 1.41) is spoken to in its own version.
     pub async fn connect() -> anyhow::Result<Engine> {
-        let unreachable =
-            "Docker engine unreachable; start it (systemctl start docker) or set DOCKER_HOST";
-        let docker = Docker::connect_with_local_defaults().context(unreachable)?;
-        let docker = docker.negotiate_version().await.context(unreachable)?;
-        docker.ping().await.context(unreachable)?;
+        let host = docker_host()?;
+        let unreachable = || {
+            format!(
+                "Docker engine unreachable at {host}; start it (systemctl start docker) or point DOCKER_HOST at a running engine"
+            )
+        };
+        let docker = Docker::connect_with_host(&host).with_context(unreachable)?;
+        let docker = docker.negotiate_version().await.with_context(unreachable)?;
+        docker.ping().await.with_context(unreachable)?;
         Ok(Engine { docker })
     }
 }
+
+/// The engine address from DOCKER_HOST; a scheme bollard cannot speak is bad input, never a
+/// silent fall-back to the local socket (that would act on another engine).
+fn docker_host() -> anyhow::Result<String> {
+    let host = match std::env::var("DOCKER_HOST") {
+        Ok(host) if !host.is_empty() => host,
+        _ => return Ok(LOCAL_SOCKET.to_string()),
+    };
+    let supported = ["unix://", "tcp://", "http://", "https://"];
+    if supported.iter().any(|scheme| host.starts_with(scheme)) {
+        return Ok(host);
+    }
+    Err(UsageError(format!(
+        "DOCKER_HOST={host}: this toolkit reaches an engine through unix://, tcp:// or https:// only; for ssh, forward the socket (ssh -NL /tmp/docker.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/docker.sock"
+    ))
+    .into())
+}
+
+const LOCAL_SOCKET: &str = "unix:///var/run/docker.sock";
 
 pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
     matches!(

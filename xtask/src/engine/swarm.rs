@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use bollard::auth::DockerCredentials;
 use bollard::models::{Secret, SecretSpec, Service, ServiceSpec, Task, TaskState};
 use bollard::query_parameters::{
     ListSecretsOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
@@ -64,27 +65,34 @@ impl Engine {
             .context("listing services")
     }
 
-    pub(crate) async fn create_service(&self, spec: ServiceSpec) -> anyhow::Result<()> {
+    /// `login`: the registry's, handed to the nodes that pull the service's image.
+    pub(crate) async fn create_service(
+        &self,
+        spec: ServiceSpec,
+        login: Option<DockerCredentials>,
+    ) -> anyhow::Result<()> {
         let name = spec.name.clone().unwrap_or_default();
         self.docker
-            .create_service(spec, None)
+            .create_service(spec, login)
             .await
             .with_context(|| format!("creating service {name}"))?;
         Ok(())
     }
 
-    /// Replaces the spec of a service at `version` (the one it was read at).
+    /// Replaces the spec of a service at `version` (the one it was read at); `login` as
+    /// for [`Engine::create_service`].
     pub(crate) async fn update_service(
         &self,
         spec: ServiceSpec,
         version: u64,
+        login: Option<DockerCredentials>,
     ) -> anyhow::Result<()> {
         let name = spec.name.clone().unwrap_or_default();
         let options = UpdateServiceOptionsBuilder::new()
             .version(i32::try_from(version).context("service version out of range")?)
             .build();
         self.docker
-            .update_service(&name, spec, options, None)
+            .update_service(&name, spec, options, login)
             .await
             .with_context(|| format!("updating service {name}"))?;
         Ok(())

@@ -5,6 +5,7 @@
 //! The image is Debian's docker.io on the debootstrapped base; the node gets SYS_ADMIN and
 //! NET_ADMIN, unconfined seccomp/AppArmor and the host's cgroup tree, and its dockerd a
 //! cgroup parent of its own. Images are copied in with save/load (no registry).
+pub(crate) mod cgroups;
 pub(crate) mod command;
 
 use std::collections::HashMap;
@@ -167,7 +168,7 @@ pub(crate) async fn ensure(
             (labels::ROLE.to_string(), ROLE.to_string()),
         ]),
         socket_dir: socket_dir.clone(),
-        cgroup: format!("lbkit-{name}"),
+        cgroup: cgroups::parent(name),
         published,
         insecure_registry,
     };
@@ -232,7 +233,8 @@ pub(crate) async fn load_project_images(
     engine.copy_images(nested, &tags).await
 }
 
-/// Removes node `name` with its volume (everything the inner engine held) and socket folder.
+/// Removes node `name` with its volume (everything the inner engine held), its cgroups and
+/// its socket folder.
 pub(crate) async fn remove(
     ctx: &Ctx,
     engine: &Engine,
@@ -243,6 +245,7 @@ pub(crate) async fn remove(
         ensure_ours(&info, cluster, name)?;
     }
     engine.remove_container(name).await?;
+    cgroups::remove(&cgroups::parent(name)).await;
     let dir = socket_dir(ctx, cluster, name);
     match std::fs::remove_dir_all(&dir) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {

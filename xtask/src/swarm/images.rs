@@ -2,6 +2,7 @@
 //! configured registry) with the image id, so a service names exactly one build and a
 //! node missing it fails at once instead of pulling anything from the internet.
 use anyhow::Context as _;
+use bollard::auth::DockerCredentials;
 use cluster::{Cluster, SwarmImages};
 use indicatif::ProgressBar;
 
@@ -16,6 +17,7 @@ pub(crate) async fn distribute(
     ctx: &Ctx,
     cluster: &Cluster,
     manager: &Engine,
+    login: Option<&DockerCredentials>,
     bar: &ProgressBar,
 ) -> anyhow::Result<SwarmImages> {
     bar.set_message("building (cached)");
@@ -34,7 +36,7 @@ pub(crate) async fn distribute(
         webapp.clone(),
         cluster.swarm_image("webapp", "latest"),
     ];
-    spread(ctx, cluster, manager, &tags, bar).await?;
+    spread(ctx, cluster, manager, &tags, login, bar).await?;
     Ok(SwarmImages { ha, webapp })
 }
 
@@ -45,12 +47,13 @@ pub(crate) async fn spread(
     cluster: &Cluster,
     manager: &Engine,
     tags: &[String],
+    login: Option<&DockerCredentials>,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
     if cluster.deploy.registry.is_some() {
         for tag in tags {
             bar.set_message(format!("pushing {tag}"));
-            manager.push_image(tag).await?;
+            manager.push_image(tag, login.cloned()).await?;
         }
         return Ok(());
     }

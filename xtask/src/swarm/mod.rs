@@ -8,6 +8,7 @@ pub(crate) mod commands;
 mod images;
 mod nodes;
 mod plan;
+mod registry_login;
 mod secrets;
 mod spec;
 mod wait;
@@ -94,9 +95,10 @@ pub(crate) async fn converge(
 ) -> anyhow::Result<Vec<String>> {
     let engine = manager(ctx).await?;
     check(ctx, cluster, engine).await?;
+    let login = registry_login::for_cluster(ctx, cluster)?;
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "images");
-    let images = images::distribute(ctx, cluster, engine, &bar).await;
+    let images = images::distribute(ctx, cluster, engine, login.as_ref(), &bar).await;
     bar.finish_and_clear();
     let images = images?;
     let secret_ids = secrets::ensure(ctx, cluster, engine).await?;
@@ -126,7 +128,9 @@ pub(crate) async fn converge(
         println!("{action}");
         match &action {
             ServiceAction::Create(name) => {
-                engine.create_service(spec_named(&specs, name)).await?;
+                engine
+                    .create_service(spec_named(&specs, name), login.clone())
+                    .await?;
             }
             ServiceAction::Update(name) | ServiceAction::Scale { name, .. } => {
                 let version = current
@@ -136,7 +140,7 @@ pub(crate) async fn converge(
                     .and_then(|v| v.index)
                     .with_context(|| format!("service {name} has no version"))?;
                 engine
-                    .update_service(spec_named(&specs, name), version)
+                    .update_service(spec_named(&specs, name), version, login.clone())
                     .await?;
             }
             ServiceAction::Remove(name) => engine.remove_service(name).await?,
@@ -193,9 +197,10 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
     }
     // New tasks may land on a node that joined since `up`.
     let images: Vec<String> = current.iter().filter_map(service_image).collect();
+    let login = registry_login::for_cluster(ctx, cluster)?;
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "images");
-    let spread = images::spread(ctx, cluster, engine, &images, &bar).await;
+    let spread = images::spread(ctx, cluster, engine, &images, login.as_ref(), &bar).await;
     bar.finish_and_clear();
     spread?;
     println!(
@@ -214,7 +219,7 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
         .as_ref()
         .and_then(|v| v.index)
         .with_context(|| format!("service {name} has no version"))?;
-    engine.update_service(spec, version).await
+    engine.update_service(spec, version, login).await
 }
 
 /// The wanted tasks of both services, named as Serf and HAProxy name them.

@@ -1,7 +1,7 @@
 //! `swarm-lab down`: every node of the project's lab, whatever `--nodes` made it, removed
 //! with its volume (all its engine held) and its socket folder. No swarm is left: the
 //! swarm lived only in those engines. What a node removed by hand left behind (its unused
-//! volume, its socket folder) goes too.
+//! volume, its socket folder, its engine's cgroups) goes too.
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -47,8 +47,13 @@ pub(super) async fn down(ctx: &Ctx) -> anyhow::Result<()> {
             .with_context(|| format!("removing {}", folder.display()))?;
     }
 
+    let cgroups = nested::cgroups::left_by(|node| node_number(&cluster.project, node).is_some());
+    for node in &cgroups {
+        nested::cgroups::remove(&nested::cgroups::parent(node)).await;
+    }
+
     let project = &cluster.project;
-    if names.is_empty() && volumes.is_empty() && folders.is_empty() {
+    if names.is_empty() && volumes.is_empty() && folders.is_empty() && cgroups.is_empty() {
         println!("swarm lab of {project}: no node to remove (nothing is left of it)");
         return Ok(());
     }
@@ -59,11 +64,12 @@ pub(super) async fn down(ctx: &Ctx) -> anyhow::Result<()> {
             start.elapsed().as_secs_f64()
         );
     }
-    if !volumes.is_empty() || !folders.is_empty() {
+    if !volumes.is_empty() || !folders.is_empty() || !cgroups.is_empty() {
         println!(
-            "swarm lab of {project}: removed what nodes removed by hand left: {} unused volume(s), {} socket folder(s)",
+            "swarm lab of {project}: removed what nodes removed by hand left: {} unused volume(s), {} socket folder(s), the cgroups of {} node(s)",
             volumes.len(),
-            folders.len()
+            folders.len(),
+            cgroups.len()
         );
     }
     Ok(())

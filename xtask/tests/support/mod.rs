@@ -293,7 +293,8 @@ prefix = "{name}-s"
     fn remove_leftovers(&self) {
         let ids: Vec<String> = self.containers().into_values().collect();
         if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
+            // -v: a nested engine's /var/lib/docker is an anonymous volume.
+            let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids.iter().map(String::as_str));
             docker(&args);
         }
