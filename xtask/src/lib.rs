@@ -6,6 +6,7 @@ mod build;
 mod ci;
 mod collect_logs;
 mod context;
+mod docker_config;
 mod down;
 pub mod engine;
 mod gen;

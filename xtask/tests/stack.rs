@@ -267,6 +267,21 @@ fn docker_host_names_the_engine_every_command_talks_to() {
         "{stderr}"
     );
 
+    // Without DOCKER_HOST, a docker CLI context other than the default is not silently
+    // replaced by the local socket.
+    let context = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["status", "--config", stack.config.to_str().unwrap()])
+        .env_remove("DOCKER_HOST")
+        .env("DOCKER_CONTEXT", "elsewhere")
+        .output()
+        .unwrap();
+    assert_eq!(context.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&context.stderr);
+    assert!(
+        stderr.contains("\"elsewhere\"") && stderr.contains("DOCKER_HOST"),
+        "{stderr}"
+    );
+
     let ssh = status("ssh://someone@somewhere");
     assert_eq!(ssh.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&ssh.stderr);

@@ -42,10 +42,31 @@ impl Engine {
             )
         };
         let docker = Docker::connect_with_host(&host).with_context(unreachable)?;
+        let docker = url_safe_registry_auth(docker);
         let docker = docker.negotiate_version().await.with_context(unreachable)?;
         docker.ping().await.with_context(unreachable)?;
         Ok(Engine { docker })
     }
+}
+
+/// bollard encodes a registry login in standard base64; the engine decodes it as URL-safe
+/// base64 and drops a login it cannot decode (the push then has none). Same bytes, two
+/// letters apart.
+pub(crate) fn url_safe_registry_auth(docker: Docker) -> Docker {
+    docker.with_request_modifier(|mut request| {
+        for name in ["x-registry-auth", "x-registry-config"] {
+            let safe = request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(|value| value.replace('+', "-").replace('/', "_"))
+                .and_then(|value| hyper::header::HeaderValue::from_str(&value).ok());
+            if let Some(safe) = safe {
+                request.headers_mut().insert(name, safe);
+            }
+        }
+        request
+    })
 }
 
 /// The engine address from DOCKER_HOST; a scheme bollard cannot speak is bad input, never a
@@ -53,7 +74,10 @@ impl Engine {
 fn docker_host() -> anyhow::Result<String> {
     let host = match std::env::var("DOCKER_HOST") {
         Ok(host) if !host.is_empty() => host,
-        _ => return Ok(LOCAL_SOCKET.to_string()),
+        _ => {
+            refuse_a_context()?;
+            return Ok(LOCAL_SOCKET.to_string());
+        }
     };
     let supported = ["unix://", "tcp://", "http://", "https://"];
     if supported.iter().any(|scheme| host.starts_with(scheme)) {
@@ -63,6 +87,26 @@ fn docker_host() -> anyhow::Result<String> {
         "DOCKER_HOST={host}: this toolkit reaches an engine through unix://, tcp:// or https:// only; for ssh, forward the socket (ssh -NL /tmp/docker.sock:/var/run/docker.sock HOST) and set DOCKER_HOST=unix:///tmp/docker.sock"
     ))
     .into())
+}
+
+/// Without DOCKER_HOST the docker CLI talks to its current context's engine, which may not
+/// be the local socket; contexts are not read here, so one other than `default` is refused.
+fn refuse_a_context() -> anyhow::Result<()> {
+    let from_env = std::env::var("DOCKER_CONTEXT")
+        .ok()
+        .filter(|c| !c.is_empty());
+    let context = match from_env {
+        Some(context) => Some(context),
+        None => crate::docker_config::read()?
+            .and_then(|(_, config)| config["currentContext"].as_str().map(String::from)),
+    };
+    match context.filter(|c| c != "default") {
+        None => Ok(()),
+        Some(context) => Err(UsageError(format!(
+            "the docker CLI's context is {context:?}, which this toolkit does not read; set DOCKER_HOST to its engine (docker context inspect {context} --format '{{{{.Endpoints.docker.Host}}}}') or switch to the default context"
+        ))
+        .into()),
+    }
 }
 
 const LOCAL_SOCKET: &str = "unix:///var/run/docker.sock";

@@ -92,6 +92,7 @@ impl Engine {
             bollard::API_DEFAULT_VERSION,
         )
         .with_context(what)?;
+        let docker = super::url_safe_registry_auth(docker);
         let docker = docker.negotiate_version().await.with_context(what)?;
         docker.ping().await.with_context(what)?;
         Ok(Engine { docker })

@@ -56,9 +56,10 @@ pub(crate) fn trees(parent: &str) -> Vec<PathBuf> {
 }
 
 /// Removes the trees, deepest first (a cgroup goes with rmdir once it holds no process;
-/// the node's last processes may take a moment to exit). What cannot go in time is named
-/// in a warning: an empty cgroup costs nothing, and the node itself is gone.
-pub(crate) async fn remove(parent: &str) {
+/// the node's last processes may take a moment to exit: busy is retried, anything else,
+/// such as no permission, is not). What cannot go is named in a warning: an empty cgroup
+/// costs nothing, and the node itself is gone. Whether they all went.
+pub(crate) async fn remove(parent: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left: Vec<(PathBuf, std::io::Error)> = trees(parent)
@@ -66,14 +67,14 @@ pub(crate) async fn remove(parent: &str) {
             .filter_map(|tree| remove_tree(&tree).err().map(|err| (tree, err)))
             .collect();
         let Some((tree, err)) = left.first() else {
-            return;
+            return true;
         };
-        if Instant::now() > deadline {
+        if err.kind() != std::io::ErrorKind::ResourceBusy || Instant::now() > deadline {
             eprintln!(
                 "warning: could not remove cgroup {} ({err}); rmdir it once its processes are gone",
                 tree.display()
             );
-            return;
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

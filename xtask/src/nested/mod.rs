@@ -245,7 +245,8 @@ pub(crate) async fn remove(
         ensure_ours(&info, cluster, name)?;
     }
     engine.remove_container(name).await?;
-    cgroups::remove(&cgroups::parent(name)).await;
+    // A cgroup left is warned about, not an error: the node is gone.
+    let _ = cgroups::remove(&cgroups::parent(name)).await;
     let dir = socket_dir(ctx, cluster, name);
     match std::fs::remove_dir_all(&dir) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {

@@ -3,8 +3,6 @@
 //! pull. Read where the docker CLI keeps it (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`): a credential helper (`credHelpers`, `credsStore`) or the
 //! `auths` entry. We never write it anywhere.
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
@@ -23,14 +21,10 @@ pub(crate) fn for_cluster(
     let Some(registry) = &cluster.deploy.registry else {
         return Ok(None);
     };
-    let host = registry_host(registry);
-    let Some(path) = config_path().filter(|p| p.exists()) else {
+    let host = login_key(registry_host(registry));
+    let Some((path, config)) = crate::docker_config::read()? else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the docker CLI's logins in {}", path.display()))?;
-    let config: Value = serde_json::from_str(&text)
-        .with_context(|| format!("parsing the docker CLI's logins in {}", path.display()))?;
     match lookup(&config, host)
         .with_context(|| format!("reading the login for {host} in {}", path.display()))?
     {
@@ -40,17 +34,17 @@ pub(crate) fn for_cluster(
     }
 }
 
+/// Docker Hub's logins are kept under its old index address, as `docker login` keeps them.
+fn login_key(host: &str) -> &str {
+    match host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        host => host,
+    }
+}
+
 /// `registry.example:5000/team` -> `registry.example:5000`.
 fn registry_host(registry: &str) -> &str {
     registry.split('/').next().unwrap_or(registry)
-}
-
-fn config_path() -> Option<PathBuf> {
-    let dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
-    };
-    Some(dir.join("config.json"))
 }
 
 #[derive(Debug, PartialEq)]
@@ -73,11 +67,15 @@ fn lookup(config: &Value, host: &str) -> anyhow::Result<Lookup> {
     let Some(auths) = config["auths"].as_object() else {
         return Ok(Lookup::None);
     };
-    let entry = auths.iter().find_map(|(key, entry)| {
-        let key = key
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        (registry_host(key) == host).then_some(entry)
+    // An entry under the host itself first, as the docker CLI looks.
+    let exact = auths.get(host);
+    let entry = exact.or_else(|| {
+        auths.iter().find_map(|(key, entry)| {
+            let key = key
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            (registry_host(key) == host).then_some(entry)
+        })
     });
     let Some(entry) = entry else {
         return Ok(Lookup::None);
@@ -178,6 +176,13 @@ mod tests {
                 Lookup::None,
             ),
             (
+                serde_json::json!({"auths": {
+                    "https://reg.example:5000": {"auth": "c3RhbGU6b2xk"},
+                    "reg.example:5000": {"auth": auth},
+                }}),
+                found("lab", "s3:cret"),
+            ),
+            (
                 serde_json::json!({"auths": {"reg.example:5000": {"identitytoken": "tok"}}}),
                 Lookup::Found(DockerCredentials {
                     identitytoken: Some("tok".into()),
@@ -202,6 +207,8 @@ mod tests {
             );
         }
         assert_eq!(registry_host("reg.example:5000/team/x"), "reg.example:5000");
+        assert_eq!(login_key("docker.io"), "https://index.docker.io/v1/");
+        assert_eq!(login_key("reg.example:5000"), "reg.example:5000");
     }
 
     #[test]

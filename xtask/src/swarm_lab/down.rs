@@ -47,9 +47,14 @@ pub(super) async fn down(ctx: &Ctx) -> anyhow::Result<()> {
             .with_context(|| format!("removing {}", folder.display()))?;
     }
 
-    let cgroups = nested::cgroups::left_by(|node| node_number(&cluster.project, node).is_some());
-    for node in &cgroups {
-        nested::cgroups::remove(&nested::cgroups::parent(node)).await;
+    // Those of nodes removed just now were tried already (and warned about).
+    let mut cgroups = Vec::new();
+    for node in nested::cgroups::left_by(|node| {
+        node_number(&cluster.project, node).is_some() && !names.iter().any(|n| n == node)
+    }) {
+        if nested::cgroups::remove(&nested::cgroups::parent(&node)).await {
+            cgroups.push(node);
+        }
     }
 
     let project = &cluster.project;
