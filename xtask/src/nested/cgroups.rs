@@ -15,15 +15,7 @@ pub(crate) fn parent(name: &str) -> String {
 /// The node names whose cgroup parent is left anywhere in the host's hierarchies and
 /// for which `is_node` holds.
 pub(crate) fn left_by(is_node: impl Fn(&str) -> bool) -> Vec<String> {
-    let root = Path::new(ROOT);
-    let mut names: Vec<String> = std::iter::once(root.to_path_buf())
-        .chain(
-            std::fs::read_dir(root)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|controller| controller.path()),
-        )
+    let mut names: Vec<String> = hierarchies()
         .flat_map(|hierarchy| std::fs::read_dir(hierarchy).into_iter().flatten().flatten())
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
@@ -39,20 +31,24 @@ pub(crate) fn left_by(is_node: impl Fn(&str) -> bool) -> Vec<String> {
 /// Every folder named `parent` in the host's hierarchies: `/sys/fs/cgroup/<parent>`
 /// (cgroup v2) and `/sys/fs/cgroup/<controller>/<parent>` (v1).
 pub(crate) fn trees(parent: &str) -> Vec<PathBuf> {
-    let root = Path::new(ROOT);
-    let mut found: Vec<PathBuf> = std::iter::once(root.join(parent))
-        .chain(
-            std::fs::read_dir(root)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|controller| controller.path().join(parent)),
-        )
+    let mut found: Vec<PathBuf> = hierarchies()
+        .map(|hierarchy| hierarchy.join(parent))
         .filter(|tree| tree.is_dir())
         .collect();
     found.sort();
     found.dedup();
     found
+}
+
+/// Where cgroups can be: the root (cgroup v2) and each controller's folder (v1).
+fn hierarchies() -> impl Iterator<Item = PathBuf> {
+    let root = Path::new(ROOT);
+    let controllers = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|controller| controller.path());
+    std::iter::once(root.to_path_buf()).chain(controllers)
 }
 
 /// Removes the trees, deepest first (a cgroup goes with rmdir once it holds no process;

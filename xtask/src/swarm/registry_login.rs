@@ -80,13 +80,8 @@ fn lookup(config: &Value, host: &str) -> anyhow::Result<Lookup> {
     let Some(entry) = entry else {
         return Ok(Lookup::None);
     };
-    let server = Some(host.to_string());
     if let Some(token) = entry["identitytoken"].as_str().filter(|t| !t.is_empty()) {
-        return Ok(Lookup::Found(DockerCredentials {
-            identitytoken: Some(token.to_string()),
-            serveraddress: server,
-            ..Default::default()
-        }));
+        return Ok(Lookup::Found(token_login(host, token)));
     }
     let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) else {
         return Ok(Lookup::None);
@@ -98,12 +93,24 @@ fn lookup(config: &Value, host: &str) -> anyhow::Result<Lookup> {
     let (username, password) = decoded
         .split_once(':')
         .context("its auth is not user:password")?;
-    Ok(Lookup::Found(DockerCredentials {
+    Ok(Lookup::Found(password_login(host, username, password)))
+}
+
+fn token_login(host: &str, token: &str) -> DockerCredentials {
+    DockerCredentials {
+        identitytoken: Some(token.to_string()),
+        serveraddress: Some(host.to_string()),
+        ..Default::default()
+    }
+}
+
+fn password_login(host: &str, username: &str, password: &str) -> DockerCredentials {
+    DockerCredentials {
         username: Some(username.to_string()),
         password: Some(password.to_string()),
-        serveraddress: server,
+        serveraddress: Some(host.to_string()),
         ..Default::default()
-    }))
+    }
 }
 
 /// `docker-credential-<helper> get`, the host on stdin, as the docker CLI asks it.
@@ -127,21 +134,11 @@ fn from_helper(ctx: &Ctx, helper: &str, host: &str) -> anyhow::Result<Option<Doc
     let answer: Value = serde_json::from_slice(&output.stdout)
         .with_context(|| format!("parsing what {program} answered for {host}"))?;
     let username = answer["Username"].as_str().unwrap_or_default();
-    let secret = answer["Secret"].as_str().unwrap_or_default().to_string();
-    let server = Some(host.to_string());
+    let secret = answer["Secret"].as_str().unwrap_or_default();
     Ok(Some(if username == "<token>" {
-        DockerCredentials {
-            identitytoken: Some(secret),
-            serveraddress: server,
-            ..Default::default()
-        }
+        token_login(host, secret)
     } else {
-        DockerCredentials {
-            username: Some(username.to_string()),
-            password: Some(secret),
-            serveraddress: server,
-            ..Default::default()
-        }
+        password_login(host, username, secret)
     }))
 }
 
