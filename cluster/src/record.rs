@@ -43,6 +43,9 @@ pub enum Record {
         addr: String,
         reason: String,
     },
+    /// The safety net found HAProxy's live servers apart from the live config and put
+    /// them back: `repaired: s2 was in maintenance (set ready)`.
+    Repaired { what: String },
     /// `error: <message>`.
     Error { message: String },
 }
@@ -131,6 +134,11 @@ impl Record {
         if let Some(message) = text.strip_prefix("error: ") {
             return Some(Record::Error {
                 message: unescape(message),
+            });
+        }
+        if let Some(what) = text.strip_prefix("repaired: ") {
+            return Some(Record::Repaired {
+                what: unescape(what),
             });
         }
         if let Some(rest) = text.strip_prefix("forced reload of config #") {
@@ -253,6 +261,7 @@ impl fmt::Display for Record {
                 token(addr),
                 escape(reason)
             ),
+            Record::Repaired { what } => write!(f, "repaired: {}", escape(what)),
             Record::Error { message } => write!(f, "error: {}", escape(message)),
         }
     }
@@ -288,7 +297,9 @@ fn read_token(text: &str) -> Option<(String, &str)> {
     None
 }
 
-/// Free text on one line: backslashes and line breaks escaped.
+/// Free text on one line that cannot drive a terminal: backslashes, line breaks and every
+/// other control character (C0, DEL, C1: a gossip name could carry an escape sequence)
+/// escaped.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -297,6 +308,7 @@ fn escape(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -315,6 +327,16 @@ fn unescape(text: &str) -> String {
             Some('n') => out.push('\n'),
             Some('r') => out.push('\r'),
             Some('t') => out.push('\t'),
+            Some('x') => {
+                let hex: String = chars.clone().take(2).collect();
+                match u8::from_str_radix(&hex, 16) {
+                    Ok(byte) if hex.len() == 2 => {
+                        out.push(char::from(byte));
+                        chars.nth(1);
+                    }
+                    _ => out.push('x'),
+                }
+            }
             Some(other) => out.push(other),
             None => out.push('\\'),
         }
@@ -403,6 +425,12 @@ mod tests {
                 "skipping member s9 at 10.0.0.9:7946: the address is outside the cluster network 192.168.42.0/24",
             ),
             (
+                Record::Repaired {
+                    what: "s2 was in maintenance (set ready)".into(),
+                },
+                "repaired: s2 was in maintenance (set ready)",
+            ),
+            (
                 Record::Error {
                     message: "reading C:\\x: no\nsecond line".into(),
                 },
@@ -429,6 +457,27 @@ mod tests {
         let text = line.to_string();
         assert_eq!(text, "2026-01-01T00:00:00.123Z member-failed s2 backend");
         assert_eq!(Line::parse(&text), Some(line));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_line() {
+        let hostile = "evil\u{1b}[31m\u{7}\u{7f}\u{9b}2J";
+        for record in [
+            event("member-join", hostile, "backend"),
+            Record::Skipped {
+                member: hostile.into(),
+                addr: "10.0.0.9:7946".into(),
+                reason: hostile.into(),
+            },
+            Record::Repaired {
+                what: hostile.into(),
+            },
+        ] {
+            let text = record.to_string();
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(text.contains("evil\\x1b[31m\\x07\\x7f\\x9b2J"), "{text}");
+            assert_eq!(Record::parse(&text), Some(record), "{text}");
+        }
     }
 
     #[test]

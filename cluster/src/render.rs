@@ -10,7 +10,7 @@ use crate::names::natural_key;
 use crate::swarm::{SwarmImages, SwarmSecret};
 
 /// One `server` line of HAProxy's `nodes` backend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Backend {
     pub name: String,
     pub ip: Ipv4Addr,

@@ -1,19 +1,22 @@
 //! The subcommands that do more than one reconcile.
 use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use cluster::record::Record;
 
-use cluster::{Backend, Cluster};
-
+use crate::dns::Resolver;
+use crate::drain::Drains;
 use crate::reconcile::{load_cluster, reconcile, Agent, Run};
 use crate::reload::{self, Outcome};
 use crate::state::State;
+use crate::trust::{Orchestrator, Trust};
 use crate::{event, lock, members, serf_rpc};
 
-/// Serf event handler: log each member of the event, then reconcile everything.
+/// Serf event handler: log each member of the event, nothing else. The watcher applies
+/// the change from its own read of the membership, so the handler never calls back into
+/// Serf (a hung Serf cannot hold up its own handlers) and costs one short process.
 pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
     let name = std::env::var("SERF_EVENT").unwrap_or_else(|_| "unknown-event".into());
     let mut stdin = String::new();
@@ -23,13 +26,13 @@ pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
     for record in event::records(&name, &event::parse_members(&stdin)) {
         agent.log.record(record);
     }
-    reconcile(agent, Run::Triggered)
+    Ok(())
 }
 
 /// Before HAProxy starts: a config must exist. A previous valid one will do if the new
 /// one cannot be made.
 pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
-    match reconcile(agent, Run::Init) {
+    match reconcile_once(agent, Run::Init) {
         Err(err) if agent.paths.haproxy_cfg.exists() => {
             agent.log.failure(&err);
             agent.log.say("HAProxy starts with the previous config");
@@ -39,57 +42,30 @@ pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
     }
 }
 
-/// Watches Serf's member list every `poll` and reconciles as soon as the alive backends
-/// differ from the last seen: a join or a leave is applied within a few hundred ms,
-/// without waiting for Serf to coalesce its events. Every `interval` it reconciles anyway
-/// (the safety net), reporting an error once until it changes. A poll Serf does not answer
-/// (at container start) is skipped: HAProxy's `init` and Serf's events cover that time.
-pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow::Result<()> {
+/// One run on a fresh read of Serf and the orchestrator (`ha-agent reconcile`, `init`).
+/// A server it takes out is left draining; the watcher finishes the drain.
+pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<()> {
     let cluster = load_cluster()?;
-    let mut last_error = None;
-    let mut last_seen = None;
-    let mut last_full = Instant::now();
-    let mut serf = None;
-    loop {
-        std::thread::sleep(poll);
-        let due = last_full.elapsed() >= interval;
-        let seen = alive_backends(&mut serf, &cluster);
-        let moved = seen.is_some() && seen != last_seen;
-        if !due && !moved {
-            continue;
+    let members = match serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS))
+        .and_then(|mut serf| serf.members())
+    {
+        Ok(members) => members,
+        Err(err) if run == Run::Init => {
+            agent.log.say(&format!(
+                "Serf does not answer yet ({err:#}); HAProxy starts with no servers until Serf has joined"
+            ));
+            Vec::new()
         }
-        if seen.is_some() {
-            last_seen = seen;
-        }
-        if due {
-            last_full = Instant::now();
-        }
-        let run = if moved { Run::Triggered } else { Run::Periodic };
-        match reconcile(agent, run) {
-            Ok(()) => last_error = None,
-            Err(err) => {
-                let message = format!("{err:#}");
-                if last_error.as_ref() != Some(&message) {
-                    agent.log.failure(&err);
-                    last_error = Some(message);
-                }
-            }
-        }
+        Err(err) => return Err(err.context("reading Serf's members")),
+    };
+    let selection = members::select_backends(&members, &cluster);
+    let serving = State::load(&agent.paths.state_file).servers;
+    let mut trust = Trust::new(Orchestrator::of(&cluster), Resolver::system());
+    let decision = trust.decide(&selection.candidates, &serving, Instant::now());
+    for skipped in selection.skipped.iter().chain(&decision.refused) {
+        agent.log.record(skipped.record());
     }
-}
-
-/// The alive backends through the long-lived RPC client, reconnected after any error.
-fn alive_backends(serf: &mut Option<serf_rpc::Client>, cluster: &Cluster) -> Option<Vec<Backend>> {
-    if serf.is_none() {
-        *serf = serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS)).ok();
-    }
-    match serf.as_mut()?.members() {
-        Ok(members) => Some(members::select_backends(&members, cluster).backends),
-        Err(_) => {
-            *serf = None;
-            None
-        }
-    }
+    reconcile(agent, run, &decision.admitted, &mut Drains::default())
 }
 
 /// Reloads HAProxy on the live config as it is, with the configured method: what the

@@ -4,6 +4,9 @@
 mod change;
 mod commands;
 mod config;
+mod dns;
+mod drain;
+mod drift;
 mod event;
 mod files;
 mod lock;
@@ -12,19 +15,23 @@ mod members;
 mod nodes;
 mod paths;
 mod reconcile;
+mod refusals;
 mod reload;
 mod runtime;
 mod serf_rpc;
 mod servers;
 mod state;
+mod trust;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use crate::commands::{force_reload, init, on_event, watch};
-use crate::reconcile::{reconcile, Agent, Run};
+use crate::commands::{force_reload, init, on_event, reconcile_once};
+use crate::reconcile::{Agent, Run};
+use crate::watch::watch;
 
 const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | reload-method | cli master|admin COMMAND | --version";
 
@@ -56,7 +63,7 @@ fn main() -> ExitCode {
 fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
     match args {
         ["event"] => on_event(agent),
-        ["reconcile"] => reconcile(agent, Run::Triggered),
+        ["reconcile"] => reconcile_once(agent, Run::Triggered),
         ["init"] => init(agent),
         ["watch", options @ ..] => {
             let (mut poll, mut interval) = (0.1, 5.0);

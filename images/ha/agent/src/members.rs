@@ -3,15 +3,10 @@
 //! what is provably well-formed and inside the cluster's network is ever rendered.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use anyhow::Context as _;
 use cluster::record::Record;
 use cluster::{is_dns_label, Backend, Cluster, Role};
 
 pub(crate) use cluster::Member;
-
-pub(crate) fn parse(json: &str) -> anyhow::Result<Vec<Member>> {
-    cluster::parse_members(json).context("parsing the output of `serf members -format json`")
-}
 
 /// A member that claims to be a backend but cannot be rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +27,29 @@ impl Skipped {
     }
 }
 
+/// A well-formed backend, not yet corroborated by the orchestrator (see `trust`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Candidate {
+    pub(crate) backend: Backend,
+    /// The gossip address as Serf gave it, for the records.
+    pub(crate) addr: String,
+}
+
+impl Candidate {
+    pub(crate) fn skipped(&self, reason: &str) -> Skipped {
+        Skipped {
+            name: self.backend.name.clone(),
+            addr: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Selection {
-    pub(crate) backends: Vec<Backend>,
+    /// Sorted, so two reads of the same membership compare equal whatever order Serf
+    /// listed its members in.
+    pub(crate) candidates: Vec<Candidate>,
     pub(crate) skipped: Vec<Skipped>,
 }
 
@@ -50,7 +65,10 @@ pub(crate) fn select_backends(members: &[Member], cluster: &Cluster) -> Selectio
             continue;
         }
         match backend(member, cluster) {
-            Ok(backend) => selection.backends.push(backend),
+            Ok(backend) => selection.candidates.push(Candidate {
+                backend,
+                addr: member.addr.clone(),
+            }),
             Err(reason) => selection.skipped.push(Skipped {
                 name: member.name.clone(),
                 addr: member.addr.clone(),
@@ -58,6 +76,10 @@ pub(crate) fn select_backends(members: &[Member], cluster: &Cluster) -> Selectio
             }),
         }
     }
+    selection.candidates.sort();
+    selection
+        .skipped
+        .sort_by(|a, b| (&a.name, &a.addr).cmp(&(&b.name, &b.addr)));
     selection
 }
 
@@ -67,17 +89,17 @@ fn backend(member: &Member, cluster: &Cluster) -> Result<Backend, String> {
     }
     let ip = ipv4_of(&member.addr)?;
     check_address(ip, cluster)?;
-    let port = match member.tags.get("port") {
-        None => cluster.webapps.port,
-        Some(text) => match text.parse::<u16>() {
-            Ok(port) if port != 0 => port,
-            _ => {
-                return Err(format!(
-                    "the port tag {text:?} is not a port number (1-65535)"
-                ))
-            }
-        },
-    };
+    // The port is the declared one: a member cannot aim HAProxy at another port of a
+    // container (its tag only has to agree).
+    let port = cluster.webapps.port;
+    match member.tags.get("port") {
+        Some(text) if text.parse::<u16>() != Ok(port) => {
+            return Err(format!(
+                "the port tag {text:?} is not the webapps' declared port {port}"
+            ))
+        }
+        _ => {}
+    }
     Ok(Backend {
         name: member.name.clone(),
         ip,
@@ -122,6 +144,7 @@ fn check_address(ip: Ipv4Addr, cluster: &Cluster) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context as _;
 
     const SERF_JSON: &str = r#"{
       "members": [
@@ -136,6 +159,10 @@ mod tests {
          "protocol": {"max": 5, "min": 2, "version": 5}}
       ]
     }"#;
+
+    fn parse(json: &str) -> anyhow::Result<Vec<Member>> {
+        cluster::parse_members(json).context("parsing the output of `serf members -format json`")
+    }
 
     fn cluster() -> Cluster {
         cluster::parse("", "cluster.toml").expect("defaults are valid")
@@ -177,31 +204,58 @@ mod tests {
         assert!(format!("{err:#}").contains("serf members"), "{err:#}");
     }
 
+    fn backends(selection: &Selection) -> Vec<Backend> {
+        selection
+            .candidates
+            .iter()
+            .map(|c| c.backend.clone())
+            .collect()
+    }
+
     #[test]
     fn keeps_alive_backends_only() {
         let selection = select_backends(&parse(SERF_JSON).unwrap(), &cluster());
-        assert_eq!(selection.backends, [backend("s1", [192, 168, 42, 2], 3000)]);
+        assert_eq!(
+            backends(&selection),
+            [backend("s1", [192, 168, 42, 2], 3000)]
+        );
+        assert_eq!(selection.candidates[0].addr, "192.168.42.2:7946");
         assert!(selection.skipped.is_empty());
     }
 
     #[test]
-    fn port_tag_falls_back_to_the_declared_port() {
+    fn the_port_is_the_declared_one() {
         let members = [
             member("s1", "192.168.42.2:7946", &[("role", "backend")]),
             member(
                 "s2",
                 "192.168.42.3:7946",
-                &[("role", "backend"), ("port", "8080")],
+                &[("role", "backend"), ("port", "3000")],
+            ),
+            member(
+                "s3",
+                "192.168.42.4:7946",
+                &[("role", "backend"), ("port", "22")],
             ),
         ];
         let selection = select_backends(&members, &cluster());
         assert_eq!(
-            selection.backends,
+            backends(&selection),
             [
                 backend("s1", [192, 168, 42, 2], 3000),
-                backend("s2", [192, 168, 42, 3], 8080)
+                backend("s2", [192, 168, 42, 3], 3000)
             ]
         );
+        assert!(selection.skipped[0].reason.contains("declared port 3000"));
+    }
+
+    #[test]
+    fn the_same_membership_in_any_order_selects_the_same() {
+        let mut members = parse(SERF_JSON).unwrap();
+        members.push(member("s3", "192.168.42.4:7946", &[("role", "backend")]));
+        let first = select_backends(&members, &cluster());
+        members.reverse();
+        assert_eq!(select_backends(&members, &cluster()), first);
     }
 
     #[test]
@@ -215,25 +269,20 @@ mod tests {
             ("s5", "192.168.42.1:7946", None, "gateway"),
             ("s6", "192.168.42.42:7946", None, "load balancer"),
             ("s7", "192.168.42.255:7946", None, "not a host address"),
-            ("s8", "192.168.42.8:7946", Some("0"), "not a port number"),
+            ("s8", "192.168.42.8:7946", Some("0"), "declared port"),
             (
                 "s9",
                 "192.168.42.9:7946",
                 Some("3000 backup"),
-                "not a port number",
+                "declared port",
             ),
-            (
-                "s10",
-                "192.168.42.10:7946",
-                Some("70000"),
-                "not a port number",
-            ),
+            ("s10", "192.168.42.10:7946", Some("70000"), "declared port"),
         ];
         for (name, addr, port, expected) in table {
             let mut tags = vec![("role", "backend")];
             tags.extend(port.map(|p| ("port", p)));
             let selection = select_backends(&[member(name, addr, &tags)], &cluster());
-            assert!(selection.backends.is_empty(), "{name:?} was rendered");
+            assert!(selection.candidates.is_empty(), "{name:?} was rendered");
             let reason = &selection.skipped[0].reason;
             assert!(reason.contains(expected), "{name:?}: {reason}");
         }

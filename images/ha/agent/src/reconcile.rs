@@ -1,20 +1,26 @@
 //! One level-triggered run: whatever events were missed or repeated, afterwards `/nodes`
-//! and the live HAProxy config match the alive, valid backends Serf knows now.
+//! and the live HAProxy config match the backends Serf lists alive and the orchestrator
+//! corroborates (decided by the caller, see `trust`); on the safety net's pass, HAProxy's
+//! live servers are checked against that config too (see `drift`).
+use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use cluster::record::{self, Haproxy, Record};
-use cluster::Cluster;
+use cluster::{Backend, Cluster};
 use xshell::{cmd, Shell};
 
 use crate::change::Change;
 use crate::config::NotMadeLive;
+use crate::drain::Drains;
+use crate::drift::{self, Repair};
 use crate::log::Log;
 use crate::paths::Paths;
 use crate::reload::{self, Outcome};
 use crate::runtime::{self, Applied};
 use crate::state::{self, State};
-use crate::{config, lock, members, nodes, servers};
+use crate::{config, lock, nodes, servers};
 
 pub(crate) struct Agent {
     pub(crate) sh: Shell,
@@ -33,31 +39,35 @@ pub(crate) enum Run {
     Periodic,
 }
 
-pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
+/// Makes `backends` (decided by the caller) the live servers. Leaving servers drain
+/// through `drains`; on the periodic run, live drift is repaired too.
+pub(crate) fn reconcile(
+    agent: &Agent,
+    run: Run,
+    backends: &[Backend],
+    drains: &mut Drains,
+) -> anyhow::Result<()> {
     let paths = &agent.paths;
     let _lock = lock::exclusive(&paths.lock_file)?;
     let cluster = load_cluster()?;
+    apply(agent, &cluster, run, backends, drains)?;
+    if run == Run::Periodic {
+        repair_drift(agent, &cluster, drains)?;
+    }
+    Ok(())
+}
+
+fn apply(
+    agent: &Agent,
+    cluster: &Cluster,
+    run: Run,
+    backends: &[Backend],
+    drains: &mut Drains,
+) -> anyhow::Result<()> {
+    let paths = &agent.paths;
     let template = std::fs::read_to_string(&paths.template)
         .with_context(|| format!("reading the template {}", paths.template.display()))?;
-
-    let members = match serf_members(&agent.sh) {
-        Ok(members) => members,
-        Err(err) if run == Run::Init => {
-            agent.log.say(&format!(
-                "Serf does not answer yet ({err:#}); HAProxy starts with no servers until Serf has joined"
-            ));
-            Vec::new()
-        }
-        Err(err) => return Err(err),
-    };
-    let selection = members::select_backends(&members, &cluster);
-    if run != Run::Periodic {
-        for skipped in &selection.skipped {
-            agent.log.record(skipped.record());
-        }
-    }
-
-    let text = cluster::render_haproxy_live(&template, &cluster, &selection.backends)
+    let text = cluster::render_haproxy_live(&template, cluster, backends)
         .with_context(|| format!("rendering {}", paths.template.display()))?;
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
@@ -73,7 +83,7 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     };
     let change = if changed {
         let generation = state.generation + 1;
-        let servers = state::servers_of(&selection.backends);
+        let servers = state::servers_of(backends);
         let change = Change::between(&state.servers, &servers);
         let next = State {
             generation,
@@ -93,7 +103,7 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
         // A reload that HAProxy never confirmed: try again.
         None
     } else {
-        nodes::sync(&paths.nodes_dir, &selection.backends)?;
+        nodes::sync(&paths.nodes_dir, backends)?;
         if state.pending {
             state.pending = false;
             state.save(&paths.state_file)?;
@@ -101,7 +111,7 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
         return Ok(());
     };
     // /nodes follows the config that is live, never one haproxy -c refused.
-    nodes::sync(&paths.nodes_dir, &selection.backends)?;
+    nodes::sync(&paths.nodes_dir, backends)?;
     let generation = state.generation;
     let change = match change {
         Some(change) => record::Change::Servers(change.to_string()),
@@ -125,7 +135,8 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
     }
     let mut fresh = Vec::new();
     if let Some(ops) = &ops {
-        match runtime::apply(&paths.admin_socket, ops) {
+        let drain_until = Instant::now() + drain_time(cluster);
+        match runtime::apply(&paths.admin_socket, ops, drains, drain_until) {
             Ok(Applied::Done) => {
                 state.pending = false;
                 state.save(&paths.state_file)?;
@@ -141,14 +152,12 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             }
         }
     }
-    if let Err(err) = runtime::save_state(&paths.admin_socket, &paths.server_state, &fresh) {
-        // Only runtime state (drain, weights) is lost: the reload still applies the config.
-        agent.log.error(&format!("{err:#}"));
-    }
+    save_server_state(agent, &fresh);
     let outcome = reload::reload(&agent.sh, paths, cluster.ha.reload)
         .with_context(|| format!("reloading HAProxy for config #{}", state.generation))?;
     match outcome {
         Outcome::Reloaded => {
+            forget_server_state(agent);
             state.pending = false;
             state.save(&paths.state_file)?;
             agent.log.record(Record::Reload { generation, change });
@@ -158,6 +167,103 @@ pub(crate) fn reconcile(agent: &Agent, run: Run) -> anyhow::Result<()> {
             change,
             haproxy: Haproxy::NotRunning,
         }),
+    }
+    Ok(())
+}
+
+/// How long a leaving server may drain: `[webapps] drain_ms`.
+fn drain_time(cluster: &Cluster) -> Duration {
+    Duration::from_millis(cluster.webapps.drain_ms.into())
+}
+
+/// Before a reload: the servers' runtime state for the new worker. When it cannot be
+/// saved, the file is emptied rather than left from an older config: a state file is
+/// never loaded by a config it was not saved for.
+fn save_server_state(agent: &Agent, fresh: &[String]) {
+    let paths = &agent.paths;
+    if let Err(err) = runtime::save_state(&paths.admin_socket, &paths.server_state, fresh) {
+        // Only runtime state (drain, weights) is lost: the reload still applies the config.
+        agent.log.error(&format!("{err:#}"));
+        forget_server_state(agent);
+    }
+}
+
+/// An empty state (its version line only: HAProxy warns about a missing file).
+fn forget_server_state(agent: &Agent) {
+    let file = &agent.paths.server_state;
+    if let Err(err) = crate::files::write_atomically(file, b"1\n") {
+        agent
+            .log
+            .error(&format!("resetting {}: {err:#}", file.display()));
+    }
+}
+
+/// HAProxy's live servers against the live config; differences are repaired through the
+/// runtime API (a validated reload of the live config when that fails) and recorded.
+fn repair_drift(agent: &Agent, cluster: &Cluster, drains: &mut Drains) -> anyhow::Result<()> {
+    let paths = &agent.paths;
+    let state = State::load(&paths.state_file);
+    if state.pending || UnixStream::connect(&paths.admin_socket).is_err() {
+        return Ok(());
+    }
+    let Ok(live_cfg) = std::fs::read_to_string(&paths.haproxy_cfg) else {
+        return Ok(());
+    };
+    let shown = runtime::cli(
+        &paths.admin_socket,
+        &format!("show servers state {}", servers::BACKEND),
+    )?;
+    let repairs = drift::plan(
+        &drift::parse_state(&shown),
+        &servers::layout(&live_cfg),
+        drains,
+    );
+    if repairs.is_empty() {
+        return Ok(());
+    }
+    let socket = &paths.admin_socket;
+    let drain_until = Instant::now() + drain_time(cluster);
+    let mut failed = None;
+    for repair in &repairs {
+        let result = if repair.changes_servers() && !cluster.runtime_updates() {
+            Err(anyhow::anyhow!("membership goes through reloads here"))
+        } else {
+            match repair {
+                Repair::Ready { name, .. } => runtime::set_ready(socket, name),
+                Repair::Remove { name, .. } => runtime::remove_now(socket, name),
+                Repair::Adopt { name, addr } => {
+                    drains.start(name, addr, drain_until);
+                    Ok(())
+                }
+                Repair::Add { name, args } => runtime::add(socket, name, args),
+                Repair::Replace { name, args, .. } => runtime::remove_now(socket, name)
+                    .and_then(|()| runtime::add(socket, name, args)),
+            }
+        };
+        match result {
+            Ok(()) => agent.log.record(Record::Repaired {
+                what: repair.describe(state.generation),
+            }),
+            Err(err) => {
+                failed = Some((repair, err));
+                break;
+            }
+        }
+    }
+    if let Some((repair, err)) = failed {
+        // The live file passed `haproxy -c` when it was made live: reload it as it is.
+        let outcome = reload::reload(&agent.sh, paths, cluster.ha.reload)
+            .with_context(|| format!("reloading config #{} to repair drift", state.generation))?;
+        if outcome == Outcome::Reloaded {
+            forget_server_state(agent);
+            agent.log.record(Record::Repaired {
+                what: format!(
+                    "{} (runtime API: {err:#}): reloaded config #{} instead",
+                    repair.describe(state.generation),
+                    state.generation
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -182,22 +288,6 @@ fn pid1_env(name: &str) -> Option<String> {
             .strip_prefix('=')
             .map(str::to_string)
     })
-}
-
-fn serf_members(sh: &Shell) -> anyhow::Result<Vec<members::Member>> {
-    // serf-rpc adds the RPC token from the root-only secrets file.
-    let output = cmd!(sh, "serf-rpc members -format json")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("running `serf members`")?;
-    if !output.status.success() {
-        bail!(
-            "`serf members` failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    members::parse(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn haproxy_check(sh: &Shell, candidate: &Path) -> anyhow::Result<()> {

@@ -1,8 +1,9 @@
 //! Membership changes through HAProxy's runtime API (the admin socket inside ha, never
 //! published), so a join or a leave needs no reload:
 //! - join: `add server` (dynamic servers start in maintenance), `enable health`, `enable server`;
-//! - leave: `drain`, wait (bounded) for its sessions to end, `maint`, `shutdown sessions`,
-//!   `del server`.
+//! - leave: `drain`, then (see `drain`) once its sessions end or `drain_ms` passes,
+//!   `maint`, `shutdown sessions`, `del server`. The wait happens outside this call, so
+//!   joins are never held up behind a drain.
 //!
 //! Any answer other than the expected one is an error: the caller then reloads instead.
 use std::io::{Read, Write};
@@ -12,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
+use crate::drain::Drains;
 use crate::servers::{state_without, Ops, BACKEND};
 
-/// How long a leaving server's sessions may take to finish before they are cut.
-const DRAIN_WITHIN: Duration = Duration::from_secs(5);
 /// How long `del server` is retried while HAProxy still holds connections to the server.
 const DELETE_WITHIN: Duration = Duration::from_secs(3);
 const POLL: Duration = Duration::from_millis(50);
+/// Every exchange on the admin socket is bounded: a stuck HAProxy never hangs the agent.
+const SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Applied {
@@ -27,34 +29,81 @@ pub(crate) enum Applied {
     NotRunning,
 }
 
-pub(crate) fn apply(socket: &Path, ops: &Ops) -> anyhow::Result<Applied> {
+/// Applies `ops`: servers that leave start draining (`drains` ends them), servers that
+/// changed address are replaced at once (the old address is gone), new ones are added.
+pub(crate) fn apply(
+    socket: &Path,
+    ops: &Ops,
+    drains: &mut Drains,
+    drain_until: Instant,
+) -> anyhow::Result<Applied> {
     if UnixStream::connect(socket).is_err() {
         return Ok(Applied::NotRunning);
     }
-    for name in &ops.remove {
-        expect_empty(socket, &format!("set server {BACKEND}/{name} state drain"))?;
-    }
-    wait_for_no_sessions(socket, &ops.remove)?;
-    for name in &ops.remove {
-        expect_empty(socket, &format!("set server {BACKEND}/{name} state maint"))?;
-        expect_empty(
-            socket,
-            &format!("shutdown sessions server {BACKEND}/{name}"),
-        )?;
-        delete(socket, name)?;
+    let replaced = |name: &str| ops.add.iter().any(|(n, _)| n == name);
+    for (name, args) in &ops.remove {
+        if replaced(name) {
+            remove_now(socket, name)?;
+        } else {
+            expect_empty(socket, &format!("set server {BACKEND}/{name} state drain"))?;
+            drains.start(name, args, drain_until);
+        }
     }
     for (name, args) in &ops.add {
-        let command = format!("add server {BACKEND}/{name} {args}");
-        let answer = cli(socket, &command)?;
-        if !answer.contains("New server registered") {
-            bail!("`{command}`: {}", answer.trim());
+        if let Some(draining) = drains.cancel(name) {
+            // Back while still draining (a Serf flap): the same server serves again, its
+            // sessions untouched.
+            if crate::servers::address_of(&draining.args) == crate::servers::address_of(args) {
+                expect_empty(socket, &format!("set server {BACKEND}/{name} state ready"))?;
+                continue;
+            }
+            remove_now(socket, name)?;
         }
-        if args.split_whitespace().any(|w| w == "check") {
-            expect_empty(socket, &format!("enable health {BACKEND}/{name}"))?;
-        }
-        expect_empty(socket, &format!("enable server {BACKEND}/{name}"))?;
+        add(socket, name, args)?;
     }
     Ok(Applied::Done)
+}
+
+/// `add server` with the given arguments, its health checks on, then in rotation.
+pub(crate) fn add(socket: &Path, name: &str, args: &str) -> anyhow::Result<()> {
+    let command = format!("add server {BACKEND}/{name} {args}");
+    let answer = cli(socket, &command)?;
+    if !answer.contains("New server registered") {
+        bail!("`{command}`: {}", answer.trim());
+    }
+    if args.split_whitespace().any(|w| w == "check") {
+        expect_empty(socket, &format!("enable health {BACKEND}/{name}"))?;
+    }
+    expect_empty(socket, &format!("enable server {BACKEND}/{name}"))
+}
+
+/// Out of rotation, its remaining sessions shut, deleted. A server HAProxy no longer has
+/// (a reload dropped it) counts as removed.
+pub(crate) fn remove_now(socket: &Path, name: &str) -> anyhow::Result<()> {
+    let answer = cli(socket, &format!("set server {BACKEND}/{name} state maint"))?;
+    if is_no_such_server(&answer) {
+        return Ok(());
+    }
+    if !answer.trim().is_empty() {
+        bail!(
+            "`set server {BACKEND}/{name} state maint`: {}",
+            answer.trim()
+        );
+    }
+    expect_empty(
+        socket,
+        &format!("shutdown sessions server {BACKEND}/{name}"),
+    )?;
+    delete(socket, name)
+}
+
+/// `set server <name> state ready`: out of maintenance or drain.
+pub(crate) fn set_ready(socket: &Path, name: &str) -> anyhow::Result<()> {
+    expect_empty(socket, &format!("set server {BACKEND}/{name} state ready"))
+}
+
+fn is_no_such_server(answer: &str) -> bool {
+    answer.contains("No such server") || answer.contains("No such backend")
 }
 
 /// Before a reload: the servers' runtime state (admin state, weights, health), for the
@@ -69,27 +118,12 @@ pub(crate) fn save_state(socket: &Path, file: &Path, fresh: &[String]) -> anyhow
         .with_context(|| format!("saving the servers' state to {}", file.display()))
 }
 
-fn wait_for_no_sessions(socket: &Path, names: &[String]) -> anyhow::Result<()> {
-    if names.is_empty() {
-        return Ok(());
-    }
-    let deadline = Instant::now() + DRAIN_WITHIN;
-    loop {
-        let stats = cli(socket, "show stat")?;
-        let busy = sessions(&stats, names);
-        if busy == 0 || Instant::now() >= deadline {
-            return Ok(());
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
 fn delete(socket: &Path, name: &str) -> anyhow::Result<()> {
     let command = format!("del server {BACKEND}/{name}");
     let deadline = Instant::now() + DELETE_WITHIN;
     loop {
         let answer = cli(socket, &command)?;
-        if answer.contains("Server deleted") {
+        if answer.contains("Server deleted") || is_no_such_server(&answer) {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -120,7 +154,8 @@ fn expect_empty(socket: &Path, command: &str) -> anyhow::Result<()> {
 pub(crate) fn cli(socket: &Path, command: &str) -> anyhow::Result<String> {
     let run = || -> std::io::Result<String> {
         let mut stream = UnixStream::connect(socket)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+        stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
         stream.write_all(format!("{command}\n").as_bytes())?;
         stream.shutdown(std::net::Shutdown::Write)?;
         let mut out = String::new();

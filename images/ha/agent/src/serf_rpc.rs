@@ -2,7 +2,7 @@
 //! watcher's frequent member polls: one connection for the container's life instead of a
 //! `serf members` process (and a line in Serf's log) per poll.
 use std::collections::BTreeMap;
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::members::Member;
 
 pub(crate) const ADDR: &str = "127.0.0.1:7373";
+const TIMEOUT: Duration = Duration::from_secs(2);
 /// Root-only file holding the gossip key and the RPC token (`rpc_auth`).
 pub(crate) const SECRETS: &str = "/etc/serf/encrypt.json";
 
@@ -35,6 +36,15 @@ struct RequestHeader<'a> {
 struct ResponseHeader {
     seq: u64,
     error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Signature([String; 4]);
+
+/// `stats` answers `{"agent": {..}, "runtime": {..}, "serf": {..}, "tags": {..}}`.
+#[derive(Deserialize)]
+struct StatsBody {
+    serf: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -88,9 +98,11 @@ impl Client {
     pub(crate) fn connect(addr: &str, secrets: &Path) -> anyhow::Result<Client> {
         let token = token(secrets)?;
         let addr: SocketAddr = addr.parse().context("the Serf RPC address")?;
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT)
             .with_context(|| format!("connecting to Serf's RPC port {addr}"))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        // Every call is bounded: a hung Serf costs the watcher a poll, never its life.
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
         let mut client = Client {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
@@ -99,6 +111,22 @@ impl Client {
         client.call("handshake", Some(&Handshake { version: 1 }))?;
         client.call("auth", Some(&Auth { auth_key: &token }))?;
         Ok(client)
+    }
+
+    /// What changes whenever membership does: the member count, the failed and left
+    /// counts and the member Lamport clock (joins, leaves and tag updates advance it)
+    /// from Serf's `stats`. Its size does not grow with the cluster, unlike the member
+    /// list, so polling it costs the same with 2 webapps or 50.
+    pub(crate) fn membership_signature(&mut self) -> anyhow::Result<Signature> {
+        self.call::<()>("stats", None)?;
+        let body: StatsBody = self.read().context("reading Serf's stats")?;
+        let value = |key: &str| body.serf.get(key).cloned().unwrap_or_default();
+        Ok(Signature([
+            value("members"),
+            value("failed"),
+            value("left"),
+            value("member_time"),
+        ]))
     }
 
     pub(crate) fn members(&mut self) -> anyhow::Result<Vec<Member>> {
@@ -140,6 +168,63 @@ impl Client {
 
     fn read<T: DeserializeOwned>(&mut self) -> anyhow::Result<T> {
         Ok(rmp_serde::from_read(&mut self.reader)?)
+    }
+
+    /// Turns this connection into a stream of Serf's log lines at INFO and above
+    /// (`monitor`), where Serf says `EventMemberJoin`, `EventMemberFailed`... the moment it
+    /// learns of a change, before its event handlers' coalescing.
+    pub(crate) fn monitor(mut self) -> anyhow::Result<Monitor> {
+        self.call("monitor", Some(&MonitorRequest { log_level: "INFO" }))?;
+        Ok(Monitor { client: self })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MonitorRequest<'a> {
+    log_level: &'a str,
+}
+
+/// One streamed log line: `{"Log": "..."}` after a header with the monitor's Seq.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LogRecord {
+    #[allow(dead_code)]
+    log: String,
+}
+
+/// Serf's log as it happens: what lets the watcher sleep while nothing changes.
+pub(crate) struct Monitor {
+    client: Client,
+}
+
+impl Monitor {
+    /// Waits up to `timeout` for log lines; true when at least one came (every line
+    /// already received is consumed). Lines are only a hint that something changed: they
+    /// come from gossip and are never parsed for names.
+    pub(crate) fn wait(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        // The writer is the same socket: its timeout is the reader's.
+        let socket = &self.client.writer;
+        socket.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let waited = self.client.reader.fill_buf().map(|buf| buf.len());
+        socket.set_read_timeout(Some(TIMEOUT))?;
+        match waited {
+            Ok(0) => bail!("Serf closed the monitor connection"),
+            Ok(_) => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(false)
+            }
+            Err(err) => return Err(err).context("waiting for Serf's log"),
+        }
+        // Everything already here, not more: a flood of lines costs one member read.
+        while !self.client.reader.buffer().is_empty() {
+            let header: ResponseHeader = self.client.read().context("reading Serf's log")?;
+            if !header.error.is_empty() {
+                bail!("Serf's log stream: {}", header.error);
+            }
+            let _line: LogRecord = self.client.read().context("reading Serf's log")?;
+        }
+        Ok(true)
     }
 }
 

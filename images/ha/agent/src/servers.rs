@@ -49,8 +49,8 @@ pub(crate) fn layout(text: &str) -> Layout {
 /// Runtime operations that take HAProxy from one config's servers to another's.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Ops {
-    /// Servers to drain and delete.
-    pub(crate) remove: Vec<String>,
+    /// Servers to take out: name and the rest of its live `server` line.
+    pub(crate) remove: Vec<(String, String)>,
     /// `add server` arguments after `nodes/<name>`: address, then the backend's
     /// `default-server` keywords, then the server line's own (later ones win).
     pub(crate) add: Vec<(String, String)>,
@@ -59,7 +59,7 @@ pub(crate) struct Ops {
 impl Ops {
     /// Every server an operation touches.
     pub(crate) fn names(&self) -> Vec<String> {
-        let mut names = self.remove.clone();
+        let mut names: Vec<String> = self.remove.iter().map(|(name, _)| name.clone()).collect();
         names.extend(self.add.iter().map(|(name, _)| name.clone()));
         names
     }
@@ -75,20 +75,38 @@ pub(crate) fn plan(live: &Layout, new: &Layout) -> Option<Ops> {
     let mut ops = Ops::default();
     for (name, args) in &live.servers {
         if new.servers.get(name) != Some(args) {
-            ops.remove.push(name.clone());
+            ops.remove.push((name.clone(), args.clone()));
         }
     }
     for (name, args) in &new.servers {
         if live.servers.get(name) != Some(args) {
-            let (addr, own) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
-            let words: Vec<&str> = [addr, new.defaults.as_str(), own.trim()]
-                .into_iter()
-                .filter(|w| !w.is_empty())
-                .collect();
-            ops.add.push((name.clone(), words.join(" ")));
+            ops.add.push((name.clone(), new.add_args(args)));
         }
     }
     Some(ops)
+}
+
+impl Layout {
+    /// The servers of the config: name -> `ip:port keywords...`.
+    pub(crate) fn servers(&self) -> &BTreeMap<String, String> {
+        &self.servers
+    }
+
+    /// `add server` arguments for a `server` line's rest: address, then the backend's
+    /// `default-server` keywords, then the line's own (later ones win).
+    pub(crate) fn add_args(&self, args: &str) -> String {
+        let (addr, own) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+        [addr, self.defaults.as_str(), own.trim()]
+            .into_iter()
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The `ip:port` a server line's rest starts with.
+pub(crate) fn address_of(args: &str) -> &str {
+    args.split_whitespace().next().unwrap_or("")
 }
 
 /// `show servers state` output without the lines of `names` in the `nodes` backend: a
@@ -130,7 +148,13 @@ mod tests {
                 "    server s2 10.0.0.9:3000 check\n    server s3 10.0.0.4:3000 check\n",
             );
         let ops = plan(&layout(CFG), &layout(&new)).unwrap();
-        assert_eq!(ops.remove, ["s1", "s2"]);
+        assert_eq!(
+            ops.remove,
+            [
+                ("s1".to_string(), "10.0.0.2:3000 check".to_string()),
+                ("s2".to_string(), "10.0.0.3:3000 check".to_string())
+            ]
+        );
         assert_eq!(
             ops.add,
             [

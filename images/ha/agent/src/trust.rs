@@ -1,0 +1,427 @@
+//! Who may serve. Gossip says who is alive; the orchestrator says who is legitimate. The
+//! gossip key proves only that a member belongs to the cluster's gossip (root in any
+//! webapp can read it), so a member is put in rotation only when the address it gossips
+//! is the one the orchestrator gave that workload:
+//! - one engine: its name is `<prefix><number>` and Docker's DNS maps that name (a
+//!   container's, chosen by the engine) to exactly the member's address;
+//! - a Swarm: its address is one of the webapps service's tasks (`tasks.<service>`).
+//!
+//! On both, one address backs at most one server. A DNS failure or a slow answer never
+//! removes a serving backend: it keeps serving, and the question is asked again.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use cluster::{natural_key, Backend, Cluster, Role};
+
+use crate::dns::{Answer, Resolver};
+use crate::members::{Candidate, Skipped};
+
+/// How soon a refused member is asked about again (a name DNS does not know yet).
+const RECHECK_REFUSED: Duration = Duration::from_secs(10);
+/// How soon an unanswered question is asked again.
+const RECHECK_UNSURE: Duration = Duration::from_secs(2);
+/// How often the Swarm's task list may be asked for when an unknown address shows up.
+const TASKS_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+/// How long a task list is used for addresses already known to be tasks.
+const TASKS_FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// The reason recorded when the orchestrator's DNS did not answer: the same words each
+/// time, so the member is recorded once, not once per kind of failure.
+pub(crate) const UNSURE: &str = "the orchestrator's DNS did not answer; not in rotation until it confirms the member (retrying)";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Orchestrator {
+    Engine { prefix: String },
+    Swarm { tasks: String },
+}
+
+impl Orchestrator {
+    pub(crate) fn of(cluster: &Cluster) -> Orchestrator {
+        if cluster.deploy.is_swarm() {
+            Orchestrator::Swarm {
+                tasks: format!("tasks.{}", cluster.swarm_service_name(Role::Backend)),
+            }
+        } else {
+            Orchestrator::Engine {
+                prefix: cluster.webapps.prefix.clone(),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Legit,
+    Refused(String),
+    Unsure,
+}
+
+/// What one pass decided.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) admitted: Vec<Backend>,
+    pub(crate) refused: Vec<Skipped>,
+    /// When a refused or unanswered member should be asked about again.
+    pub(crate) recheck_at: Option<Instant>,
+    /// Why the orchestrator could not be asked (said once by the caller while it lasts).
+    pub(crate) trouble: Option<String>,
+}
+
+pub(crate) struct Trust {
+    orchestrator: Orchestrator,
+    resolver: Resolver,
+    /// One engine: the verdict on each (name, address) and until when it holds.
+    verdicts: HashMap<(String, Ipv4Addr), (Verdict, Instant)>,
+    /// A Swarm: the tasks' addresses, when they were last read.
+    tasks: Option<(BTreeSet<Ipv4Addr>, Instant)>,
+    tasks_asked: Option<Instant>,
+    trouble: Option<String>,
+}
+
+impl Trust {
+    pub(crate) fn new(orchestrator: Orchestrator, resolver: Resolver) -> Trust {
+        Trust {
+            orchestrator,
+            resolver,
+            verdicts: HashMap::new(),
+            tasks: None,
+            tasks_asked: None,
+            trouble: None,
+        }
+    }
+
+    /// Which candidates serve. `serving` is the live config's servers (name ->
+    /// `ip:port`): a serving member the orchestrator cannot be asked about keeps serving.
+    pub(crate) fn decide(
+        &mut self,
+        candidates: &[Candidate],
+        serving: &BTreeMap<String, String>,
+        now: Instant,
+    ) -> Decision {
+        let verdicts: Vec<(Verdict, Instant)> = match self.orchestrator.clone() {
+            Orchestrator::Engine { prefix } => self.engine_verdicts(&prefix, candidates, now),
+            Orchestrator::Swarm { tasks } => self.swarm_verdicts(&tasks, candidates, now),
+        };
+        let mut decision = Decision::default();
+        let mut legit = Vec::new();
+        for (candidate, (verdict, until)) in candidates.iter().zip(verdicts) {
+            let backend = &candidate.backend;
+            let serves = serving.get(&backend.name) == Some(&served_addr(backend));
+            if verdict != Verdict::Legit {
+                decision.recheck_at = Some(decision.recheck_at.map_or(until, |t| t.min(until)));
+            }
+            match verdict {
+                Verdict::Legit => legit.push(backend.clone()),
+                Verdict::Unsure if serves => legit.push(backend.clone()),
+                Verdict::Unsure => decision.refused.push(candidate.skipped(UNSURE)),
+                Verdict::Refused(reason) => decision.refused.push(candidate.skipped(&reason)),
+            }
+        }
+        let (admitted, doubles) = one_server_per_address(legit, serving);
+        decision.admitted = admitted;
+        decision.trouble = self.trouble.clone();
+        for (backend, holder) in doubles {
+            let candidate = candidates
+                .iter()
+                .find(|c| c.backend == backend)
+                .expect("a double is a candidate");
+            decision.refused.push(candidate.skipped(&format!(
+                "{holder} already serves the address {}",
+                backend.ip
+            )));
+        }
+        decision
+    }
+
+    fn engine_verdicts(
+        &mut self,
+        prefix: &str,
+        candidates: &[Candidate],
+        now: Instant,
+    ) -> Vec<(Verdict, Instant)> {
+        let present: BTreeSet<(String, Ipv4Addr)> = candidates
+            .iter()
+            .map(|c| (c.backend.name.clone(), c.backend.ip))
+            .collect();
+        // Forget members that are gone: memory stays bounded by Serf's own list.
+        self.verdicts.retain(|key, _| present.contains(key));
+        let to_ask: Vec<String> = candidates
+            .iter()
+            .filter(|c| follows_naming(prefix, &c.backend.name))
+            .filter(|c| {
+                let key = (c.backend.name.clone(), c.backend.ip);
+                self.verdicts
+                    .get(&key)
+                    .is_none_or(|(_, until)| *until <= now)
+            })
+            .map(|c| c.backend.name.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let answers = if to_ask.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.resolver.lookup_all(&to_ask)
+        };
+        candidates
+            .iter()
+            .map(|c| {
+                let (name, ip) = (&c.backend.name, c.backend.ip);
+                if !follows_naming(prefix, name) {
+                    let reason =
+                        format!("the name does not follow the webapps' naming ({prefix}<number>)");
+                    return (Verdict::Refused(reason), now + Duration::from_secs(3600));
+                }
+                let key = (name.clone(), ip);
+                if let Some(answer) = answers.get(name) {
+                    let verdict = judge_engine(name, ip, answer);
+                    let until = match verdict {
+                        // A container's name and address are fixed for its life.
+                        Verdict::Legit => now + Duration::from_secs(86_400 * 365),
+                        Verdict::Refused(_) => now + RECHECK_REFUSED,
+                        Verdict::Unsure => now + RECHECK_UNSURE,
+                    };
+                    self.verdicts.insert(key.clone(), (verdict, until));
+                }
+                self.verdicts
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or((Verdict::Unsure, now + RECHECK_UNSURE))
+            })
+            .collect()
+    }
+
+    fn swarm_verdicts(
+        &mut self,
+        tasks_name: &str,
+        candidates: &[Candidate],
+        now: Instant,
+    ) -> Vec<(Verdict, Instant)> {
+        let stale = self.tasks.as_ref().is_none_or(|(tasks, at)| {
+            now.duration_since(*at) >= TASKS_FRESH_FOR
+                || candidates.iter().any(|c| !tasks.contains(&c.backend.ip))
+        });
+        let may_ask = self
+            .tasks_asked
+            .is_none_or(|at| now.duration_since(at) >= TASKS_AT_MOST_EVERY);
+        if stale && may_ask && !candidates.is_empty() {
+            self.tasks_asked = Some(now);
+            match self
+                .resolver
+                .lookup_all(&[tasks_name.to_string()])
+                .remove(tasks_name)
+            {
+                Some(Answer::Addresses(addresses)) => {
+                    self.tasks = Some((addresses, now));
+                    self.trouble = None;
+                }
+                Some(Answer::NoSuchName) => {
+                    self.tasks = Some((BTreeSet::new(), now));
+                    self.trouble = None;
+                }
+                // Keep what was known: a DNS failure never removes a serving backend.
+                Some(Answer::Unsure) | None => {
+                    self.trouble = Some(format!(
+                        "the Swarm's DNS did not answer for {tasks_name}; the known task addresses stay in use, retrying"
+                    ));
+                }
+            }
+        }
+        let recheck = now + TASKS_AT_MOST_EVERY;
+        candidates
+            .iter()
+            .map(|c| match &self.tasks {
+                None => (Verdict::Unsure, now + RECHECK_UNSURE),
+                Some((tasks, _)) if tasks.contains(&c.backend.ip) => (Verdict::Legit, recheck),
+                Some(_) => (
+                    Verdict::Refused(format!(
+                        "the address is not one of the Swarm's tasks of the webapps ({tasks_name})"
+                    )),
+                    recheck,
+                ),
+            })
+            .collect()
+    }
+}
+
+/// `ip:port` as the state and the live config's server list hold it.
+fn served_addr(backend: &Backend) -> String {
+    format!("{}:{}", backend.ip, backend.port)
+}
+
+/// `<prefix><number>`, the number without a leading zero: the names `up` and `scale`
+/// give webapps, whatever the count.
+pub(crate) fn follows_naming(prefix: &str, name: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|number| {
+        !number.is_empty()
+            && !number.starts_with('0')
+            && number.len() <= 9
+            && number.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The engine's word on a member: its name must resolve to exactly its address.
+pub(crate) fn judge_engine(name: &str, ip: Ipv4Addr, answer: &Answer) -> Verdict {
+    match answer {
+        Answer::Addresses(addresses) if addresses.len() == 1 && addresses.contains(&ip) => {
+            Verdict::Legit
+        }
+        Answer::Addresses(addresses) if addresses.is_empty() => {
+            Verdict::Refused(format!("the engine's DNS has no address for {name}"))
+        }
+        Answer::Addresses(addresses) => Verdict::Refused(format!(
+            "the engine's DNS gives {name} the address {}, not the member's",
+            addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Answer::NoSuchName => Verdict::Refused(format!(
+            "no container named {name} on the cluster network (the engine's DNS does not know it)"
+        )),
+        Answer::Unsure => Verdict::Unsure,
+    }
+}
+
+/// At most one server per address: one already serving keeps it, otherwise the first in
+/// natural name order. Returns the admitted backends and each refused one with the name
+/// of the member that holds its address.
+pub(crate) fn one_server_per_address(
+    legit: Vec<Backend>,
+    serving: &BTreeMap<String, String>,
+) -> (Vec<Backend>, Vec<(Backend, String)>) {
+    let mut by_ip: BTreeMap<Ipv4Addr, Vec<Backend>> = BTreeMap::new();
+    for backend in legit {
+        by_ip.entry(backend.ip).or_default().push(backend);
+    }
+    let mut admitted = Vec::new();
+    let mut doubles = Vec::new();
+    for (_, mut claims) in by_ip {
+        claims.sort_by(|a, b| {
+            let serves = |b: &Backend| serving.get(&b.name) == Some(&served_addr(b));
+            serves(b)
+                .cmp(&serves(a))
+                .then_with(|| natural_key(&a.name).cmp(&natural_key(&b.name)))
+        });
+        let mut claims = claims.into_iter();
+        let holder = claims.next().expect("one claim at least");
+        for other in claims {
+            doubles.push((other, holder.name.clone()));
+        }
+        admitted.push(holder);
+    }
+    admitted.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+    (admitted, doubles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(name: &str, last: u8) -> Backend {
+        Backend {
+            name: name.into(),
+            ip: [10, 0, 0, last].into(),
+            port: 3000,
+        }
+    }
+
+    #[test]
+    fn names_follow_prefix_and_number() {
+        for name in ["s1", "s9", "s12", "s100"] {
+            assert!(follows_naming("s", name), "{name}");
+        }
+        for name in [
+            "s",
+            "s0",
+            "s01",
+            "x1",
+            "s1a",
+            "s-1",
+            "s99999999999",
+            "S1",
+            "ha",
+        ] {
+            assert!(!follows_naming("s", name), "{name}");
+        }
+        assert!(follows_naming("e2e-s", "e2e-s3"));
+    }
+
+    #[test]
+    fn the_engine_must_map_the_name_to_exactly_the_address() {
+        let ip: Ipv4Addr = [10, 0, 0, 2].into();
+        let one = |last: u8| Answer::Addresses([[10, 0, 0, last].into()].into());
+        assert_eq!(judge_engine("s1", ip, &one(2)), Verdict::Legit);
+        assert!(
+            matches!(judge_engine("s1", ip, &one(3)), Verdict::Refused(r) if r.contains("10.0.0.3"))
+        );
+        let two = Answer::Addresses([ip, [10, 0, 0, 3].into()].into());
+        assert!(matches!(judge_engine("s1", ip, &two), Verdict::Refused(_)));
+        assert!(
+            matches!(judge_engine("s9", ip, &Answer::NoSuchName), Verdict::Refused(r) if r.contains("no container named s9"))
+        );
+        assert!(matches!(
+            judge_engine("s1", ip, &Answer::Addresses(BTreeSet::new())),
+            Verdict::Refused(_)
+        ));
+        assert_eq!(judge_engine("s1", ip, &Answer::Unsure), Verdict::Unsure);
+    }
+
+    #[test]
+    fn one_address_backs_one_server() {
+        let mut rogue = backend("s99", 2);
+        rogue.port = 3000;
+        // s1 serves 10.0.0.2: the newcomer at that address is refused.
+        let serving = BTreeMap::from([("s1".to_string(), "10.0.0.2:3000".to_string())]);
+        let (admitted, doubles) = one_server_per_address(
+            vec![rogue.clone(), backend("s1", 2), backend("s2", 3)],
+            &serving,
+        );
+        assert_eq!(admitted, [backend("s1", 2), backend("s2", 3)]);
+        assert_eq!(doubles, [(rogue, "s1".to_string())]);
+        // Nobody serves it yet: natural order decides, the same way every time.
+        let (admitted, doubles) =
+            one_server_per_address(vec![backend("s10", 2), backend("s9", 2)], &BTreeMap::new());
+        assert_eq!(admitted, [backend("s9", 2)]);
+        assert_eq!(doubles[0].1, "s9");
+    }
+
+    #[test]
+    fn a_serving_member_survives_an_unanswered_question() {
+        // A resolver nobody answers: every question is Unsure.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut trust = Trust::new(
+            Orchestrator::Engine { prefix: "s".into() },
+            Resolver::at(silent.local_addr().unwrap()),
+        );
+        let candidates = [
+            Candidate {
+                backend: backend("s1", 2),
+                addr: "10.0.0.2:7946".into(),
+            },
+            Candidate {
+                backend: backend("s2", 3),
+                addr: "10.0.0.3:7946".into(),
+            },
+            Candidate {
+                backend: backend("evil", 4),
+                addr: "10.0.0.4:7946".into(),
+            },
+        ];
+        let serving = BTreeMap::from([("s1".to_string(), "10.0.0.2:3000".to_string())]);
+        let now = Instant::now();
+        let decision = trust.decide(&candidates, &serving, now);
+        assert_eq!(decision.admitted, [backend("s1", 2)]);
+        let reasons: Vec<(&str, &str)> = decision
+            .refused
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(reasons[0], ("s2", UNSURE));
+        assert_eq!(reasons[1].0, "evil");
+        assert!(reasons[1].1.contains("naming"), "{}", reasons[1].1);
+        assert_eq!(decision.recheck_at, Some(now + RECHECK_UNSURE));
+    }
+}

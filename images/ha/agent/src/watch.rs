@@ -1,0 +1,264 @@
+//! `ha-agent watch`, the agent's one long-lived loop (an s6 service in ha). Every `poll`
+//! it asks Serf, over one long-lived RPC connection, for a membership signature that does
+//! not grow with the cluster (`stats`); only when that moves does it read the members,
+//! and it compares the backends as a set (Serf lists members in random order): while
+//! nothing changes it does nothing else. A change is corroborated with the orchestrator (`trust`) and applied at once
+//! (`reconcile`), from that same read. Every `interval` the safety net reconciles anyway
+//! and checks HAProxy's live servers (`drift`). Servers that leave drain between polls
+//! (`drain`), so a join is never held up behind a drain.
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cluster::{Backend, Cluster};
+
+use crate::dns::Resolver;
+use crate::drain::Drains;
+use crate::members;
+use crate::reconcile::{load_cluster, reconcile, Agent, Run};
+use crate::refusals::Refusals;
+use crate::serf_rpc;
+use crate::state::State;
+use crate::trust::{Orchestrator, Trust};
+
+/// How long after a failed connection to Serf the next attempt waits: each connection
+/// is a line in Serf's log.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// How soon after Serf logged something the members are read a second time.
+const FOLLOW_UP: Duration = Duration::from_millis(250);
+
+pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow::Result<()> {
+    let cluster = load_cluster()?;
+    let now = Instant::now();
+    let mut watcher = Watcher {
+        trust: Trust::new(Orchestrator::of(&cluster), Resolver::system()),
+        cluster,
+        serf: None,
+        monitor: None,
+        next_connect: now,
+        next_monitor: now,
+        refusals: Refusals::default(),
+        drains: Drains::default(),
+        last_signature: None,
+        last_candidates: None,
+        last_admitted: None,
+        recheck_at: None,
+        follow_up_at: None,
+        last_full: now,
+        said: Said::default(),
+    };
+    loop {
+        let hint = watcher.wait(agent, poll, interval);
+        watcher.tick(agent, interval, hint);
+    }
+}
+
+struct Watcher {
+    cluster: Cluster,
+    trust: Trust,
+    /// Calls: `stats`, `members`.
+    serf: Option<serf_rpc::Client>,
+    /// Serf's log, the wake-up call: while it is there the watcher sleeps until Serf
+    /// says something, the safety net is due or a drain needs watching.
+    monitor: Option<serf_rpc::Monitor>,
+    next_connect: Instant,
+    next_monitor: Instant,
+    refusals: Refusals,
+    drains: Drains,
+    last_signature: Option<serf_rpc::Signature>,
+    last_candidates: Option<Vec<members::Candidate>>,
+    last_admitted: Option<Vec<Backend>>,
+    recheck_at: Option<Instant>,
+    /// A second read shortly after a hint: Serf may log a change just before its member
+    /// list shows it.
+    follow_up_at: Option<Instant>,
+    last_full: Instant,
+    said: Said,
+}
+
+/// The last line said about each ongoing trouble, so it is said once, not every poll.
+#[derive(Default)]
+struct Said {
+    serf: Option<String>,
+    drain: Option<String>,
+    reconcile: Option<String>,
+    orchestrator: Option<String>,
+}
+
+/// Says `message` (an error when `error`) unless it is what was said last; `None` clears.
+fn say_once(agent: &Agent, last: &mut Option<String>, message: Option<String>, error: bool) {
+    if message.is_some() && *last != message {
+        let text = message.as_deref().unwrap_or_default();
+        if error {
+            agent.log.error(text);
+        } else {
+            agent.log.say(text);
+        }
+    }
+    *last = message;
+}
+
+impl Watcher {
+    /// Sleeps until Serf logs something (true), or until the next thing due: the safety
+    /// net, a recheck, a follow-up read, a drain to watch. Without the monitor (Serf not
+    /// up yet), polls every `poll`.
+    fn wait(&mut self, agent: &Agent, poll: Duration, interval: Duration) -> bool {
+        let now = Instant::now();
+        if self.monitor.is_none() && now >= self.next_monitor {
+            self.next_monitor = now + RECONNECT_AFTER;
+            self.monitor = serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS))
+                .and_then(serf_rpc::Client::monitor)
+                .ok();
+        }
+        let Some(monitor) = self.monitor.as_mut() else {
+            std::thread::sleep(poll);
+            return false;
+        };
+        let mut wake_at = self.last_full + interval;
+        for at in [self.recheck_at, self.follow_up_at].into_iter().flatten() {
+            wake_at = wake_at.min(at);
+        }
+        if !self.drains.is_empty() {
+            wake_at = wake_at.min(now + poll);
+        }
+        match monitor.wait(wake_at.saturating_duration_since(now)) {
+            Ok(hint) => hint,
+            Err(err) => {
+                self.monitor = None;
+                let message =
+                    format!("Serf's log stream broke ({err:#}); polling until it is back");
+                say_once(agent, &mut self.said.serf, Some(message), false);
+                false
+            }
+        }
+    }
+
+    fn tick(&mut self, agent: &Agent, interval: Duration, hint: bool) {
+        let paths = &agent.paths;
+        let drained = self
+            .drains
+            .tick(&paths.admin_socket, &paths.lock_file, &agent.log)
+            .err()
+            .map(|err| format!("draining: {err:#}"));
+        say_once(agent, &mut self.said.drain, drained, true);
+
+        let now = Instant::now();
+        let due = now.duration_since(self.last_full) >= interval;
+        let recheck = self.recheck_at.is_some_and(|at| now >= at);
+        let follow_up = self.follow_up_at.is_some_and(|at| now >= at);
+        self.follow_up_at = match (hint, follow_up) {
+            (true, _) => Some(now + FOLLOW_UP),
+            (false, true) => None,
+            (false, false) => self.follow_up_at,
+        };
+        let mut woken = hint || due || recheck || follow_up;
+        if self.monitor.is_none() {
+            // Polling: a signature that does not grow with the cluster says whether to
+            // read the members.
+            let Some(signature) = self.read(agent, now, |serf| serf.membership_signature()) else {
+                return;
+            };
+            woken |= self.last_signature.as_ref() != Some(&signature);
+            self.last_signature = Some(signature);
+        }
+        if !woken {
+            return;
+        }
+        let Some(members) = self.read(agent, now, |serf| serf.members()) else {
+            return;
+        };
+        let selection = members::select_backends(&members, &self.cluster);
+        let moved = self.last_candidates.as_ref() != Some(&selection.candidates);
+        if !moved && !recheck && !due {
+            return;
+        }
+
+        let serving = State::load(&paths.state_file).servers;
+        let decision = self.trust.decide(&selection.candidates, &serving, now);
+        self.recheck_at = decision.recheck_at;
+        say_once(
+            agent,
+            &mut self.said.orchestrator,
+            decision.trouble.clone(),
+            false,
+        );
+        let present: BTreeSet<(String, String)> = members
+            .iter()
+            .map(|m| (m.name.clone(), m.addr.clone()))
+            .collect();
+        let refused: Vec<_> = selection
+            .skipped
+            .iter()
+            .chain(&decision.refused)
+            .cloned()
+            .collect();
+        let (fresh, note) = self.refusals.fresh(&refused, &present);
+        for skipped in fresh {
+            agent.log.record(skipped.record());
+        }
+        if let Some(note) = note {
+            agent.log.say(&note);
+        }
+        self.last_candidates = Some(selection.candidates);
+
+        let changed = self.last_admitted.as_ref() != Some(&decision.admitted);
+        if !changed && !due {
+            return;
+        }
+        if due {
+            self.last_full = now;
+        }
+        let run = if changed {
+            Run::Triggered
+        } else {
+            Run::Periodic
+        };
+        let result = reconcile(agent, run, &decision.admitted, &mut self.drains);
+        // Remembered even on failure: a failing change is retried by the safety net, not
+        // on every poll.
+        self.last_admitted = Some(decision.admitted);
+        match result {
+            Ok(()) => self.said.reconcile = None,
+            Err(err) => {
+                let message = format!("{err:#}");
+                if self.said.reconcile.as_ref() != Some(&message) {
+                    agent.log.failure(&err);
+                }
+                self.said.reconcile = Some(message);
+            }
+        }
+    }
+
+    /// One call over the long-lived connection; `None` (said once) while Serf does not
+    /// answer, reconnecting at most every [`RECONNECT_AFTER`].
+    fn read<T>(
+        &mut self,
+        agent: &Agent,
+        now: Instant,
+        call: impl FnOnce(&mut serf_rpc::Client) -> anyhow::Result<T>,
+    ) -> Option<T> {
+        if self.serf.is_none() && now >= self.next_connect {
+            self.next_connect = now + RECONNECT_AFTER;
+            match serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS)) {
+                Ok(client) => self.serf = Some(client),
+                Err(err) => {
+                    let message = format!("Serf does not answer yet: {err:#}");
+                    say_once(agent, &mut self.said.serf, Some(message), false);
+                    return None;
+                }
+            }
+        }
+        match call(self.serf.as_mut()?) {
+            Ok(answer) => {
+                say_once(agent, &mut self.said.serf, None, false);
+                Some(answer)
+            }
+            Err(err) => {
+                self.serf = None;
+                let message = format!("Serf did not answer: {err:#}");
+                say_once(agent, &mut self.said.serf, Some(message), false);
+                None
+            }
+        }
+    }
+}
