@@ -5,6 +5,7 @@
 //! format that crosses the host/container boundary has one owner: the agent's records
 //! ([`record`]), their time stamps ([`time`]) and HAProxy's stats CSV.
 
+mod container;
 mod error;
 mod membership;
 mod model;
@@ -17,6 +18,7 @@ mod swarm;
 pub mod time;
 mod validate;
 
+pub use container::{HA_STOP_TIMEOUT_S, LEAVE_MS, LOG_DRIVER, LOG_OPTIONS};
 pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{

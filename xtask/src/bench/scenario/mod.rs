@@ -188,11 +188,15 @@ pub(crate) fn in_rotation(server: &ServerStat) -> bool {
 
 /// Removes containers of the project concurrently (graceful stop, then remove): for
 /// clean-up between scenarios, where the time it takes is not what is measured.
-pub(crate) async fn remove_all(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn remove_all(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    names: &[String],
+) -> anyhow::Result<()> {
     let engine = ctx.engine().await?;
     let removals = names
         .iter()
-        .map(|name| stack::stop_and_remove(engine, name));
+        .map(|name| stack::stop_and_remove(engine, cluster, name));
     for result in futures_util::future::join_all(removals).await {
         result?;
     }
