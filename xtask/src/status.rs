@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::table::{self, Column};
-use crate::{haproxy_stats, serf_members, target};
+use crate::{haproxy_stats, serf_log, serf_members, target};
 
 #[derive(Args)]
 pub(crate) struct Status {
@@ -69,8 +69,8 @@ impl Status {
                     }
                 }
             }
-            if let Ok(log) = engine.exec(ha, &["cat", "/var/log/serf.log"]).await {
-                for (name, flaps) in flaps(&log.stdout) {
+            if let Ok(log) = serf_log::read(engine, ha).await {
+                for (name, flaps) in flaps(&log.text()) {
                     if let Some(entry) = rows.get_mut(&name) {
                         entry.flaps = flaps;
                     }

@@ -164,19 +164,11 @@ impl<'a> Runner<'a> {
         None
     }
 
-    /// ha's /var/log/serf.log as it is now.
+    /// ha's /var/log/serf.log as it is now (after the file it was rotated to).
     pub(crate) async fn serf_log(&self) -> anyhow::Result<String> {
         let engine = self.ctx.engine().await?;
-        let out = engine
-            .exec(&self.cluster.ha.name, &["cat", "/var/log/serf.log"])
-            .await?;
-        anyhow::ensure!(
-            out.exit_code == 0,
-            "reading /var/log/serf.log in {}: {}",
-            self.cluster.ha.name,
-            out.stderr.trim()
-        );
-        Ok(out.stdout)
+        let log = crate::serf_log::read(engine, &self.cluster.ha.name).await?;
+        Ok(log.text())
     }
 }
 
