@@ -25,7 +25,7 @@ pub use model::{
     AppMode, Balance, Base, Cluster, Deploy, DeployTarget, Ha, Health, HealthCheck, Network, Node,
     ReloadMethod, Role, Serf, SerfProfile, Tls, UpdateMethod, Webapps,
 };
-pub use names::{is_dns_label, natural_key};
+pub use names::{escape_control, is_dns_label, natural_key};
 pub use render::{
     render_compose, render_haproxy, render_haproxy_live, render_stack, Backend, ComposeInputs,
     StackInputs,

@@ -118,14 +118,16 @@ fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
+            // Names, addresses and states come from gossip too: never raw to a terminal.
+            let dash = |s: &str| cluster::escape_control(&dash(s)).into_owned();
             // Like `docker ps`: "running (healthy)".
             let container = match (r.container.as_str(), r.health.as_str()) {
                 (state, "" | "none") => dash(state),
                 (state, health) => format!("{state} ({health})"),
             };
             vec![
-                r.name.clone(),
-                container,
+                dash(&r.name),
+                dash(&container),
                 dash(&r.node),
                 dash(&r.ip),
                 dash(&r.serf),
