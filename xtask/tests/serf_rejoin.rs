@@ -3,10 +3,12 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs the handler on `events` (Serf's stdin lines) with `env`; returns the arguments of
-/// every rejoin loop it started (`setsid` records them instead of running anything).
-fn loops_started(events: &str, env: &[(&str, &str)]) -> Vec<String> {
+/// every rejoin loop it started (`setsid` records them instead of running anything),
+/// once `expected` have started.
+fn loops_started(events: &str, env: &[(&str, &str)], expected: usize) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("setsid.log");
     let stub = |name: &str, body: &str| {
@@ -41,17 +43,18 @@ fn loops_started(events: &str, env: &[(&str, &str)]) -> Vec<String> {
         .spawn()
         .unwrap();
     use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(events.as_bytes())
-        .unwrap();
+    // A handler that has nothing to do exits without reading: a broken pipe is no error.
+    let _ = child.stdin.take().unwrap().write_all(events.as_bytes());
     assert!(child.wait().unwrap().success());
-    // The stub runs in the background: wait for the handler's children to have written.
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    std::fs::read_to_string(&record)
-        .unwrap_or_default()
+    // The handler starts its loops in the background: wait for the `expected` ones, then
+    // a little more for any extra one.
+    let read = || std::fs::read_to_string(&record).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read().lines().count() < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    read()
         .lines()
         .map(|line| {
             let (lock, args) = line.split_once('|').unwrap();
@@ -82,7 +85,7 @@ fn on_one_engine_only_the_declared_ha_at_its_address_counts() {
                   ha;reboot\t192.168.42.42\tbalancer\trole=balancer\n\
                   ha\t192.168.42.42;x\tbalancer\trole=balancer\n";
     assert_eq!(
-        loops_started(events, &ENGINE),
+        loops_started(events, &ENGINE, 1),
         ["serf-rejoin ha 192.168.42.42"]
     );
 }
@@ -97,7 +100,7 @@ fn on_a_swarm_the_address_must_be_one_of_ha_s_tasks() {
     let events = "ha\t10.0.1.9\tbalancer\trole=balancer\n\
                   ha\t10.0.1.77\tbalancer\trole=balancer\n";
     assert_eq!(
-        loops_started(events, &swarm),
+        loops_started(events, &swarm, 1),
         ["serf-rejoin ha 10.0.1.9 tasks.lab_ha"]
     );
 }
@@ -105,7 +108,7 @@ fn on_a_swarm_the_address_must_be_one_of_ha_s_tasks() {
 #[test]
 fn nothing_counts_without_a_declared_balancer_or_on_ha_itself() {
     let events = "ha\t192.168.42.42\tbalancer\trole=balancer\n";
-    assert!(loops_started(events, &[]).is_empty());
+    assert!(loops_started(events, &[], 0).is_empty());
     let on_ha = [("SERF_TAG_ROLE", "balancer"), ENGINE[0], ENGINE[1]];
-    assert!(loops_started(events, &on_ha).is_empty());
+    assert!(loops_started(events, &on_ha, 0).is_empty());
 }
