@@ -5,6 +5,7 @@
 //! format that crosses the host/container boundary has one owner: the agent's records
 //! ([`record`]), their time stamps ([`time`]) and HAProxy's stats CSV.
 
+mod container;
 mod error;
 mod membership;
 mod model;
@@ -17,13 +18,14 @@ mod swarm;
 pub mod time;
 mod validate;
 
+pub use container::{HA_STOP_TIMEOUT_S, LEAVE_MS, LOG_DRIVER, LOG_OPTIONS};
 pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
     AppMode, Balance, Base, Cluster, Deploy, DeployTarget, Ha, Health, HealthCheck, Network, Node,
     ReloadMethod, Role, Serf, SerfProfile, Tls, UpdateMethod, Webapps,
 };
-pub use names::{is_dns_label, natural_key};
+pub use names::{escape_control, is_dns_label, natural_key};
 pub use render::{
     render_compose, render_haproxy, render_haproxy_live, render_stack, Backend, ComposeInputs,
     StackInputs,

@@ -103,6 +103,15 @@ pub struct ComposeInputs {
 struct ComposeService {
     node: Node,
     env: Vec<(String, String)>,
+    stop_grace_s: u32,
+}
+
+/// The `logging:` block of every service, as `up` sets it.
+fn logging() -> minijinja::Value {
+    context! {
+        driver => crate::LOG_DRIVER,
+        options => crate::LOG_OPTIONS.to_vec(),
+    }
 }
 
 /// docker-compose.yml for the declared cluster: ha and `webapps.count` webapps.
@@ -116,6 +125,10 @@ pub fn render_compose(
         .iter()
         .map(|node| ComposeService {
             env: cluster.node_env(node, &nodes),
+            stop_grace_s: match node.role {
+                Role::Balancer => crate::HA_STOP_TIMEOUT_S,
+                Role::Backend => cluster.webapps.stop_timeout_s(),
+            },
             node: node.clone(),
         })
         .collect();
@@ -126,6 +139,7 @@ pub fn render_compose(
             cluster,
             services,
             inputs,
+            logging => logging(),
             labels => context! {
                 project => crate::labels::PROJECT,
                 role => crate::labels::ROLE,
@@ -164,6 +178,7 @@ pub fn render_stack(
             cluster,
             services,
             secrets => &inputs.secrets,
+            logging => logging(),
             labels => context! {
                 project => crate::labels::PROJECT,
                 role => crate::labels::ROLE,
@@ -175,13 +190,13 @@ pub fn render_stack(
 impl Cluster {
     /// The model ha is given: without where the webapps' app comes from, which ha never
     /// uses, so a new app version does not recreate the load balancer mid-rollout.
+    /// `drain_ms` stays: ha drains a leaving server for up to that long.
     pub(crate) fn for_balancer(&self) -> Cluster {
         let mut cluster = self.clone();
         let defaults = crate::parse("", "defaults").expect("the defaults are valid");
         cluster.webapps.image = None;
         cluster.webapps.build = None;
         cluster.webapps.command = Vec::new();
-        cluster.webapps.drain_ms = defaults.webapps.drain_ms;
         cluster.webapps.max_unavailable = defaults.webapps.max_unavailable;
         cluster
     }
@@ -208,9 +223,25 @@ impl Cluster {
                 self.serf.profile.as_str().to_string(),
             ),
         ];
-        if node.role == Role::Balancer {
-            env.push(("CLUSTER_TOML".to_string(), self.for_balancer().to_toml()));
+        match node.role {
+            Role::Balancer => {
+                env.push(("CLUSTER_TOML".to_string(), self.for_balancer().to_toml()));
+            }
+            Role::Backend => {
+                // Only the declared ha, at its fixed address, is a balancer to rejoin.
+                env.push(("SERF_BALANCER".to_string(), self.ha.name.clone()));
+                env.push((
+                    "SERF_BALANCER_ADDRS".to_string(),
+                    self.ha_node().ip.to_string(),
+                ));
+                env.extend(self.drain_env());
+            }
         }
         env
+    }
+
+    /// How long the lab app lets in-flight requests finish once it stops accepting.
+    pub(crate) fn drain_env(&self) -> [(String, String); 1] {
+        [("DRAIN_MS".to_string(), self.webapps.drain_ms.to_string())]
     }
 }

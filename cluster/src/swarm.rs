@@ -52,6 +52,8 @@ pub struct SwarmService {
     pub secrets: Vec<SwarmSecret>,
     /// Tasks a rolling update replaces at once.
     pub update_parallelism: u32,
+    /// Seconds between SIGTERM and SIGKILL (webapps: [`crate::Webapps::stop_timeout_s`]).
+    pub stop_grace_s: u32,
 }
 
 impl Cluster {
@@ -102,6 +104,10 @@ impl Cluster {
                         true => 1,
                         false => self.webapps.max_unavailable,
                     },
+                    stop_grace_s: match balancer {
+                        true => crate::HA_STOP_TIMEOUT_S,
+                        false => self.webapps.stop_timeout_s(),
+                    },
                 }
             })
             .collect()
@@ -133,6 +139,16 @@ impl Cluster {
                 self.serf.profile.as_str().to_string(),
             ),
         ];
+        if role == Role::Backend {
+            // Only ha's task counts as a balancer to rejoin: by name, and at an address
+            // Swarm's DNS gives ha's service (resolved when ha leaves or fails).
+            env.push(("SERF_BALANCER".to_string(), self.ha.name.clone()));
+            env.push((
+                "SERF_BALANCER_DNS".to_string(),
+                format!("tasks.{}", self.swarm_service_name(Role::Balancer)),
+            ));
+            env.extend(self.drain_env());
+        }
         if role == Role::Balancer {
             // The model says Swarm even when rendered from an engine cluster file (gen's
             // stack.yml): ha then asks for the stats password.

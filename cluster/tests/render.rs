@@ -154,12 +154,33 @@ fn ha_is_not_recreated_for_a_new_app_version() {
     let ha = |cluster: &Cluster| cluster.node_env(&cluster.ha_node(), &[]);
     let v2 = LAB.replace(
         "port = 3000",
-        "port = 3000\nimage = \"shop:2\"\ndrain_ms = 10",
+        "port = 3000\nimage = \"shop:2\"\nmax_unavailable = 2",
     );
     assert_eq!(
         ha(&lab()),
         ha(&cluster::parse(&v2, "cluster.toml").unwrap())
     );
+}
+
+/// ha drains a leaving server for up to drain_ms, the webapps' app for as long: both get it.
+#[test]
+fn drain_ms_reaches_ha_and_the_webapps() {
+    let text = LAB.replace("port = 3000", "port = 3000\ndrain_ms = 15000");
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    let env = |node: &cluster::Node| cluster.node_env(node, &[]);
+    let ha = env(&cluster.ha_node());
+    let model = &ha.iter().find(|(k, _)| k == "CLUSTER_TOML").unwrap().1;
+    let model = cluster::parse(model, "CLUSTER_TOML").unwrap();
+    assert_eq!(model.webapps.drain_ms, 15000);
+    let s1 = env(&cluster.webapp_nodes(1)[0]);
+    assert!(s1.contains(&("DRAIN_MS".into(), "15000".into())), "{s1:?}");
+    assert!(
+        s1.contains(&("SERF_BALANCER".into(), "ha".into())),
+        "{s1:?}"
+    );
+    let addrs = ("SERF_BALANCER_ADDRS".into(), "192.168.42.42".into());
+    assert!(s1.contains(&addrs), "{s1:?}");
+    assert_eq!(cluster.webapps.stop_timeout_s(), 23);
 }
 
 /// `[ha.tls]` with a redirect: HTTPS bind with modern settings, HTTP redirected; and the

@@ -19,6 +19,7 @@ mod process;
 mod progress;
 mod scale;
 mod secrets;
+mod serf_log;
 mod serf_members;
 mod stack;
 mod status;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::table::{self, Column};
-use crate::{haproxy_stats, serf_members, target};
+use crate::{haproxy_stats, serf_log, serf_members, target};
 
 #[derive(Args)]
 pub(crate) struct Status {
@@ -69,8 +69,8 @@ impl Status {
                     }
                 }
             }
-            if let Ok(log) = engine.exec(ha, &["cat", "/var/log/serf.log"]).await {
-                for (name, flaps) in flaps(&log.stdout) {
+            if let Ok(log) = serf_log::read(engine, ha).await {
+                for (name, flaps) in flaps(&log.text()) {
                     if let Some(entry) = rows.get_mut(&name) {
                         entry.flaps = flaps;
                     }
@@ -118,14 +118,16 @@ fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
+            // Names, addresses and states come from gossip too: never raw to a terminal.
+            let dash = |s: &str| cluster::escape_control(&dash(s)).into_owned();
             // Like `docker ps`: "running (healthy)".
             let container = match (r.container.as_str(), r.health.as_str()) {
                 (state, "" | "none") => dash(state),
                 (state, health) => format!("{state} ({health})"),
             };
             vec![
-                r.name.clone(),
-                container,
+                dash(&r.name),
+                dash(&container),
                 dash(&r.node),
                 dash(&r.ip),
                 dash(&r.serf),

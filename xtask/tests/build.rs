@@ -264,6 +264,7 @@ impl Engine {
             bind: Ipv4Addr::LOCALHOST.into(),
             command: None,
             user: None,
+            stop_timeout_s: None,
         };
         self.runtime.block_on(async {
             let subnet = format!("{}.0/24", stack.net);

@@ -31,6 +31,23 @@ fn up_scale_and_down_leave_other_projects_alone() {
         [stack.node(1), stack.node(2)].into(),
         "20 requests through the LB"
     );
+    // Every container's log is bounded; a webapp gets time to leave and drain.
+    for name in [stack.ha(), stack.node(1)] {
+        let format = "{{json .HostConfig.LogConfig}}";
+        let log: serde_json::Value =
+            serde_json::from_str(&docker(&["inspect", "-f", format, &name]).stdout_text()).unwrap();
+        assert_eq!(
+            log,
+            serde_json::json!({"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}),
+            "{name}"
+        );
+    }
+    let stop = docker(&["inspect", "-f", "{{.Config.StopTimeout}}", &stack.node(1)]);
+    assert_eq!(
+        stop.stdout_text().trim(),
+        "10",
+        "2.5 s + drain_ms 2.5 s + 5 s"
+    );
 
     // Idempotent: a second `up` touches nothing.
     let before = stack.containers();

@@ -11,8 +11,9 @@ use super::scenario::{Capture, LabNode, What};
 use super::{docker_ps, screenshot};
 use crate::context::Ctx;
 use crate::engine::Engine;
+use crate::serf_log;
 
-pub(crate) const SERF_LOG: &str = "/var/log/serf.log";
+pub(crate) use crate::serf_log::CURRENT as SERF_LOG;
 pub(crate) const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 
 /// `ls -l /nodes`, then each file with its contents (`/nodes/s1: 192.168.42.2:3000`).
@@ -38,7 +39,7 @@ pub(crate) async fn take(
     }
     let text = match capture.what {
         What::Logs(node) => engine.logs(&node.container(cluster), None).await?,
-        What::SerfLog => read_in(engine, ha, &["cat", SERF_LOG]).await?,
+        What::SerfLog => serf_log::read(engine, ha).await?.text(),
         What::HaproxyCfg => read_in(engine, ha, &["cat", HAPROXY_CFG]).await?,
         What::Nodes => read_in(engine, ha, &["sh", "-c", LIST_NODES]).await?,
         What::DockerPs => docker_ps_table(engine, cluster).await?,
@@ -51,9 +52,8 @@ pub(crate) async fn take(
 
 /// ha's serf.log for the timeline, where a missing file is not fatal: `None` then.
 pub(crate) async fn serf_log(engine: &Engine, cluster: &Cluster) -> Option<String> {
-    read_in(engine, &cluster.ha.name, &["cat", SERF_LOG])
-        .await
-        .ok()
+    let log = serf_log::read(engine, &cluster.ha.name).await.ok()?;
+    Some(log.text())
 }
 
 pub(crate) fn write(dir: &Path, file: &str, text: &str) -> anyhow::Result<()> {

@@ -106,9 +106,10 @@ async fn apply(ctx: &Ctx, cluster: &Cluster, action: Action) -> anyhow::Result<(
         Action::Observe => {}
         Action::Stop(n) => {
             // `docker stop`: s6 gives Serf its down-signal, so the node leaves gracefully.
+            let name = cluster.webapp_name(n);
             ctx.engine()
                 .await?
-                .stop_container(&cluster.webapp_name(n), stack::STOP_TIMEOUT_S)
+                .stop_container(&name, stack::stop_timeout_s(cluster, &name))
                 .await?;
         }
     }

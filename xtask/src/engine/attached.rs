@@ -18,6 +18,8 @@ pub(crate) struct AttachedSpec<'a> {
     pub(crate) labels: HashMap<String, String>,
     /// Overrides the image's command when set.
     pub(crate) cmd: Option<Vec<String>>,
+    /// Seconds `docker stop` waits before SIGKILL (None: the engine's 10 s).
+    pub(crate) stop_timeout_s: Option<u32>,
 }
 
 impl Engine {
@@ -27,9 +29,11 @@ impl Engine {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels.clone()),
             cmd: spec.cmd.clone(),
+            stop_timeout: spec.stop_timeout_s.map(i64::from),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network_mode.clone()),
                 init: Some(false),
+                log_config: Some(super::bounded_logs()),
                 ..Default::default()
             }),
             ..Default::default()

@@ -35,6 +35,8 @@ pub struct ContainerSpec {
     /// Replaces the image's command (lab task 0 runs one program, no supervisor).
     pub command: Option<Vec<String>>,
     pub user: Option<String>,
+    /// Seconds `docker stop` waits before SIGKILL (None: the engine's 10 s).
+    pub stop_timeout_s: Option<u32>,
 }
 
 /// A file put into a container before it starts (secrets never go into images or env).
@@ -109,10 +111,12 @@ impl Engine {
             exposed_ports: Some(exposed),
             cmd: spec.command.clone(),
             user: spec.user.clone(),
+            stop_timeout: spec.stop_timeout_s.map(i64::from),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.clone()),
                 port_bindings: Some(port_bindings),
                 init: Some(false),
+                log_config: Some(super::bounded_logs()),
                 // Back after a daemon restart or a reboot; a `docker stop` by hand stays
                 // stopped. Serf re-forms the cluster whatever the order they come back in.
                 restart_policy: Some(RestartPolicy {
@@ -181,7 +185,7 @@ impl Engine {
 
     /// `docker stop`: SIGTERM to s6 (services get their down-signal: Serf leaves), then
     /// SIGKILL after `timeout_s`.
-    pub(crate) async fn stop_container(&self, name: &str, timeout_s: i64) -> anyhow::Result<()> {
+    pub(crate) async fn stop_container(&self, name: &str, timeout_s: u32) -> anyhow::Result<()> {
         let timeout_s = i32::try_from(timeout_s).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::new().t(timeout_s).build();
         self.docker

@@ -204,6 +204,7 @@ impl Engine {
             labels: Some(labels),
             host_config: Some(HostConfig {
                 network_mode: Some("none".to_string()),
+                log_config: Some(super::bounded_logs()),
                 ..Default::default()
             }),
             ..Default::default()

@@ -24,6 +24,21 @@ pub(crate) use streams::*;
 pub(crate) use swarm::*;
 pub(crate) use swarm_nodes::*;
 
+/// The log settings of every container the toolkit creates: bounded, whatever it prints.
+pub(crate) fn bounded_logs() -> bollard::models::HostConfigLogConfig {
+    bollard::models::HostConfigLogConfig {
+        typ: Some(cluster::LOG_DRIVER.to_string()),
+        config: Some(log_options()),
+    }
+}
+
+pub(crate) fn log_options() -> std::collections::HashMap<String, String> {
+    cluster::LOG_OPTIONS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) docker: Docker,

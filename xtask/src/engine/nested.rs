@@ -60,6 +60,7 @@ impl Engine {
             tmpfs: Some(HashMap::from([("/run".to_string(), String::new())])),
             port_bindings: Some(port_bindings),
             init: Some(true),
+            log_config: Some(super::bounded_logs()),
             ..Default::default()
         };
         let config = ContainerCreateBody {

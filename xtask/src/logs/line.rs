@@ -1,6 +1,7 @@
 //! Log lines from several sources, put in time order: pure parsing and formatting.
 use std::time::{Duration, SystemTime};
 
+use cluster::escape_control;
 use cluster::time::{parse_rfc3339, rfc3339};
 
 /// One line and where it came from.
@@ -29,13 +30,15 @@ pub(crate) fn interleave(mut lines: Vec<Line>) -> Vec<Line> {
     lines
 }
 
-/// `ha    | text`, the prefix padded to `width` like `docker compose logs`.
+/// `ha    | text`, the prefix padded to `width` like `docker compose logs`. Control
+/// characters are escaped: logs quote member names, which come from gossip.
 pub(crate) fn format(line: &Line, width: usize, timestamps: bool) -> String {
     let prefix = format!("{:<width$} |", line.source);
+    let text = escape_control(&line.text);
     if timestamps {
-        format!("{prefix} {} {}", rfc3339(line.at), line.text)
+        format!("{prefix} {} {text}", rfc3339(line.at))
     } else {
-        format!("{prefix} {}", line.text)
+        format!("{prefix} {text}")
     }
 }
 
@@ -86,6 +89,25 @@ mod tests {
         );
         assert_eq!(format(&lines[0], 4, false), "s1   | GET /");
         assert!(parse("s1", "no time here").is_none());
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let line = parse(
+            "ha:serf",
+            "2026-12-01T07:00:01Z skipping member \x1b[2Js9\x07 at x",
+        )
+        .unwrap();
+        assert_eq!(
+            format(&line, 7, false),
+            "ha:serf | skipping member \\x1b[2Js9\\x07 at x"
+        );
+        // A line that is no record (unknown to the format) is escaped all the same.
+        let raw = parse("ha:serf", "2026-12-01T07:00:01Z \x1b]0;title\x07").unwrap();
+        assert_eq!(
+            format(&raw, 7, true),
+            "ha:serf | 2026-12-01T07:00:01.000Z \\x1b]0;title\\x07"
+        );
     }
 
     #[test]

@@ -13,10 +13,9 @@ use futures_util::stream::{self, StreamExt as _};
 use crate::context::{Ctx, UsageError};
 use crate::engine::{Engine, Lines};
 use crate::interrupt::Interrupt;
+use crate::serf_log;
 use crate::stack;
 use line::Line;
-
-const SERF_LOG: &str = "/var/log/serf.log";
 
 #[derive(Args)]
 pub(crate) struct Logs {
@@ -86,14 +85,13 @@ impl Logs {
         }
         let mut event_lines = 0;
         if events {
-            let cat = engine
-                .exec_lines(&cluster.ha.name, &["cat", SERF_LOG])
-                .await?;
-            // `tail -n +N` below counts raw lines, unstamped ones included.
-            let (lines, read) = collect_counted(&events_source, cat).await?;
-            event_lines = read;
+            let log = serf_log::read(engine, &cluster.ha.name).await?;
+            // `tail -n +N` below counts the current file's raw lines, unstamped ones included.
+            event_lines = log.current.lines().count();
             let since = SystemTime::UNIX_EPOCH + Duration::from_secs(since.max(0) as u64);
-            history.extend(lines.into_iter().filter(|l| l.at >= since));
+            let lines = log.text();
+            let lines = lines.lines().filter_map(|l| line::parse(&events_source, l));
+            history.extend(lines.filter(|l| l.at >= since));
         }
         let mut last_seen: HashMap<String, SystemTime> = HashMap::new();
         for line in line::interleave(history) {
@@ -136,24 +134,18 @@ impl Logs {
 async fn follow_events(engine: &Engine, ha: &str, skip: usize) -> anyhow::Result<Lines> {
     let from = format!("+{}", skip + 1);
     engine
-        .exec_lines(ha, &["tail", "-F", "-n", &from, SERF_LOG])
+        .exec_lines(ha, &["tail", "-F", "-n", &from, serf_log::CURRENT])
         .await
 }
 
 /// Every line of a finite stream, parsed; lines without a time are dropped.
 async fn collect(source: &str, lines: Lines) -> anyhow::Result<Vec<Line>> {
-    Ok(collect_counted(source, lines).await?.0)
-}
-
-/// Like `collect`, with the number of raw lines read (parsed or not).
-async fn collect_counted(source: &str, lines: Lines) -> anyhow::Result<(Vec<Line>, usize)> {
     let raw: Vec<anyhow::Result<String>> = lines.collect().await;
-    let count = raw.len();
     let mut out = Vec::new();
     for text in raw {
         out.extend(line::parse(source, &text?));
     }
-    Ok((out, count))
+    Ok(out)
 }
 
 /// A stream's lines, parsed; a read error ends that source (the others go on).

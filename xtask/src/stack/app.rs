@@ -125,13 +125,19 @@ pub(crate) async fn create_sidecar(
             env,
             labels,
             cmd: None,
+            // As long as its app's: Serf must not be killed before it has left.
+            stop_timeout_s: Some(cluster.webapps.stop_timeout_s()),
         })
         .await?;
     Ok(name)
 }
 
 /// Stops and removes webapp `node`'s sidecar, if it has one (found by its label).
-pub(crate) async fn remove_sidecar(engine: &Engine, node: &str) -> anyhow::Result<()> {
+pub(crate) async fn remove_sidecar(
+    engine: &Engine,
+    cluster: &Cluster,
+    node: &str,
+) -> anyhow::Result<()> {
     let name = sidecar_name(node);
     let Some(info) = engine.inspect_container(&name).await? else {
         return Ok(());
@@ -141,7 +147,8 @@ pub(crate) async fn remove_sidecar(engine: &Engine, node: &str) -> anyhow::Resul
         .and_then(|c| c.labels)
         .and_then(|l| l.get(SIDECAR_OF).cloned());
     if ours.as_deref() == Some(node) {
-        engine.stop_container(&name, super::STOP_TIMEOUT_S).await?;
+        let timeout_s = cluster.webapps.stop_timeout_s();
+        engine.stop_container(&name, timeout_s).await?;
         engine.remove_container(&name).await?;
     }
     Ok(())
@@ -271,6 +278,7 @@ async fn trial_run(
             env: vec![("NODE_PORT".into(), port.to_string())],
             labels: labels.clone(),
             cmd: None,
+            stop_timeout_s: None,
         })
         .await?;
     if cluster.webapps.mode() != AppMode::Image(image) {
@@ -294,6 +302,7 @@ async fn trial_run(
             env: Vec::new(),
             labels,
             cmd: Some(vec!["bash".into(), "-c".into(), script]),
+            stop_timeout_s: None,
         })
         .await?;
     engine.start_container(probe).await?;

@@ -26,8 +26,14 @@ pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
 
 /// Label holding the fingerprint of what a container was created from.
 const FINGERPRINT: &str = "lbkit.fingerprint";
-/// `docker stop` grace period: Serf leaves and in-flight requests finish well within it.
-pub(crate) const STOP_TIMEOUT_S: i64 = 10;
+/// `docker stop` grace period of node `name`: a webapp's follows `drain_ms` (it leaves,
+/// then lets in-flight requests finish); ha's is the engine's default.
+pub(crate) fn stop_timeout_s(cluster: &Cluster, name: &str) -> u32 {
+    match name == cluster.ha.name {
+        true => cluster::HA_STOP_TIMEOUT_S,
+        false => cluster.webapps.stop_timeout_s(),
+    }
+}
 
 /// The project's containers, by node name.
 pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Result<Vec<Observed>> {
@@ -155,6 +161,7 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
         bind: cluster.ha.bind,
         command: None,
         user: None,
+        stop_timeout_s: Some(stop_timeout_s(cluster, &node.name)),
     }
 }
 
@@ -301,7 +308,7 @@ async fn start_sidecar(
     desired: &Desired,
     known: &[Node],
 ) -> anyhow::Result<()> {
-    app::remove_sidecar(engine, &desired.node.name).await?;
+    app::remove_sidecar(engine, cluster, &desired.node.name).await?;
     let env = cluster.node_env(&desired.node, known);
     let sidecar = app::create_sidecar(engine, cluster, &desired.node, env).await?;
     if let Err(err) = prepare(ctx, engine, cluster, &sidecar).await {
@@ -326,7 +333,7 @@ async fn retire(engine: &Engine, cluster: &Cluster, name: &str) -> anyhow::Resul
     if name != cluster.ha.name {
         app::drain(engine, cluster, name).await?;
     }
-    stop_and_remove(engine, name).await
+    stop_and_remove(engine, cluster, name).await
 }
 
 /// Copies the Serf secrets (and, into ha, the TLS certificate and key) into a created
@@ -360,11 +367,17 @@ async fn upload_secrets(
     Ok(())
 }
 
-pub(crate) async fn stop_and_remove(engine: &Engine, name: &str) -> anyhow::Result<()> {
+pub(crate) async fn stop_and_remove(
+    engine: &Engine,
+    cluster: &Cluster,
+    name: &str,
+) -> anyhow::Result<()> {
     // The sidecar first: Serf leaves while the app still has its network.
-    app::remove_sidecar(engine, name).await?;
+    app::remove_sidecar(engine, cluster, name).await?;
     if engine.inspect_container(name).await?.is_some() {
-        engine.stop_container(name, STOP_TIMEOUT_S).await?;
+        engine
+            .stop_container(name, stop_timeout_s(cluster, name))
+            .await?;
         engine.remove_container(name).await?;
     }
     Ok(())

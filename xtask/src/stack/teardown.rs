@@ -18,7 +18,9 @@ pub(crate) async fn remove_containers(ctx: &Ctx, cluster: &Cluster) -> anyhow::R
         .map(|c| c.name)
         .partition(|name| *name == cluster.ha.name);
     for group in [&webapps, &ha] {
-        let removals = group.iter().map(|name| stop_and_remove(engine, name));
+        let removals = group
+            .iter()
+            .map(|name| stop_and_remove(engine, cluster, name));
         for result in futures_util::future::join_all(removals).await {
             result?;
         }

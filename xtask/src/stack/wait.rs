@@ -82,10 +82,12 @@ async fn timeout_error(
         .filter(|name| !servers.iter().any(|s| s.name == *name && s.is_up()))
         .collect();
     missing.sort_by_key(|n| natural_key(n));
-    let unexpected: Vec<&str> = servers
+    // Server names come from gossip: escaped before they reach a terminal.
+    let unexpected: Vec<String> = servers
         .iter()
         .map(|s| s.name.as_str())
         .filter(|name| !expected.contains(name))
+        .map(|name| cluster::escape_control(name).into_owned())
         .collect();
     let mut message = format!(
         "timed out after {}s waiting for HAProxy to serve exactly the expected servers",
@@ -101,7 +103,12 @@ async fn timeout_error(
     if let Ok(engine) = ctx.engine().await {
         for name in missing.iter().copied().chain([cluster.ha.name.as_str()]) {
             if let Ok(logs) = engine.logs(name, Some(5)).await {
-                message.push_str(&format!("\nlast log lines of {name}:\n{}", logs.trim_end()));
+                let logs: Vec<_> = logs
+                    .trim_end()
+                    .lines()
+                    .map(cluster::escape_control)
+                    .collect();
+                message.push_str(&format!("\nlast log lines of {name}:\n{}", logs.join("\n")));
             }
         }
     }

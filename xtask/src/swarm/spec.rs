@@ -7,7 +7,7 @@ use bollard::models::{
     NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
     ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
-    TaskSpecContainerSpecSecrets, TaskSpecPlacement, TaskSpecRestartPolicy,
+    TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 use cluster::{labels, Cluster, SwarmService, STACK_NAMESPACE};
@@ -16,8 +16,6 @@ use cluster::{labels, Cluster, SwarmService, STACK_NAMESPACE};
 pub(crate) const FINGERPRINT: &str = "lbkit.fingerprint";
 
 const SECOND_NS: i64 = 1_000_000_000;
-/// `docker stop` grace period, as on the engine: Serf leaves, in-flight requests finish.
-const STOP_GRACE_NS: i64 = crate::stack::STOP_TIMEOUT_S * SECOND_NS;
 
 /// The service spec of `service`; `secret_ids` maps each secret's name to its id.
 pub(crate) fn service_spec(
@@ -56,7 +54,8 @@ pub(crate) fn service_spec(
                 .collect(),
         ),
         secrets: Some(secrets),
-        stop_grace_period: Some(STOP_GRACE_NS),
+        // As on the engine: Serf leaves, in-flight requests finish within drain_ms.
+        stop_grace_period: Some(i64::from(service.stop_grace_s) * SECOND_NS),
         ..Default::default()
     };
     let ports = service
@@ -88,6 +87,10 @@ pub(crate) fn service_spec(
                 target: Some(cluster.network.name.clone()),
                 ..Default::default()
             }]),
+            log_driver: Some(TaskSpecLogDriver {
+                name: Some(cluster::LOG_DRIVER.to_string()),
+                options: Some(crate::engine::log_options()),
+            }),
             ..Default::default()
         }),
         mode: Some(ServiceSpecMode {
@@ -251,6 +254,34 @@ mod tests {
             .map(|s| s.secret_name.clone().unwrap())
             .collect();
         assert_eq!(secrets, ["sw-serf"], "the stats password stays with ha");
+        assert_eq!(container.stop_grace_period, Some(10 * SECOND_NS));
+        assert!(env.contains(&"SERF_BALANCER=ha".to_string()));
+        assert!(env.contains(&"SERF_BALANCER_DNS=tasks.sw_ha".to_string()));
+        assert!(env.contains(&"DRAIN_MS=2500".to_string()));
+    }
+
+    #[test]
+    fn every_task_has_bounded_logs_and_webapps_stop_after_their_drain() {
+        let cluster = cluster::parse(
+            "project = \"sw\"\n[webapps]\ndrain_ms = 15000\n[deploy]\ntarget = \"swarm\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let specs = specs(&cluster, 2, "w:1");
+        for spec in &specs {
+            let task = spec.task_template.as_ref().unwrap();
+            let driver = task.log_driver.as_ref().unwrap();
+            assert_eq!(driver.name.as_deref(), Some("json-file"));
+            let options = driver.options.as_ref().unwrap();
+            assert_eq!(options["max-size"], "10m");
+            assert_eq!(options["max-file"], "3");
+        }
+        let grace = |spec: &ServiceSpec| {
+            let task = spec.task_template.as_ref().unwrap();
+            task.container_spec.as_ref().unwrap().stop_grace_period
+        };
+        assert_eq!(grace(&specs[0]), Some(10 * SECOND_NS), "ha");
+        assert_eq!(grace(&specs[1]), Some(23 * SECOND_NS), "2.5 s + 15 s + 5 s");
     }
 
     /// ha's one task is not restarted for what it never uses: the webapp count, where

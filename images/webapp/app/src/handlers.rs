@@ -1,4 +1,4 @@
-//! HTTP routes: `GET /`, `POST /delay`, `GET /health`.
+//! HTTP routes: `GET /`, `POST /delay`, `GET|POST /slow?ms=N`, `GET /health`.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::session::{self, SessionStore};
 
 const BACKEND_IP: HeaderName = HeaderName::from_static("x-backend-ip");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Upper bound for `POST /delay`, so a typo cannot park requests (and a
 /// graceful shutdown) for hours; a minute is plenty to trip HAProxy timeouts.
@@ -52,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(hello))
         .route("/delay", post(set_delay))
+        .route("/slow", get(slow).post(slow))
         .route("/health", get(health))
         .with_state(state)
 }
@@ -119,6 +121,33 @@ async fn set_delay(State(state): State<AppState>, body: Bytes) -> Response {
     };
     state.0.delay_ms.store(delay, Ordering::Relaxed);
     Json(json!({ "delay": delay })).into_response()
+}
+
+/// A request that takes `ms` milliseconds, for drain tests. A POST says once, when it
+/// starts executing, that it did (with its X-Request-Id), so a test can count executions
+/// across `docker logs`: a replayed POST shows twice.
+async fn slow(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let ms = query.as_deref().unwrap_or("").split('&').find_map(|pair| {
+        let value = pair.strip_prefix("ms=")?;
+        Some(value.parse::<u64>().ok().filter(|ms| *ms <= MAX_DELAY_MS))
+    });
+    let Some(Some(ms)) = ms else {
+        return bad_request(format!("expected ?ms=<0-{MAX_DELAY_MS}>"));
+    };
+    if method == Method::POST {
+        let id = headers
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        println!("webapp: executed POST /slow id={id}");
+    }
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Json(json!({ "host": state.0.host, "slept_ms": ms })).into_response()
 }
 
 fn bad_request(error: String) -> Response {

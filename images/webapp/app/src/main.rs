@@ -1,11 +1,16 @@
 //! The lab's web app: `GET /` says hello with a per-cookie view counter,
-//! `POST /delay` slows it down, `GET /health` is for HAProxy's checks.
+//! `POST /delay` slows it down, `GET|POST /slow?ms=N` takes N ms (drain tests),
+//! `GET /health` is for HAProxy's checks.
+//!
+//! On SIGTERM or SIGINT it keeps serving for `LEAVE_MS` (while Serf's leave takes the node
+//! out of HAProxy), then stops accepting and lets in-flight requests finish for at most
+//! `DRAIN_MS`, then exits, cutting what remains.
 
 mod addr;
 mod handlers;
 mod session;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
@@ -37,10 +42,32 @@ fn main() -> Result<()> {
             println!("webapp listening on {local} as {host} ({ip})");
 
             let app = handlers::router(handlers::AppState::new(host, ip, tag));
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("serving HTTP")
+            let (draining, drain_started) = tokio::sync::oneshot::channel();
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    let _ = draining.send(());
+                })
+                .into_future();
+            let drain = env_ms("DRAIN_MS", 2500);
+            // The drain's deadline starts when accepting stops; never before.
+            let deadline = async move {
+                match drain_started.await {
+                    Ok(()) => tokio::time::sleep(drain).await,
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                served = serve => served.context("serving HTTP"),
+                () = deadline => {
+                    println!(
+                        "webapp: requests still in flight after DRAIN_MS ({} ms); exiting, cutting them",
+                        drain.as_millis()
+                    );
+                    Ok(())
+                }
+            }
         })
 }
 
@@ -57,12 +84,12 @@ fn bind_addr() -> Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// `DRAIN_MS` (default 0): how long to keep serving after the stop signal.
-fn drain_time() -> std::time::Duration {
-    let ms = std::env::var("DRAIN_MS")
+/// A duration in milliseconds from the environment, `default` when unset or not a number.
+fn env_ms(name: &str, default: u64) -> std::time::Duration {
+    let ms = std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(default);
     std::time::Duration::from_millis(ms)
 }
 
@@ -82,13 +109,13 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>> {
         };
         // Keep serving while Serf's leave takes this node out of HAProxy, so no request
         // is sent to a closed port (the node leaves and stops in parallel).
-        let drain = drain_time();
-        if !drain.is_zero() {
+        let leave = env_ms("LEAVE_MS", 2500);
+        if !leave.is_zero() {
             println!(
                 "webapp got {name}, still serving for {} ms while the node leaves",
-                drain.as_millis()
+                leave.as_millis()
             );
-            tokio::time::sleep(drain).await;
+            tokio::time::sleep(leave).await;
         }
         println!("webapp got {name}, finishing in-flight requests and exiting");
     })

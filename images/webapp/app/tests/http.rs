@@ -22,6 +22,9 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_webapp"))
             .env("BIND", "127.0.0.1")
             .env("PORT", "0")
+            // No leave phase unless a test asks for one: stops are immediate.
+            .env("LEAVE_MS", "0")
+            .env_remove("DRAIN_MS")
             .env_remove("NODE_IP")
             .env_remove("TAG")
             .envs(env.iter().copied())
@@ -63,6 +66,54 @@ impl Server {
             .post(format!("{}/delay", self.base))
             .header("Content-Type", "application/json");
         Reply::from(req.send(body).expect("POST"))
+    }
+
+    fn post(&self, path: &str, request_id: Option<&str>) -> Reply {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(id) = request_id {
+            req = req.header("X-Request-Id", id);
+        }
+        Reply::from(req.send_empty().expect("POST"))
+    }
+
+    /// Sends `GET path` on a connection of its own and returns once the server has read
+    /// it: the request is in flight. The thread answers the whole reply (or the error).
+    fn in_flight(&self, path: &str) -> std::thread::JoinHandle<std::io::Result<String>> {
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let mut stream = TcpStream::connect(&addr).expect("connect");
+        let client_port = stream.local_addr().unwrap().port();
+        let server_port = stream.peer_addr().unwrap().port();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: webapp\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let reply = std::thread::spawn(move || {
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).map(|_| reply)
+        });
+        wait_until_read(server_port, client_port);
+        reply
+    }
+
+    /// Whether a new connection is accepted now.
+    fn accepts(&self) -> bool {
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let Ok(mut stream) = TcpStream::connect(&addr) else {
+            return false;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let request = b"GET /health HTTP/1.1\r\nHost: webapp\r\nConnection: close\r\n\r\n";
+        let mut reply = String::new();
+        stream.write_all(request).is_ok()
+            && stream.read_to_string(&mut reply).is_ok()
+            && reply.starts_with("HTTP/1.1 200")
+    }
+
+    /// What the server printed after its first line, once it has exited.
+    fn rest_of_stdout(&mut self) -> String {
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        rest
     }
 
     fn signal(&self, name: &str) {
@@ -287,6 +338,101 @@ fn wait_until_read(server_port: u16, client_port: u16) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[test]
+fn slow_takes_the_time_asked_and_names_the_host() {
+    let server = Server::start(&[]);
+    let started = Instant::now();
+    let reply = server.get("/slow?ms=300", None);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(reply.status, 200);
+    let json = reply.json();
+    assert_eq!(json["slept_ms"], 300);
+    assert!(!json["host"].as_str().unwrap().is_empty());
+    assert_eq!(reply.set_cookie, None, "no session");
+    for bad in [
+        "/slow",
+        "/slow?ms=",
+        "/slow?ms=abc",
+        "/slow?ms=-1",
+        "/slow?ms=600000",
+    ] {
+        let reply = server.get(bad, None);
+        assert_eq!(reply.status, 400, "{bad}");
+        assert!(reply.json()["error"].is_string(), "{bad}");
+    }
+}
+
+/// Each POST that runs says so once, with its request id: a test counts executions.
+#[test]
+fn a_slow_post_prints_one_line_when_it_executes() {
+    let mut server = Server::start(&[]);
+    assert_eq!(server.post("/slow?ms=10&x=1", Some("abc-1")).status, 200);
+    assert_eq!(server.post("/slow?ms=0", None).status, 200);
+    assert_eq!(server.get("/slow?ms=0", None).status, 200);
+    assert_eq!(server.post("/slow?ms=nope", Some("bad")).status, 400);
+    server.signal("INT");
+    assert!(server.child.wait().unwrap().success());
+    let executed: Vec<String> = server
+        .rest_of_stdout()
+        .lines()
+        .filter(|l| l.contains("executed"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        executed,
+        [
+            "webapp: executed POST /slow id=abc-1",
+            "webapp: executed POST /slow id=-"
+        ]
+    );
+}
+
+/// SIGTERM: new requests are still served for LEAVE_MS, then accepting stops and the
+/// request in flight finishes within DRAIN_MS.
+#[test]
+fn sigterm_serves_during_leave_then_drains_in_flight_requests() {
+    let mut server = Server::start(&[("LEAVE_MS", "700"), ("DRAIN_MS", "5000")]);
+    let in_flight = server.in_flight("/slow?ms=2000");
+    let signalled = Instant::now();
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(server.accepts(), "a new request during the leave is served");
+    std::thread::sleep(Duration::from_millis(900));
+    assert!(
+        !server.accepts(),
+        "no new connection once the leave is over"
+    );
+    let reply = in_flight
+        .join()
+        .unwrap()
+        .expect("in-flight request answered");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"slept_ms\":2000"), "{reply}");
+    assert!(server.child.wait().unwrap().success());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "exits once drained"
+    );
+}
+
+/// A request longer than DRAIN_MS is cut: the app exits when DRAIN_MS has passed.
+#[test]
+fn sigterm_cuts_what_outlives_the_drain() {
+    let mut server = Server::start(&[("DRAIN_MS", "300")]);
+    let in_flight = server.in_flight("/slow?ms=20000");
+    let signalled = Instant::now();
+    server.signal("TERM");
+    assert!(server.child.wait().unwrap().success());
+    let waited = signalled.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    let reply = in_flight.join().unwrap().unwrap_or_default();
+    assert!(!reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(server.rest_of_stdout().contains("cutting"));
 }
 
 #[test]

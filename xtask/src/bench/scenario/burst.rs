@@ -46,7 +46,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<BurstResult> {
     runner.wait_serving(cluster, from + burst).await?;
     let all_up = started.elapsed();
     let after = quiet_log(runner).await?;
-    remove_all(runner.ctx, &new).await?;
+    remove_all(runner.ctx, runner.cluster, &new).await?;
 
     let lines = reload_lines(&after)
         .into_iter()

@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::{in_rotation, remove_all, Runner};
 use crate::bench::load::Sample;
 use crate::bench::stats::{failed_between, secs, summarize, Summary};
-use crate::stack::STOP_TIMEOUT_S;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ChurnResult {
@@ -52,7 +51,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<ChurnResult> {
     // container has exited, and the node may be out of rotation before that.
     let stop_at = runner.now();
     let (stop, stop_marks) = tokio::join!(
-        engine.stop_container(&stopped, STOP_TIMEOUT_S),
+        engine.stop_container(&stopped, runner.cluster.webapps.stop_timeout_s()),
         marks(runner, &stopped)
     );
     let kill_at = runner.now();
@@ -65,7 +64,12 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<ChurnResult> {
     let recorded = runner.finish(load).await?;
     stop?;
     kill?;
-    remove_all(runner.ctx, &[stopped.clone(), killed.clone()]).await?;
+    remove_all(
+        runner.ctx,
+        runner.cluster,
+        &[stopped.clone(), killed.clone()],
+    )
+    .await?;
     let samples = &recorded.samples;
     Ok(ChurnResult {
         webapps,

@@ -161,7 +161,7 @@ async fn kill_some(
             !s.is_empty() && !s.iter().any(|s| victims.contains(&s.name))
         })
         .await;
-    remove_all(runner.ctx, &victims).await?;
+    remove_all(runner.ctx, runner.cluster, &victims).await?;
     Ok((kill_at, out))
 }
 

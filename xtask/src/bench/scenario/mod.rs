@@ -164,19 +164,11 @@ impl<'a> Runner<'a> {
         None
     }
 
-    /// ha's /var/log/serf.log as it is now.
+    /// ha's /var/log/serf.log as it is now (after the file it was rotated to).
     pub(crate) async fn serf_log(&self) -> anyhow::Result<String> {
         let engine = self.ctx.engine().await?;
-        let out = engine
-            .exec(&self.cluster.ha.name, &["cat", "/var/log/serf.log"])
-            .await?;
-        anyhow::ensure!(
-            out.exit_code == 0,
-            "reading /var/log/serf.log in {}: {}",
-            self.cluster.ha.name,
-            out.stderr.trim()
-        );
-        Ok(out.stdout)
+        let log = crate::serf_log::read(engine, &self.cluster.ha.name).await?;
+        Ok(log.text())
     }
 }
 
@@ -188,11 +180,15 @@ pub(crate) fn in_rotation(server: &ServerStat) -> bool {
 
 /// Removes containers of the project concurrently (graceful stop, then remove): for
 /// clean-up between scenarios, where the time it takes is not what is measured.
-pub(crate) async fn remove_all(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn remove_all(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    names: &[String],
+) -> anyhow::Result<()> {
     let engine = ctx.engine().await?;
     let removals = names
         .iter()
-        .map(|name| stack::stop_and_remove(engine, name));
+        .map(|name| stack::stop_and_remove(engine, cluster, name));
     for result in futures_util::future::join_all(removals).await {
         result?;
     }
