@@ -130,7 +130,16 @@ fn long_requests_finish_while_webapps_drain() {
         eventually(
             &format!("request {} of {REQUESTS} in flight", i + 1),
             Duration::from_secs(5),
-            || (in_flight(&stack) > i as u64).then_some(()),
+            || {
+                if requests.last().is_some_and(|r| r.is_finished()) {
+                    let answer = requests.pop().unwrap().join().unwrap();
+                    panic!(
+                        "request {} ended before it was seen in flight: {answer:?}",
+                        i + 1
+                    );
+                }
+                (in_flight(&stack) > i as u64).then_some(())
+            },
         );
     }
 
