@@ -4,15 +4,15 @@
 //! balancer only through the port the manager's container publishes on 127.0.0.1, and the
 //! nodes' engines only through their unix sockets.
 mod support;
+mod swarm_rogues;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{docker, eventually, http_get, root, Run, Stack};
+use support::{docker, eventually, root, Run, Stack};
 
 const NODES: u32 = 3;
 
@@ -252,52 +252,6 @@ fn stats_status(stack: &Stack, credentials: Option<&str>) -> u16 {
     request.call().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
-/// A bounded load through the load balancer (one GET per new connection, back to back)
-/// until stopped, at most `limit`; counts answers and failures.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(stack: &Stack, limit: Duration) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let failed = Arc::new(AtomicU64::new(0));
-        let url = format!("http://127.0.0.1:{}/", stack.http_port);
-        let (s, o, f) = (stop.clone(), ok.clone(), failed.clone());
-        let thread = std::thread::spawn(move || {
-            let start = Instant::now();
-            while !s.load(Ordering::Relaxed) && start.elapsed() < limit {
-                match http_get(&url) {
-                    Ok(_) => o.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => f.fetch_add(1, Ordering::Relaxed),
-                };
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Load {
-            stop,
-            ok,
-            failed,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-        (
-            self.ok.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
-}
-
 #[test]
 fn the_cluster_runs_on_a_three_node_swarm() {
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
@@ -516,6 +470,9 @@ fn the_cluster_runs_on_a_three_node_swarm() {
         rogue_logs.all_text()
     );
 
+    // With the key: a second member at a task's address, and one outside the tasks.
+    swarm_rogues::rogues_are_refused(&lab, &stack);
+
     // scale 8 then 2: exactly that many serve.
     let scaled = lab.xtask(&["scale", "--webapps", "8"]);
     scaled.assert_success();
@@ -564,7 +521,7 @@ fn the_cluster_runs_on_a_three_node_swarm() {
         .filter(|(_, node)| **node == victim)
         .map(|(name, _)| name.clone())
         .collect();
-    let load = Load::start(&stack, Duration::from_secs(300));
+    let load = support::Load::start(&stack, Duration::from_secs(300));
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
     docker(&["kill", &victim]).assert_success();
@@ -589,7 +546,7 @@ fn the_cluster_runs_on_a_three_node_swarm() {
     );
     let back = start.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    let (ok, failed) = load.finish();
+    let support::LoadResult { ok, failed, .. } = load.finish();
     eprintln!(
         "node loss ({victim}, webapps {lost:?}): out of rotation after {:.1} s, 4 serving again after {:.1} s ({recovered:?}); requests: {ok} answered, {failed} failed",
         out_of_rotation.as_secs_f64(),

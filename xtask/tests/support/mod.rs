@@ -376,3 +376,153 @@ impl Drop for DropImages<'_> {
         }
     }
 }
+
+impl Stack {
+    /// `docker exec <ha> ARGS`.
+    pub fn ha_exec(&self, args: &[&str]) -> Run {
+        let ha = self.ha();
+        let mut all = vec!["exec", ha.as_str()];
+        all.extend(args);
+        docker(&all)
+    }
+
+    /// ha's /var/log/serf.log.
+    pub fn serf_log(&self) -> String {
+        self.ha_exec(&["cat", "/var/log/serf.log"]).stdout_text()
+    }
+
+    /// The servers of HAProxy's `nodes` backend, from the published stats CSV; None when
+    /// the stats page does not answer.
+    pub fn stats(&self) -> Option<Vec<cluster::ServerStat>> {
+        http_get(&format!("http://127.0.0.1:{}/;csv", self.stats_port))
+            .ok()
+            .map(|csv| cluster::parse_stats_csv(&csv))
+    }
+
+    /// The status HAProxy's stats CSV gives server `name`, if it lists it.
+    pub fn status_of(&self, name: &str) -> Option<String> {
+        self.stats()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| s.status)
+    }
+
+    /// The names of the servers HAProxy reports UP (none when the stats page is down).
+    pub fn up_servers(&self) -> std::collections::BTreeSet<String> {
+        self.stats()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(cluster::ServerStat::is_up)
+            .map(|s| s.name)
+            .collect()
+    }
+}
+
+/// What a [`Load`] saw: answers, failures and the first few errors.
+#[derive(Debug, Default)]
+pub struct LoadResult {
+    pub ok: u64,
+    pub failed: u64,
+    pub errors: Vec<String>,
+}
+
+impl LoadResult {
+    /// Some requests ran and none failed.
+    #[track_caller]
+    pub fn assert_none_failed(&self) {
+        eprintln!(
+            "load: {} answered, {} failed {:?}",
+            self.ok, self.failed, self.errors
+        );
+        assert!(self.ok > 0, "the load ran");
+        assert_eq!(self.failed, 0, "failed requests: {:?}", self.errors);
+    }
+}
+
+/// Load through the load balancer in a background thread: GET / on a new connection,
+/// back to back, until finished (at most `limit`); counts answers and failures.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<LoadResult>>,
+}
+
+impl Load {
+    pub fn start(stack: &Stack, limit: std::time::Duration) -> Load {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = format!("http://127.0.0.1:{}/", stack.http_port);
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (start, mut result) = (std::time::Instant::now(), LoadResult::default());
+            while !stopped.load(Ordering::Relaxed) && start.elapsed() < limit {
+                match http_get(&url) {
+                    Ok(_) => result.ok += 1,
+                    Err(err) => {
+                        result.failed += 1;
+                        if result.errors.len() < 5 {
+                            result.errors.push(err);
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result
+        });
+        Load {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> LoadResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|thread| thread.join().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One case of [`run_cases`].
+pub type Case<'a> = Box<dyn FnOnce() + 'a>;
+
+/// Runs each named case, catching its failure so the later cases still run; returns
+/// every failure (`case: message`), in order.
+pub fn run_cases(cases: Vec<(&str, Case<'_>)>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (what, case) in cases {
+        eprintln!("case: {what}");
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case)) {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{what}: {message}"));
+        }
+    }
+    failures
+}
+
+/// The `skipping member` records of a serf.log: (member, address, reason).
+pub fn skipped(log: &str) -> Vec<(String, String, String)> {
+    cluster::record::parse_log(log)
+        .into_iter()
+        .flatten()
+        .filter_map(|line| match line.record {
+            cluster::record::Record::Skipped {
+                member,
+                addr,
+                reason,
+            } => Some((member, addr, reason)),
+            _ => None,
+        })
+        .collect()
+}
