@@ -90,3 +90,51 @@ pub(crate) async fn get_text(
     }
     Ok(String::from_utf8_lossy(&response.body).into_owned())
 }
+
+/// One connection kept open for GET after GET (HTTP/1.1 keep-alive), for the benchmark's
+/// closed-loop load; the connection is driven by a task of the current runtime.
+pub(crate) struct KeepAlive {
+    addr: SocketAddr,
+    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl KeepAlive {
+    pub(crate) async fn connect(addr: SocketAddr) -> Result<KeepAlive, GetError> {
+        let stream = TcpStream::connect(addr).await.map_err(GetError::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                .await
+                .map_err(GetError::Read)?;
+        // Ends when the sender is dropped or the peer closes.
+        tokio::spawn(connection);
+        Ok(KeepAlive { addr, sender })
+    }
+
+    /// Whether the peer has closed the connection (after an answer): open a new one.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// `GET path` on this connection; after an error the connection is not to be reused.
+    pub(crate) async fn get(&mut self, path: &str) -> Result<Response, GetError> {
+        self.sender.ready().await.map_err(GetError::Read)?;
+        let request = Request::get(path)
+            .header(HOST, self.addr.to_string())
+            .body(Empty::new())
+            .expect("a GET of a path is a valid request");
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(GetError::Read)?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(GetError::Read)?
+            .to_bytes();
+        Ok(Response { status, body })
+    }
+}

@@ -21,6 +21,8 @@ const SECTIONS: &[&str] = &[
     "## 7. Rolling updates under load",
     "## 8. Build and size",
     "## 9. Swarm (3 nodes)",
+    "## 10. Idle cost",
+    "## 11. Data-path cost, side by side",
     "## Timeline",
 ];
 
@@ -148,7 +150,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .and_then(|rest| rest.split("\n## ").next())
         .unwrap();
     let rows = targets.lines().filter(|l| l.starts_with("| ")).count();
-    assert_eq!(rows, 15, "header + 14 targets:\n{targets}");
+    assert_eq!(rows, 19, "header + 18 targets:\n{targets}");
 
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
@@ -321,9 +323,11 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     }
 
     swarm_figures(&json, &swarm.0, &stack);
+    idle_figures(&json);
+    data_path_figures(&json, &stack);
 
     let targets = at(&json, "targets").as_array().unwrap();
-    assert_eq!(targets.len(), 14);
+    assert_eq!(targets.len(), 18);
     for target in targets {
         for field in ["name", "goal", "measured"] {
             let text = at(target, field).as_str().unwrap_or_default();
@@ -339,12 +343,13 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases.len(), 11, "{phases:?}");
+    assert_eq!(phases.len(), 13, "{phases:?}");
     let points = at(&json, "timeline.points").as_array().unwrap();
     assert!(points.len() > 10, "one point per second");
     let most = (number(&json, "settings.join_to").max(number(&json, "settings.cycle_high"))
         + number(&json, "settings.burst"))
-    .max(number(&json, "settings.big_scale"));
+    .max(number(&json, "settings.big_scale"))
+    .max(number(&json, "settings.idle_webapps"));
     // Null where the stats page did not answer that second.
     let peak = points
         .iter()
@@ -379,6 +384,86 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(folders.is_empty(), "socket folders left: {folders:?}");
+}
+
+/// Scenario 10: the idle window as long as set, every count measured, the rates its counts
+/// scaled to a minute.
+#[track_caller]
+fn idle_figures(json: &Value) {
+    assert_eq!(
+        number(json, "idle.webapps"),
+        number(json, "settings.idle_webapps")
+    );
+    let set = number(json, "settings.idle_window");
+    let window = within(json, "idle.window_s", set..=set + 5.0);
+    let cpu = within(json, "idle.cpu_s", 0.0..=2.0 * window);
+    assert!(cpu > 0.0, "ha used some CPU: Serf alone does");
+    within(json, "idle.cpu_percent", 0.0..=200.0);
+    let file = at(json, "idle.cpu_file").as_str().unwrap();
+    assert!(
+        file.ends_with("cpuacct.usage") || file.ends_with("cpu.stat"),
+        "{file}"
+    );
+    for count in ["rpc_connections", "log_lines", "pids"] {
+        let n = within(json, &format!("idle.{count}"), 0.0..=1e6);
+        let per_min = number(json, &format!("idle.{count}_per_min"));
+        let expected = n * 60.0 / window;
+        assert!(
+            (per_min - expected).abs() <= 0.1 + expected * 0.01,
+            "idle.{count}_per_min = {per_min}, {n} in {window} s"
+        );
+    }
+    let rpc = number(json, "idle.rpc_connections");
+    assert!(
+        rpc <= number(json, "idle.log_lines"),
+        "every RPC connection is a log line"
+    );
+    let sample = at(json, "idle.log_sample").as_array().unwrap();
+    assert!(sample.len() <= 5);
+}
+
+/// Scenario 11: both balancers measured over every round, the ratio their medians'.
+#[track_caller]
+fn data_path_figures(json: &Value, stack: &Stack) {
+    let rounds = number(json, "settings.data_path_rounds");
+    assert_eq!(number(json, "data_path.rounds"), rounds);
+    assert_eq!(
+        at(json, "data_path.pinned").as_bool(),
+        Some(number(json, "cpus") >= 2.0),
+        "pinned apart whenever the host has two CPUs"
+    );
+    for side in ["ours", "lab"] {
+        let path = |field: &str| format!("data_path.{side}.{field}");
+        let rates = at(json, &path("rates")).as_array().unwrap();
+        assert_eq!(rates.len() as f64, rounds, "one rate per round");
+        let median = within(json, &path("median_rate"), 1.0..=1e6);
+        let (low, high) = rates
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+        assert!(
+            (low..=high).contains(&median),
+            "{side}: median within its rounds"
+        );
+        within(json, &path("balancer_cpu_percent"), 0.0..=200.0);
+        within(json, &path("generator_cpu_percent"), 0.0..=100.5);
+        load_summary(json, &path("load"));
+    }
+    assert_eq!(
+        at(json, "data_path.ours.balancer"),
+        format!("{}-ha", stack.name).as_str()
+    );
+    assert_eq!(
+        at(json, "data_path.lab.balancer"),
+        format!("{}-ha-static", stack.name).as_str()
+    );
+    let ratio = number(json, "data_path.ratio");
+    let expected =
+        number(json, "data_path.ours.median_rate") / number(json, "data_path.lab.median_rate");
+    assert!(
+        (ratio - expected).abs() < 0.001,
+        "ratio {ratio} vs {expected}"
+    );
 }
 
 /// Scenario 9: every figure measured and plausible, the node lost a worker's.

@@ -1,12 +1,12 @@
-//! One `GET /` through the load balancer on a new TCP connection, classified the way the
-//! benchmark counts it. A new connection per request is the worst case for a reload: every
-//! request needs a listening socket at that instant.
+//! One `GET /` through the load balancer, classified the way the benchmark counts it: on a
+//! new TCP connection (the worst case for a reload: every request needs a listening socket
+//! at that instant), or on a kept-alive one (the data path at saturation).
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::http::{self, GetError};
+use crate::http::{self, GetError, KeepAlive};
 
 /// How one request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,39 @@ async fn exchange(addr: SocketAddr) -> Outcome {
         Err(GetError::Connect(_)) => Outcome::Connect,
         Err(GetError::Read(_)) => Outcome::Read,
     }
+}
+
+/// `GET /` on `conn`, opened first when there is none or the peer closed it; after a
+/// failure the connection is dropped, so the next request opens a new one. The answer's
+/// `host` is not read: at saturation the generator's time is the measure's.
+pub(crate) async fn get_kept(
+    conn: &mut Option<KeepAlive>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Outcome {
+    if conn.as_ref().is_some_and(KeepAlive::is_closed) {
+        *conn = None;
+    }
+    let exchange = async {
+        let open = match conn {
+            Some(open) => open,
+            None => conn.insert(KeepAlive::connect(addr).await?),
+        };
+        open.get("/").await
+    };
+    let outcome = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(response)) => Outcome::Answered {
+            status: response.status,
+            host: None,
+        },
+        Ok(Err(GetError::Connect(_))) => Outcome::Connect,
+        Ok(Err(GetError::Read(_))) => Outcome::Read,
+        Err(_) => Outcome::Timeout,
+    };
+    if !matches!(outcome, Outcome::Answered { .. }) {
+        *conn = None;
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -6,8 +6,11 @@
 //! scenarios one after another under load from [`load`], and removes the stack at the end,
 //! also after a failure or Ctrl-C. Last, the same cluster runs on a local Swarm (scenario
 //! 9, its own derived project), whose nodes are likewise removed whatever happens.
+mod cgroup_cpu;
 mod client;
+mod closed_loop;
 mod load;
+mod only;
 mod plot;
 mod report;
 mod scenario;
@@ -27,7 +30,9 @@ use crate::interrupt::Interrupt;
 use crate::{haproxy_stats, stack};
 use report::Results;
 use scenario::swarm::SwarmBench;
-use scenario::{build, burst, churn, cycles, join, membership, reloads, rolling, swarm, Runner};
+use scenario::{
+    build, burst, churn, cycles, data_path, idle, join, membership, reloads, rolling, swarm, Runner,
+};
 use settings::Settings;
 use timeline::Watch;
 
@@ -42,6 +47,10 @@ pub(crate) struct Bench {
     /// committed full results].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// For development: only these scenarios, on a fresh stack; prints their sections
+    /// and targets, writes nothing.
+    #[arg(long, value_enum, value_delimiter = ',', hide = true)]
+    only: Vec<only::Only>,
 }
 
 impl Bench {
@@ -67,6 +76,9 @@ impl Bench {
         };
         stack::check_neighbours(settings.max_webapps(), false)?;
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
+        if !self.only.is_empty() {
+            return only::run(ctx, cluster, &settings, &self.only).await;
+        }
         let swarm = SwarmBench::prepare(ctx, cluster, &settings)?;
 
         let mut interrupt = Interrupt::listen()?;
@@ -129,7 +141,12 @@ async fn measure(
         .await
         .context("scenario 6 (build and size)")?;
     let runner = Runner::new(ctx, cluster, settings, Instant::now());
-    let watch = Watch::start(cluster, runner.epoch, Duration::from_millis(250));
+    let watch = Watch::start(
+        cluster,
+        runner.epoch,
+        Duration::from_millis(250),
+        runner.quiet.clone(),
+    );
     let scenarios = async {
         let low = settings.join_from;
         runner
@@ -141,17 +158,23 @@ async fn measure(
         let churn = runner.phase("2 leave, crash", churn::run(&runner)).await?;
         let cycles = cycles::run(&runner).await?;
         let burst = runner.phase("5 burst", burst::run(&runner)).await?;
+        let idle = runner.phase("10 idle cost", idle::run(&runner)).await?;
+        let data_path = runner
+            .phase("11 data-path cost", data_path::run(&runner))
+            .await?;
         let rolling = runner
             .phase("7 rolling update", rolling::run(&runner))
             .await?;
         let membership = membership::run(&runner).await?;
         // Last: it recreates ha with the lab's reload method.
         let reloads = reloads::run(&runner).await?;
-        anyhow::Ok((join, churn, cycles, burst, rolling, membership, reloads))
+        anyhow::Ok((
+            join, churn, cycles, burst, idle, data_path, rolling, membership, reloads,
+        ))
     }
     .await;
     let up = watch.stop().await?;
-    let (join, churn, cycles, burst, rolling, membership, reloads) = scenarios?;
+    let (join, churn, cycles, burst, idle, data_path, rolling, membership, reloads) = scenarios?;
     let (requests, phases) = runner.into_record();
     // The engine's part is done: its stack goes now, so the Swarm's engines have the
     // cores to themselves (and the end of the run finds nothing left to remove).
@@ -163,6 +186,8 @@ async fn measure(
     let mut targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
     targets.extend(report::membership_targets(&membership));
     targets.extend(report::swarm_targets(&swarm));
+    targets.extend(idle::targets(&idle));
+    targets.extend(data_path::targets(&data_path));
     Ok(Results {
         schema: report::SCHEMA,
         mode: if settings.quick { "quick" } else { "full" },
@@ -181,6 +206,8 @@ async fn measure(
         membership,
         build,
         swarm,
+        idle,
+        data_path,
         targets,
         timeline: timeline::bucket(&up, &requests, phases),
     })
@@ -202,8 +229,12 @@ fn write(out: &Path, results: &Results) -> anyhow::Result<()> {
 }
 
 fn print_targets(results: &Results) {
+    print_target_rows(&results.targets);
+}
+
+fn print_target_rows(targets: &[report::Target]) {
     println!("\n{:<52} {:<30} {:<26} met", "target", "goal", "measured");
-    for t in &results.targets {
+    for t in targets {
         let met = match t.met {
             Some(true) => "yes",
             Some(false) => "NO",

@@ -6,6 +6,8 @@ use super::scenario::build::BuildResult;
 use super::scenario::burst::BurstResult;
 use super::scenario::churn::{ChurnResult, Departure};
 use super::scenario::cycles::CyclesResult;
+use super::scenario::data_path::{self, DataPathResult};
+use super::scenario::idle::{self, IdleResult};
 use super::scenario::join::JoinResult;
 use super::scenario::membership::{MembershipResult, UpdateRun};
 use super::scenario::reloads::{MethodRun, ReloadsResult};
@@ -39,6 +41,8 @@ pub(crate) struct Results {
     pub(crate) membership: MembershipResult,
     pub(crate) build: BuildResult,
     pub(crate) swarm: SwarmResult,
+    pub(crate) idle: IdleResult,
+    pub(crate) data_path: DataPathResult,
     pub(crate) targets: Vec<Target>,
     pub(crate) timeline: Timeline,
 }
@@ -271,6 +275,8 @@ pub(crate) fn markdown(r: &Results) -> String {
     rolling_section(&mut md, &r.rolling, s);
     build_section(&mut md, &r.build);
     swarm_section(&mut md, &r.swarm, s);
+    idle::section(&mut md, &r.idle, s.idle_settle);
+    data_path::section(&mut md, &r.data_path);
 
     md.push_str("\n## Timeline\n\nServers UP in HAProxy and failed requests per second over the run on the engine (not the Swarm's of section 9), one band per scenario.\n\n![servers UP and failed requests over time](timeline.svg)\n");
     md
@@ -610,7 +616,7 @@ fn failures(md: &mut String, of: &str, s: &Summary) {
     md.push_str(&format!("\nFailures by kind{of}: {}.\n", kinds.join(", ")));
 }
 
-fn opt(value: Option<f64>, decimals: usize) -> String {
+pub(crate) fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 

@@ -47,6 +47,18 @@ pub(crate) struct Settings {
     /// loss (Swarm reschedules, Serf reaps the dead member first: about a minute).
     #[serde(serialize_with = "as_secs")]
     pub(crate) swarm_timeout: Duration,
+    /// Scenario 10: webapps UP while nothing happens, after `idle_settle`, for `idle_window`.
+    pub(crate) idle_webapps: u32,
+    #[serde(serialize_with = "as_secs")]
+    pub(crate) idle_settle: Duration,
+    #[serde(serialize_with = "as_secs")]
+    pub(crate) idle_window: Duration,
+    /// Scenario 11: rounds, each a run of `data_path_run` on ha then on the static
+    /// balancer, with `data_path_connections` kept-alive connections in a closed loop.
+    pub(crate) data_path_rounds: u32,
+    #[serde(serialize_with = "as_secs")]
+    pub(crate) data_path_run: Duration,
+    pub(crate) data_path_connections: usize,
     #[serde(serialize_with = "as_secs")]
     pub(crate) request_timeout: Duration,
     /// Longest wait for HAProxy to serve the expected servers after a change.
@@ -76,6 +88,13 @@ impl Settings {
             swarm_to: 6,
             swarm_rate: 200,
             swarm_timeout: Duration::from_secs(300),
+            idle_webapps: 50,
+            // Longer than the agent's 5 s safety net: the joins' last reconciles are over.
+            idle_settle: Duration::from_secs(10),
+            idle_window: Duration::from_secs(60),
+            data_path_rounds: 5,
+            data_path_run: Duration::from_secs(8),
+            data_path_connections: 32,
             // Longer than HAProxy's worst case for a dead server (3 retries of a 2 s
             // connect timeout, then redispatch): slow answers are answers.
             request_timeout: Duration::from_secs(15),
@@ -98,6 +117,11 @@ impl Settings {
             cold_build: false,
             swarm_to: 4,
             swarm_rate: 100,
+            idle_webapps: 6,
+            idle_settle: Duration::from_secs(6),
+            idle_window: Duration::from_secs(15),
+            data_path_rounds: 2,
+            data_path_run: Duration::from_secs(2),
             ..full
         }
     }
@@ -109,6 +133,7 @@ impl Settings {
             .max(self.cycle_low + self.burst)
             .max(self.big_scale)
             .max(self.swarm_to)
+            .max(self.idle_webapps)
     }
 }
 

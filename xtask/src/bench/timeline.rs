@@ -1,5 +1,7 @@
 //! Servers UP and requests over the whole run, one point per second: the data of the plot.
 //! A watcher samples HAProxy's stats in the background; the load runs give the requests.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -39,24 +41,32 @@ pub(crate) struct Timeline {
     pub(crate) points: Vec<Point>,
 }
 
-/// Samples how many servers HAProxy reports UP, every `every`, until stopped.
+/// Samples how many servers HAProxy reports UP, every `every`, until stopped; not while
+/// `quiet` is set (a scenario measuring ha's own cost).
 pub(crate) struct Watch {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Vec<(Duration, Option<u32>)>>,
 }
 
 impl Watch {
-    pub(crate) fn start(cluster: &Cluster, epoch: Instant, every: Duration) -> Watch {
+    pub(crate) fn start(
+        cluster: &Cluster,
+        epoch: Instant,
+        every: Duration,
+        quiet: Arc<AtomicBool>,
+    ) -> Watch {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let cluster = cluster.clone();
         let task = tokio::spawn(async move {
             let mut seen = Vec::new();
             loop {
-                let up = haproxy_stats::fetch(&cluster)
-                    .await
-                    .ok()
-                    .map(|s| s.iter().filter(|s| in_rotation(s)).count() as u32);
-                seen.push((epoch.elapsed(), up));
+                if !quiet.load(Ordering::Relaxed) {
+                    let up = haproxy_stats::fetch(&cluster)
+                        .await
+                        .ok()
+                        .map(|s| s.iter().filter(|s| in_rotation(s)).count() as u32);
+                    seen.push((epoch.elapsed(), up));
+                }
                 tokio::select! {
                     _ = &mut stopped => break,
                     _ = tokio::time::sleep(every) => {}

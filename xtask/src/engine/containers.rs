@@ -1,6 +1,7 @@
 //! Containers: create from a spec, upload files before start, exec, logs, stop, remove.
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use bollard::body_full;
@@ -283,6 +284,38 @@ impl Engine {
             .stderr(true)
             .tail(&tail)
             .build();
+        self.read_logs(container, options).await
+    }
+
+    /// The lines container `name` logged (stdout and stderr) from `from` until `to`, each
+    /// with the time the engine stamped on it.
+    pub(crate) async fn log_lines_between(
+        &self,
+        container: &str,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> anyhow::Result<Vec<(SystemTime, String)>> {
+        let unix = |t: SystemTime| {
+            let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+            i32::try_from(secs).unwrap_or(i32::MAX)
+        };
+        // Whole seconds on the wire; the stamps cut to the exact span.
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(unix(from))
+            .until(unix(to).saturating_add(1))
+            .build();
+        let text = self.read_logs(container, options).await?;
+        Ok(stamped_between(&text, from, to))
+    }
+
+    async fn read_logs(
+        &self,
+        container: &str,
+        options: bollard::query_parameters::LogsOptions,
+    ) -> anyhow::Result<String> {
         let mut stream = self.docker.logs(container, Some(options));
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {
@@ -291,6 +324,17 @@ impl Engine {
         }
         Ok(text)
     }
+}
+
+/// The lines of a timestamped log (`<RFC 3339> <line>`) stamped in `[from, to)`.
+fn stamped_between(text: &str, from: SystemTime, to: SystemTime) -> Vec<(SystemTime, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let at = cluster::time::parse_rfc3339(stamp)?;
+            (from..to).contains(&at).then(|| (at, rest.to_string()))
+        })
+        .collect()
 }
 
 /// A running exec's output.
@@ -316,4 +360,25 @@ pub(super) fn publish(
         exposed.push(key);
     }
     (bindings, exposed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn keeps_the_lines_stamped_within_the_span() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_767_225_600 + s);
+        let text = "2026-01-01T00:00:00.999999999Z before\n\
+                    2026-01-01T00:00:01.000000000Z first line\n\
+                    2026-01-01T00:00:02.5Z \n\
+                    not stamped\n\
+                    2026-01-01T00:00:03.000000001Z after\n";
+        let lines = stamped_between(text, at(1), at(3));
+        let texts: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(texts, ["first line", ""]);
+        assert_eq!(lines[0].0, at(1));
+    }
 }

@@ -5,6 +5,7 @@ mod containers;
 mod images;
 mod nested;
 mod networks;
+mod resources;
 mod stats;
 mod streams;
 mod swarm;

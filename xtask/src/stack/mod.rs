@@ -181,39 +181,65 @@ pub(crate) async fn start_static(
     preflight::check(engine, cluster, &nodes, &ctx.config_file()).await?;
     preflight::ensure_network(engine, cluster).await?;
     for node in &desired {
-        let mut spec = spec(cluster, node, &nodes);
-        let static_print = format!("{}-static", node.fingerprint);
-        spec.labels.insert(FINGERPRINT.to_string(), static_print);
-        let command: &[&str] = match node.node.role {
-            // The stats socket's folder is made by s6's run script in the normal stack.
-            Role::Balancer => &[
-                "sh",
-                "-c",
-                "mkdir -p /run/haproxy && exec haproxy -db -f /etc/haproxy/haproxy.cfg",
-            ],
-            Role::Backend => {
-                spec.user = Some("webapp".into());
-                &["/usr/local/bin/webapp"]
-            }
-        };
-        spec.command = Some(command.iter().map(|s| s.to_string()).collect());
-        println!("create {} (static, as in lab task 0)", spec.name);
-        engine.create_container(&spec).await?;
-        if node.node.role == Role::Balancer {
-            let upload = FileUpload {
-                dir: "/etc/haproxy",
-                name: "haproxy.cfg",
-                contents: haproxy_cfg.as_bytes(),
-                mode: 0o644,
-            };
-            if let Err(err) = engine.upload_file(&spec.name, &upload).await {
-                engine.remove_container(&spec.name).await?;
-                return Err(err);
-            }
-        }
-        engine.start_container(&spec.name).await?;
+        create_static(engine, cluster, node, &nodes, haproxy_cfg).await?;
     }
     Ok(())
+}
+
+/// Only the balancer of lab task 0 (`cluster`'s ha, HAProxy alone on `haproxy_cfg`), next
+/// to webapps already running: the benchmark's reference for the data path. `cluster` is
+/// a variant whose ha has a name, address and ports of its own.
+pub(crate) async fn start_static_balancer(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    haproxy_cfg: &str,
+) -> anyhow::Result<()> {
+    let engine = ctx.engine().await?;
+    let desired = desired(engine, cluster, 0).await?;
+    let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
+    preflight::check(engine, cluster, &nodes, &ctx.config_file()).await?;
+    create_static(engine, cluster, &desired[0], &nodes, haproxy_cfg).await
+}
+
+/// Creates and starts one node of lab task 0: a single program, no supervisor.
+async fn create_static(
+    engine: &Engine,
+    cluster: &Cluster,
+    node: &Desired,
+    nodes: &[Node],
+    haproxy_cfg: &str,
+) -> anyhow::Result<()> {
+    let mut spec = spec(cluster, node, nodes);
+    let static_print = format!("{}-static", node.fingerprint);
+    spec.labels.insert(FINGERPRINT.to_string(), static_print);
+    let command: &[&str] = match node.node.role {
+        // The stats socket's folder is made by s6's run script in the normal stack.
+        Role::Balancer => &[
+            "sh",
+            "-c",
+            "mkdir -p /run/haproxy && exec haproxy -db -f /etc/haproxy/haproxy.cfg",
+        ],
+        Role::Backend => {
+            spec.user = Some("webapp".into());
+            &["/usr/local/bin/webapp"]
+        }
+    };
+    spec.command = Some(command.iter().map(|s| s.to_string()).collect());
+    println!("create {} (static, as in lab task 0)", spec.name);
+    engine.create_container(&spec).await?;
+    if node.node.role == Role::Balancer {
+        let upload = FileUpload {
+            dir: "/etc/haproxy",
+            name: "haproxy.cfg",
+            contents: haproxy_cfg.as_bytes(),
+            mode: 0o644,
+        };
+        if let Err(err) = engine.upload_file(&spec.name, &upload).await {
+            engine.remove_container(&spec.name).await?;
+            return Err(err);
+        }
+    }
+    engine.start_container(&spec.name).await
 }
 
 /// Checks that nothing outside the project stands in the way of ha + `webapps` webapps:

@@ -4,6 +4,8 @@ pub(crate) mod build;
 pub(crate) mod burst;
 pub(crate) mod churn;
 pub(crate) mod cycles;
+pub(crate) mod data_path;
+pub(crate) mod idle;
 pub(crate) mod join;
 pub(crate) mod membership;
 pub(crate) mod reloads;
@@ -11,7 +13,8 @@ pub(crate) mod rolling;
 pub(crate) mod swarm;
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -35,6 +38,8 @@ pub(crate) struct Runner<'a> {
     /// Every request of every load run: when it ended and whether it failed.
     requests: Mutex<Vec<(Duration, bool)>>,
     phases: Mutex<Vec<Phase>>,
+    /// Set while a scenario measures ha's own cost: the stats watcher leaves ha alone.
+    pub(crate) quiet: Arc<AtomicBool>,
 }
 
 impl<'a> Runner<'a> {
@@ -53,6 +58,7 @@ impl<'a> Runner<'a> {
             target: SocketAddr::new(host, cluster.ha.http_port),
             requests: Mutex::new(Vec::new()),
             phases: Mutex::new(Vec::new()),
+            quiet: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -103,6 +109,14 @@ impl<'a> Runner<'a> {
                 start,
                 end: self.now(),
             });
+        result
+    }
+
+    /// Runs `work` with the stats watcher paused.
+    pub(crate) async fn quietly<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.quiet.store(true, Ordering::Relaxed);
+        let result = work.await;
+        self.quiet.store(false, Ordering::Relaxed);
         result
     }
 
@@ -170,6 +184,19 @@ impl<'a> Runner<'a> {
         let log = crate::serf_log::read(engine, &self.cluster.ha.name).await?;
         Ok(log.text())
     }
+}
+
+/// The first pair (http, stats) of host ports `from` or more (up to 10) above ha's,
+/// neither one of ha's own: for a second balancer publishing next to ha.
+pub(crate) fn free_ports_above(cluster: &Cluster, from: u16) -> Option<(u16, u16)> {
+    let mut taken = vec![cluster.ha.http_port, cluster.ha.stats_port];
+    taken.extend(cluster.ha.tls.as_ref().map(|_| cluster.ha.https_port));
+    (from..=10).find_map(|offset| {
+        let http = cluster.ha.http_port.checked_add(offset)?;
+        let stats = cluster.ha.stats_port.checked_add(offset)?;
+        let free = http != stats && !taken.contains(&http) && !taken.contains(&stats);
+        free.then_some((http, stats))
+    })
 }
 
 /// True while HAProxy sends new requests to the server: `UP`, also `UP 1/2` (a check

@@ -201,20 +201,12 @@ pub(crate) fn derive(cluster: &Cluster, webapps: u32, nodes: u32) -> anyhow::Res
         "project {:?} is too long for the Swarm scenario: its lab node {last_node:?} must be a host name of at most 63 characters",
         cluster.project
     );
-    let taken = [cluster.ha.http_port, cluster.ha.stats_port];
-    let (http, stats) = (1..=10)
-        .find_map(|offset| {
-            let http = cluster.ha.http_port.checked_add(offset)?;
-            let stats = cluster.ha.stats_port.checked_add(offset)?;
-            let free = http != stats && !taken.contains(&http) && !taken.contains(&stats);
-            free.then_some((http, stats))
-        })
-        .with_context(|| {
-            format!(
-                "no free ports for the Swarm scenario next to ha.http_port {} and ha.stats_port {}",
-                taken[0], taken[1]
-            )
-        })?;
+    let (http, stats) = super::free_ports_above(cluster, 1).with_context(|| {
+        format!(
+            "no free ports for the Swarm scenario next to ha.http_port {} and ha.stats_port {}",
+            cluster.ha.http_port, cluster.ha.stats_port
+        )
+    })?;
     swarm.ha.http_port = http;
     swarm.ha.stats_port = stats;
     swarm.ha.tls = None;

@@ -1,0 +1,83 @@
+//! `bench --only SCENARIO,...` (hidden, for development): the named scenarios alone on a
+//! fresh stack, their sections and targets printed; no build timing, no Swarm, no file
+//! written, the stack removed at the end as after a full run.
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use cluster::Cluster;
+
+use super::report::Target;
+use super::scenario::{data_path, idle, Runner};
+use super::settings::Settings;
+use crate::context::Ctx;
+use crate::interrupt::Interrupt;
+use crate::{build, stack};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Only {
+    Idle,
+    DataPath,
+}
+
+pub(crate) async fn run(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    settings: &Settings,
+    only: &[Only],
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut interrupt = Interrupt::listen()?;
+    let measured = interrupt.guard(measure(ctx, cluster, settings, only)).await;
+    let removal = async {
+        match &measured {
+            Ok(_) => stack::remove_stack(ctx, cluster).await,
+            Err(_) => stack::remove_stack_settled(ctx, cluster).await,
+        }
+    };
+    if let Err(err) = interrupt.guard(removal).await {
+        eprintln!(
+            "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",
+            cluster.project
+        );
+    }
+    let (md, targets) = measured.context("benchmark failed")?;
+    print!("{md}");
+    super::print_target_rows(&targets);
+    println!("bench: {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn measure(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    settings: &Settings,
+    only: &[Only],
+) -> anyhow::Result<(String, Vec<Target>)> {
+    stack::remove_containers(ctx, cluster).await?;
+    build::ensure_images(ctx).await?;
+    let runner = Runner::new(ctx, cluster, settings, Instant::now());
+    runner
+        .phase("start", async {
+            runner.scale(cluster, settings.join_from).await.map(|_| ())
+        })
+        .await?;
+    let (mut md, mut targets) = (String::new(), Vec::new());
+    for scenario in only {
+        match scenario {
+            Only::Idle => {
+                let result = runner.phase("10 idle cost", idle::run(&runner)).await?;
+                idle::section(&mut md, &result, settings.idle_settle);
+                targets.extend(idle::targets(&result));
+            }
+            Only::DataPath => {
+                let result = runner
+                    .phase("11 data-path cost", data_path::run(&runner))
+                    .await?;
+                data_path::section(&mut md, &result);
+                targets.extend(data_path::targets(&result));
+            }
+        }
+    }
+    Ok((md, targets))
+}
