@@ -230,7 +230,10 @@ fn repair_drift(agent: &Agent, cluster: &Cluster, drains: &mut Drains) -> anyhow
         } else {
             match repair {
                 Repair::Ready { name, .. } => runtime::set_ready(socket, name),
-                Repair::Remove { name, .. } => runtime::remove_now(socket, name),
+                // Out of rotation now, deleted by the drain once nothing uses it.
+                Repair::Remove { name, addr } => runtime::set_maint(socket, name).map(|_| {
+                    drains.start(name, addr, drain_until);
+                }),
                 Repair::Adopt { name, addr } => {
                     drains.start(name, addr, drain_until);
                     Ok(())

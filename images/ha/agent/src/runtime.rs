@@ -16,6 +16,8 @@ use anyhow::{bail, Context as _};
 use crate::drain::Drains;
 use crate::servers::{state_without, Ops, BACKEND};
 
+/// How long a server being removed at once keeps the requests still connecting to it.
+const SETTLE: Duration = Duration::from_secs(1);
 /// How long `del server` is retried while HAProxy still holds connections to the server.
 const DELETE_WITHIN: Duration = Duration::from_secs(3);
 const POLL: Duration = Duration::from_millis(50);
@@ -78,11 +80,30 @@ pub(crate) fn add(socket: &Path, name: &str, args: &str) -> anyhow::Result<()> {
 }
 
 /// Out of rotation, its remaining sessions shut, deleted. A server HAProxy no longer has
-/// (a reload dropped it) counts as removed.
+/// (a reload dropped it) counts as removed. Requests still connecting to it (a dead
+/// address: `timeout connect` in the backend) get [`SETTLE`] to fail over to another
+/// server before the sessions are shut, so they are redispatched, not cut.
 pub(crate) fn remove_now(socket: &Path, name: &str) -> anyhow::Result<()> {
+    if !set_maint(socket, name)? {
+        return Ok(());
+    }
+    let deadline = Instant::now() + SETTLE;
+    while Instant::now() < deadline && sessions(&cli(socket, "show stat")?, &[name.to_string()]) > 0
+    {
+        std::thread::sleep(POLL);
+    }
+    expect_empty(
+        socket,
+        &format!("shutdown sessions server {BACKEND}/{name}"),
+    )?;
+    delete(socket, name)
+}
+
+/// Out of rotation (health checks too); false when HAProxy has no such server.
+pub(crate) fn set_maint(socket: &Path, name: &str) -> anyhow::Result<bool> {
     let answer = cli(socket, &format!("set server {BACKEND}/{name} state maint"))?;
     if is_no_such_server(&answer) {
-        return Ok(());
+        return Ok(false);
     }
     if !answer.trim().is_empty() {
         bail!(
@@ -90,11 +111,7 @@ pub(crate) fn remove_now(socket: &Path, name: &str) -> anyhow::Result<()> {
             answer.trim()
         );
     }
-    expect_empty(
-        socket,
-        &format!("shutdown sessions server {BACKEND}/{name}"),
-    )?;
-    delete(socket, name)
+    Ok(true)
 }
 
 /// `set server <name> state ready`: out of maintenance or drain.
