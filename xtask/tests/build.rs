@@ -265,6 +265,7 @@ impl Engine {
             command: None,
             user: None,
             stop_timeout_s: None,
+            health_interval_s: None,
         };
         self.runtime.block_on(async {
             let subnet = format!("{}.0/24", stack.net);
