@@ -41,6 +41,6 @@ mod tests {
         assert_eq!(with("2500"), 10, "the default stays docker's 10 s");
         assert_eq!(with("2501"), 11);
         assert_eq!(with("15000"), 23);
-        assert_eq!(with("60000"), 68);
+        assert_eq!(with("30000"), 38);
     }
 }

@@ -404,12 +404,17 @@ fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
             )
         }
     };
+    // HAProxy's `timeout server` and `hard-stop-after` (30 s) bound any request anyway:
+    // a longer drain would wait for nothing.
     let drain_ms = match u32::try_from(webapps.drain_ms) {
-        Ok(ms) if ms <= 60_000 => ms,
+        Ok(ms) if ms <= 30_000 => ms,
         _ => {
             return violation(
                 "webapps.drain_ms",
-                format!("{} is out of range; use 0-60000", webapps.drain_ms),
+                format!(
+                "{} is out of range; use 0-30000 (HAProxy's 30 s server timeout bounds a request)",
+                webapps.drain_ms
+            ),
             )
         }
     };

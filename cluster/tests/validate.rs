@@ -68,7 +68,7 @@ fn each_mistake_has_a_precise_message() {
         ("port = 3000", "port = 3000\ncommand = [\"python3\"]", "cluster.toml:33: webapps.command: is only used with webapps.build (the s6 service of an app built on the base); remove it or set webapps.build"),
         ("port = 3000", "port = 3000\nbuild = \"app\"\ncommand = [\"\"]", "cluster.toml:34: webapps.command: has an empty argument; use e.g. [\"python3\", \"-m\", \"http.server\", \"8000\"]"),
         ("port = 3000", "port = 3000\nmax_unavailable = 0", "cluster.toml:33: webapps.max_unavailable: 0 is out of range; use 1 or more (rolling updates replace that many webapps at a time)"),
-        ("port = 3000", "port = 3000\ndrain_ms = -5", "cluster.toml:33: webapps.drain_ms: -5 is out of range; use 0-60000"),
+        ("port = 3000", "port = 3000\ndrain_ms = -5", "cluster.toml:33: webapps.drain_ms: -5 is out of range; use 0-30000 (HAProxy's 30 s server timeout bounds a request)"),
         ("path = \"/health\"", "check = \"udp\"\npath = \"/health\"", "cluster.toml:24: ha.health.check: \"udp\" is not supported; use one of http, tcp"),
         ("image = \"debian:bookworm-slim\"", "image = \"\"", "cluster.toml:10: base.image: is empty; use an image reference such as \"debian:bookworm-slim\""),
     ];

@@ -23,6 +23,8 @@ const SEEN: Duration = Duration::from_secs(60);
 const START: &str = r#"ha=$1 role=$2 i=$3
 shift 3
 for name; do
+  # `\377` in a name becomes that byte: a name need not be UTF-8.
+  name=$(printf '%b' "$name")
   serf agent -node="$name" -bind="0.0.0.0:$((7950 + i))" -rpc-addr="127.0.0.1:$((7380 + i))" \
     -config-file=/etc/serf/encrypt.json -tag "role=$role" -tag port=3000 -join "$ha:7946" \
     </dev/null >"/tmp/rogue-$i.log" 2>&1 &
@@ -382,6 +384,34 @@ fn name_with_an_escape_sequence(t: &Trial) {
     t.assert_logged_once(&rogues);
 }
 
+/// A name that is not UTF-8 (Serf checks none): never served, and the agent keeps
+/// applying real changes while it is there (a webapp stopped leaves, started comes back).
+fn name_that_is_not_utf8(t: &Trial) {
+    let name = format!("{}-bad\\377", t.stack.name);
+    let rogues = t.start(&t.stack.node(1), &[name], "backend");
+    eventually("ha's Serf agent listing the rogue alive", SEEN, || {
+        t.sample(None);
+        let members = t.stack.ha_exec(&["serf-rpc", "members"]).stdout_text();
+        members
+            .lines()
+            .any(|l| l.contains("-bad") && l.contains("alive"))
+            .then_some(())
+    });
+    let s3 = t.stack.node(3);
+    let others: BTreeSet<String> = t.real.keys().filter(|n| **n != s3).cloned().collect();
+    docker(&["stop", &s3]).assert_success();
+    eventually("the stopped webapp out of HAProxy", SEEN, || {
+        (t.stack.up_servers() == others).then_some(())
+    });
+    docker(&["start", &s3]).assert_success();
+    let all: BTreeSet<String> = t.real.keys().cloned().collect();
+    eventually("the started webapp back in HAProxy", SEEN, || {
+        (t.stack.up_servers() == all).then_some(())
+    });
+    t.watch(SETTLE, None);
+    drop(rogues);
+}
+
 fn a_hundred_fake_names(t: &Trial) {
     let names: Vec<String> = (0..100).map(|i| t.stack.node(100 + i)).collect();
     let mut rogues = t.start(&t.stack.node(1), &names[..34], "backend");
@@ -439,6 +469,10 @@ fn rogue_members_never_get_traffic() {
         (
             "a name with an escape sequence",
             Box::new(|| name_with_an_escape_sequence(t)),
+        ),
+        (
+            "a name that is not UTF-8",
+            Box::new(|| name_that_is_not_utf8(t)),
         ),
         (
             "a fake balancer that leaves",

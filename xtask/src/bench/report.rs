@@ -181,12 +181,12 @@ pub(crate) fn membership_targets(m: &MembershipResult) -> Vec<Target> {
                 "runtime API: scale {} -> {} -> {} at {:.0} req/s",
                 rt.big.low, rt.big.high, rt.big.low, rt.big.load.rate
             ),
-            "0 failed, all UP <= 30 s",
+            "0 failed, all UP <= 25 s",
             format!(
                 "{} failed, all UP in {:.1} s (reloads: {} failed, {:.1} s)",
                 rt.big.load.failed, rt.big.all_up_s, rl.big.load.failed, rl.big.all_up_s
             ),
-            rt.big.load.failed == 0 && rt.big.all_up_s <= 30.0,
+            rt.big.load.failed == 0 && rt.big.all_up_s <= 25.0,
         ),
     ]
 }

@@ -104,6 +104,14 @@ async fn desired_with(
 fn fingerprint(cluster: &Cluster, node: &Node, image_id: &str) -> String {
     let mut stable = cluster.clone();
     stable.webapps.count = 0;
+    if node.role == Role::Balancer {
+        // Set in place by `converge` (`ha-agent drain-ms`): a new drain time does not
+        // recreate the load balancer.
+        stable.webapps.drain_ms = cluster::parse("", "defaults")
+            .expect("the defaults are valid")
+            .webapps
+            .drain_ms;
+    }
     let env: Vec<(String, String)> = stable
         .node_env(node, &[])
         .into_iter()
@@ -447,6 +455,7 @@ pub(crate) async fn converge_with(
     };
     let desired = desired_with(engine, cluster, webapps, &image).await?;
     let observed = observe(engine, cluster).await?;
+    set_drain_time(engine, cluster).await;
     let actions = plan::plan(&desired, &observed);
     if !actions.is_empty() {
         let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
@@ -495,6 +504,25 @@ pub(crate) async fn converge_with(
     }
     done.extend(rollout::run(ctx, cluster, &rolling, &desired, rollout).await?);
     Ok(done)
+}
+
+/// Tells a running ha the declared `webapps.drain_ms` before anything is removed or rolled,
+/// so those drains already use it; ha is not recreated for it (see `fingerprint`). A new
+/// ha gets it from its model.
+async fn set_drain_time(engine: &Engine, cluster: &Cluster) {
+    let ms = cluster.webapps.drain_ms.to_string();
+    match engine
+        .exec(&cluster.ha.name, &["ha-agent", "drain-ms", &ms])
+        .await
+    {
+        Ok(out) if out.exit_code != 0 => println!(
+            "warning: {} did not take drain_ms {ms}: {}",
+            cluster.ha.name,
+            cluster::escape_control(out.stderr.trim())
+        ),
+        // Done, or no ha running yet.
+        _ => {}
+    }
 }
 
 async fn image_id(engine: &Engine, tag: &str) -> anyhow::Result<String> {

@@ -21,7 +21,8 @@ echo "$! $addr""#;
 /// The step: both rogues refused, then stopped (the outsider's container removed).
 pub(crate) fn rogues_are_refused(lab: &Lab, stack: &Stack) {
     let webapps = format!("{}_webapps", stack.name);
-    let join = format!("tasks.{}_{}", stack.name, stack.ha());
+    // With its port: a join without one goes to the rogue's own gossip port.
+    let join = format!("tasks.{}_{}:7946", stack.name, stack.ha());
     let password = std::fs::read_to_string(
         support::root()
             .join(".state")

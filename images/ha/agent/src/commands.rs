@@ -19,10 +19,12 @@ use crate::{event, lock, members, serf_rpc};
 /// Serf (a hung Serf cannot hold up its own handlers) and costs one short process.
 pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
     let name = std::env::var("SERF_EVENT").unwrap_or_else(|_| "unknown-event".into());
-    let mut stdin = String::new();
+    let mut stdin = Vec::new();
     std::io::stdin()
-        .read_to_string(&mut stdin)
+        .read_to_end(&mut stdin)
         .context("reading the event's members from stdin")?;
+    // Names are gossip: any bytes. Recorded as text, invalid UTF-8 as U+FFFD.
+    let stdin = String::from_utf8_lossy(&stdin);
     for record in event::records(&name, &event::parse_members(&stdin)) {
         agent.log.record(record);
     }

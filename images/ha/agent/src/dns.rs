@@ -16,6 +16,8 @@ use simple_dns::{Name, Packet, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
 const ROUND: Duration = Duration::from_millis(600);
 /// Rounds per batch: a lost datagram is asked again once.
 const ROUNDS: usize = 2;
+/// The answer size asked for (EDNS0), and the receive buffer.
+const UDP_SIZE: u16 = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Answer {
@@ -40,13 +42,8 @@ impl Resolver {
     }
 
     pub(crate) fn at(server: SocketAddr) -> Resolver {
-        // Ids differ between the agent's processes, so a late answer to another
-        // process's question is never taken for ours.
-        let seed = std::process::id() as u16 ^ (Instant::now().elapsed().subsec_nanos() as u16);
-        Resolver {
-            server,
-            next_id: seed,
-        }
+        // Each batch has its own socket; ids only tell a batch's questions apart.
+        Resolver { server, next_id: 0 }
     }
 
     /// The A records of each name, asked as is (no search domains: a container's name
@@ -79,7 +76,7 @@ impl Resolver {
                 }
             }
             let deadline = Instant::now() + ROUND;
-            let mut buf = [0u8; 1500];
+            let mut buf = [0u8; UDP_SIZE as usize];
             while !asked.is_empty() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
@@ -111,6 +108,13 @@ fn nameserver(conf: &str) -> SocketAddr {
 fn query(id: u16, name: &str) -> Option<Vec<u8>> {
     let mut packet = Packet::new_query(id);
     packet.set_flags(simple_dns::PacketFlag::RECURSION_DESIRED);
+    // EDNS0: a Swarm service's tasks do not fit the classic 512 bytes (about 25
+    // addresses); Docker's server answers up to the size asked for.
+    *packet.opt_mut() = Some(simple_dns::rdata::OPT {
+        opt_codes: Vec::new(),
+        udp_packet_size: UDP_SIZE,
+        version: 0,
+    });
     packet.questions.push(Question::new(
         Name::new(name).ok()?,
         QTYPE::TYPE(TYPE::A),
@@ -122,6 +126,10 @@ fn query(id: u16, name: &str) -> Option<Vec<u8>> {
 
 fn parse(datagram: &[u8]) -> Option<(u16, Answer)> {
     let packet = Packet::parse(datagram).ok()?;
+    if packet.has_flags(simple_dns::PacketFlag::TRUNCATION) {
+        // Part of the addresses only: judging by it would drop the ones left out.
+        return Some((packet.id(), Answer::Unsure));
+    }
     let answer = match packet.rcode() {
         RCODE::NoError => Answer::Addresses(
             packet
@@ -187,6 +195,17 @@ mod tests {
             Some((9, Answer::Unsure))
         );
         assert_eq!(parse(b"garbage"), None);
+        let mut truncated = Packet::parse(&two).unwrap();
+        truncated.set_flags(simple_dns::PacketFlag::TRUNCATION);
+        let truncated = truncated.build_bytes_vec().unwrap();
+        assert_eq!(parse(&truncated), Some((7, Answer::Unsure)));
+    }
+
+    #[test]
+    fn questions_ask_for_large_answers() {
+        let packet = query(1, "tasks.lab_webapps").unwrap();
+        let parsed = Packet::parse(&packet).unwrap();
+        assert_eq!(parsed.opt().map(|opt| opt.udp_packet_size), Some(UDP_SIZE));
     }
 
     /// A server on loopback that answers one name and ignores the rest: the batch gets

@@ -4,11 +4,11 @@
 //! and takes the agent's lock only for the deletion itself: a join during a 30 s drain is
 //! applied as fast as any other.
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
 use crate::log::Log;
-use crate::runtime;
+use crate::paths::Paths;
+use crate::{runtime, servers};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Draining {
@@ -25,11 +25,20 @@ pub(crate) struct Drains {
 
 impl Drains {
     pub(crate) fn start(&mut self, name: &str, args: &str, until: Instant) {
-        self.servers.entry(name.to_string()).or_insert(Draining {
+        let draining = Draining {
             args: args.to_string(),
             started: Instant::now(),
             until,
-        });
+        };
+        self.servers.insert(name.to_string(), draining);
+    }
+
+    /// Forgets (never deletes) the drains of servers the live config has again: they came
+    /// back through a path that did not cancel their drain (a reload, another process).
+    pub(crate) fn forget_wanted<'a>(&mut self, wanted: impl IntoIterator<Item = &'a str>) {
+        for name in wanted {
+            self.servers.remove(name);
+        }
     }
 
     pub(crate) fn cancel(&mut self, name: &str) -> Option<Draining> {
@@ -55,26 +64,28 @@ impl Drains {
 
     /// Deletes the servers whose drain is over. Runs with nothing to do when no server
     /// drains: no call to HAProxy at rest.
-    pub(crate) fn tick(
-        &mut self,
-        socket: &Path,
-        lock_file: &Path,
-        log: &Log,
-    ) -> anyhow::Result<()> {
+    pub(crate) fn tick(&mut self, paths: &Paths, log: &Log) -> anyhow::Result<()> {
         if self.servers.is_empty() {
             return Ok(());
+        }
+        let socket = &paths.admin_socket;
+        let stats = runtime::cli(socket, "show stat")?;
+        let sessions = |name: &str| runtime::sessions(&stats, &[name.to_string()]);
+        if self.finished(sessions, Instant::now()).is_empty() {
+            return Ok(());
+        }
+        // Under the lock, on a fresh look: a reconcile may have brought one back.
+        let _lock = crate::lock::exclusive(&paths.lock_file)?;
+        if let Ok(live) = std::fs::read_to_string(&paths.haproxy_cfg) {
+            let layout = servers::layout(&live);
+            self.forget_wanted(layout.servers().keys().map(String::as_str));
         }
         let stats = runtime::cli(socket, "show stat")?;
         let sessions = |name: &str| runtime::sessions(&stats, &[name.to_string()]);
         let now = Instant::now();
-        let done = self.finished(sessions, now);
-        if done.is_empty() {
-            return Ok(());
-        }
-        let _lock = crate::lock::exclusive(lock_file)?;
-        for name in done {
+        for name in self.finished(sessions, now) {
             let left = sessions(&name);
-            runtime::remove_now(socket, &name)?;
+            runtime::remove_drained(socket, &name)?;
             let draining = self.servers.remove(&name).expect("a drain that finished");
             let took = now.duration_since(draining.started).as_secs_f64();
             if left == 0 {

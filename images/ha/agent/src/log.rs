@@ -81,9 +81,16 @@ impl Log {
     /// first moving a full file to serf.log.1 (the one older file kept, which the host
     /// reads before serf.log): the log is bounded at twice [`ROTATE_AT`].
     fn append(&self, line: &Line) {
-        if std::fs::metadata(&self.serf_log).is_ok_and(|meta| meta.len() >= ROTATE_AT) {
-            // Two writers may both see it full: the second rename finds no file, fine.
-            let _ = std::fs::rename(&self.serf_log, rotated(&self.serf_log));
+        if self.is_full() {
+            // The watcher and Serf's event handler both write: look again under a lock
+            // of the log's own (the agent's lock may be held by this very process), so
+            // only one of them rotates and the other's fresh file is not moved over .1.
+            let lock = rotated(&self.serf_log).with_extension("1.lock");
+            if let Ok(_lock) = crate::lock::exclusive(&lock) {
+                if self.is_full() {
+                    let _ = std::fs::rename(&self.serf_log, rotated(&self.serf_log));
+                }
+            }
         }
         let written = OpenOptions::new()
             .create(true)
@@ -98,6 +105,10 @@ impl Log {
             let _ = std::io::stderr().write_all(line.as_bytes());
             self.to_container(&line);
         }
+    }
+
+    fn is_full(&self) -> bool {
+        std::fs::metadata(&self.serf_log).is_ok_and(|meta| meta.len() >= ROTATE_AT)
     }
 
     fn to_container(&self, line: &str) {

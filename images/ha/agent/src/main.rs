@@ -33,7 +33,7 @@ use crate::commands::{force_reload, init, on_event, reconcile_once};
 use crate::reconcile::{Agent, Run};
 use crate::watch::watch;
 
-const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | reload-method | cli master|admin COMMAND | --version";
+const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | drain-ms MS | reload-method | cli master|admin COMMAND | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -91,6 +91,7 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
             )
         }
         ["reload"] => force_reload(agent),
+        ["drain-ms", ms] => reconcile::set_drain_ms(&agent.paths, ms),
         // For tests and operators: one command on HAProxy's master CLI or admin socket.
         ["cli", socket @ ("master" | "admin"), command @ ..] if !command.is_empty() => {
             let command = command.join(" ");

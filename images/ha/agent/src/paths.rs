@@ -16,6 +16,8 @@ pub(crate) struct Paths {
     pub(crate) serf_log: PathBuf,
     /// Generation counter, pending reload and the live servers.
     pub(crate) state_file: PathBuf,
+    /// `[webapps] drain_ms` as `up` last set it (`ha-agent drain-ms`), over the model's.
+    pub(crate) drain_file: PathBuf,
     /// flock target that serializes runs.
     pub(crate) lock_file: PathBuf,
     /// HAProxy master CLI (hitless mode).
@@ -47,6 +49,7 @@ impl Paths {
             nodes_dir: root.join("nodes"),
             serf_log: root.join("var/log/serf.log"),
             state_file: root.join("var/lib/ha-agent/state.json"),
+            drain_file: root.join("var/lib/ha-agent/drain-ms"),
             lock_file: root.join("run/ha-agent.lock"),
             master_socket: root.join("run/haproxy/master.sock"),
             admin_socket: root.join("run/haproxy/admin.sock"),

@@ -33,7 +33,7 @@ pub(crate) struct Agent {
 pub(crate) enum Run {
     /// Before HAProxy starts: write the config, do not reload.
     Init,
-    /// Serf event handler or `ha-agent reconcile`.
+    /// A membership change seen by the watcher, or `ha-agent reconcile`.
     Triggered,
     /// The periodic safety net: silent unless it changes something.
     Periodic,
@@ -135,7 +135,7 @@ fn apply(
     }
     let mut fresh = Vec::new();
     if let Some(ops) = &ops {
-        let drain_until = Instant::now() + drain_time(cluster);
+        let drain_until = Instant::now() + drain_time(paths, cluster);
         match runtime::apply(&paths.admin_socket, ops, drains, drain_until) {
             Ok(Applied::Done) => {
                 state.pending = false;
@@ -152,6 +152,8 @@ fn apply(
             }
         }
     }
+    // Back through a reload: their drain is over, whoever started it.
+    drains.forget_wanted(backends.iter().map(|b| b.name.as_str()));
     save_server_state(agent, &fresh);
     let outcome = reload::reload(&agent.sh, paths, cluster.ha.reload)
         .with_context(|| format!("reloading HAProxy for config #{}", state.generation))?;
@@ -171,9 +173,31 @@ fn apply(
     Ok(())
 }
 
-/// How long a leaving server may drain: `[webapps] drain_ms`.
-fn drain_time(cluster: &Cluster) -> Duration {
-    Duration::from_millis(cluster.webapps.drain_ms.into())
+/// How long a leaving server may drain: `[webapps] drain_ms`, as `up` last set it in place
+/// (so a new value does not recreate the load balancer), else as the model says.
+fn drain_time(paths: &Paths, cluster: &Cluster) -> Duration {
+    let set = std::fs::read_to_string(&paths.drain_file)
+        .ok()
+        .and_then(|text| parse_drain_ms(&text).ok());
+    Duration::from_millis(set.unwrap_or(cluster.webapps.drain_ms).into())
+}
+
+/// `ha-agent drain-ms MS`: what `up` runs when the drain time may have changed.
+pub(crate) fn set_drain_ms(paths: &Paths, text: &str) -> anyhow::Result<()> {
+    let ms = parse_drain_ms(text)?;
+    crate::files::write_atomically(&paths.drain_file, ms.to_string().as_bytes())
+        .with_context(|| format!("writing {}", paths.drain_file.display()))
+}
+
+/// The same bounds as `webapps.drain_ms` in the cluster file.
+fn parse_drain_ms(text: &str) -> anyhow::Result<u32> {
+    match text.trim().parse::<u32>() {
+        Ok(ms) if ms <= 30_000 => Ok(ms),
+        _ => bail!(
+            "drain-ms {:?}: expected milliseconds from 0 to 30000",
+            text.trim()
+        ),
+    }
 }
 
 /// Before a reload: the servers' runtime state for the new worker. When it cannot be
@@ -222,7 +246,7 @@ fn repair_drift(agent: &Agent, cluster: &Cluster, drains: &mut Drains) -> anyhow
         return Ok(());
     }
     let socket = &paths.admin_socket;
-    let drain_until = Instant::now() + drain_time(cluster);
+    let drain_until = Instant::now() + drain_time(paths, cluster);
     let mut failed = None;
     for repair in &repairs {
         let result = if repair.changes_servers() && !cluster.runtime_updates() {
@@ -336,6 +360,19 @@ pub(crate) fn complaints(output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_drain_time_set_in_place_wins_within_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let cluster = cluster::parse("[webapps]\ndrain_ms = 1000\n", "c.toml").unwrap();
+        assert_eq!(drain_time(&paths, &cluster), Duration::from_millis(1000));
+        set_drain_ms(&paths, "15000\n").unwrap();
+        assert_eq!(drain_time(&paths, &cluster), Duration::from_millis(15000));
+        assert!(set_drain_ms(&paths, "30001").is_err());
+        assert!(set_drain_ms(&paths, "-1").is_err());
+        assert_eq!(drain_time(&paths, &cluster), Duration::from_millis(15000));
+    }
 
     #[test]
     fn haproxy_complaints_drop_process_ids() {

@@ -84,10 +84,19 @@ pub(crate) fn add(socket: &Path, name: &str, args: &str) -> anyhow::Result<()> {
 /// address: `timeout connect` in the backend) get [`SETTLE`] to fail over to another
 /// server before the sessions are shut, so they are redispatched, not cut.
 pub(crate) fn remove_now(socket: &Path, name: &str) -> anyhow::Result<()> {
+    remove(socket, name, SETTLE)
+}
+
+/// [`remove_now`] for a server whose drain is over: its time to settle was the drain.
+pub(crate) fn remove_drained(socket: &Path, name: &str) -> anyhow::Result<()> {
+    remove(socket, name, Duration::ZERO)
+}
+
+fn remove(socket: &Path, name: &str, settle: Duration) -> anyhow::Result<()> {
     if !set_maint(socket, name)? {
         return Ok(());
     }
-    let deadline = Instant::now() + SETTLE;
+    let deadline = Instant::now() + settle;
     while Instant::now() < deadline && sessions(&cli(socket, "show stat")?, &[name.to_string()]) > 0
     {
         std::thread::sleep(POLL);

@@ -1,6 +1,6 @@
-//! A long-lived client of the local Serf agent's RPC port (msgpack over TCP), for the
-//! watcher's frequent member polls: one connection for the container's life instead of a
-//! `serf members` process (and a line in Serf's log) per poll.
+//! Clients of the local Serf agent's RPC port (msgpack over TCP): long-lived connections
+//! for the watcher (its log stream, `monitor`, and its reads of `members`), instead of a
+//! `serf members` process (and a line in Serf's log) per read.
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
@@ -56,12 +56,38 @@ struct MembersBody {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RpcMember {
-    name: String,
+    name: Lossy,
     addr: Bytes,
     port: u16,
     #[serde(default)]
-    tags: BTreeMap<String, String>,
-    status: String,
+    tags: BTreeMap<Lossy, Lossy>,
+    status: Lossy,
+}
+
+/// Text from gossip: Serf checks none of it, so a name or tag may be any bytes. Invalid
+/// UTF-8 becomes U+FFFD (that member is then refused for its name) instead of failing the
+/// whole member list, which would stop every change from being applied.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Lossy(String);
+
+impl<'de> Deserialize<'de> for Lossy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LossyVisitor;
+        impl Visitor<'_> for LossyVisitor {
+            type Value = Lossy;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Lossy, E> {
+                Ok(Lossy(v.to_string()))
+            }
+            // rmp-serde hands a str with invalid UTF-8 over as bytes.
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Lossy, E> {
+                Ok(Lossy(String::from_utf8_lossy(v).into_owned()))
+            }
+        }
+        deserializer.deserialize_str(LossyVisitor)
+    }
 }
 
 /// Go's `net.IP`, sent as msgpack bin (4 or 16 bytes).
@@ -113,10 +139,11 @@ impl Client {
         Ok(client)
     }
 
-    /// What changes whenever membership does: the member count, the failed and left
-    /// counts and the member Lamport clock (joins, leaves and tag updates advance it)
-    /// from Serf's `stats`. Its size does not grow with the cluster, unlike the member
-    /// list, so polling it costs the same with 2 webapps or 50.
+    /// What changes when membership does: the member count, the failed and left counts
+    /// and the member Lamport clock (joins and leaves advance it; a tag update does not,
+    /// the safety net catches that) from Serf's `stats`. Its size does not grow with the
+    /// cluster, unlike the member list: the watcher polls it only while Serf's log stream
+    /// is down.
     pub(crate) fn membership_signature(&mut self) -> anyhow::Result<Signature> {
         self.call::<()>("stats", None)?;
         let body: StatsBody = self.read().context("reading Serf's stats")?;
@@ -189,8 +216,9 @@ struct MonitorRequest<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct LogRecord {
+    /// Never read (it may hold any bytes from gossip): its arrival is the news.
     #[allow(dead_code)]
-    log: String,
+    log: serde::de::IgnoredAny,
 }
 
 /// Serf's log as it happens: what lets the watcher sleep while nothing changes.
@@ -248,6 +276,10 @@ fn token(secrets: &Path) -> anyhow::Result<String> {
     Ok(json["rpc_auth"].as_str().unwrap_or_default().to_string())
 }
 
+fn tags(tags: BTreeMap<Lossy, Lossy>) -> BTreeMap<String, String> {
+    tags.into_iter().map(|(k, v)| (k.0, v.0)).collect()
+}
+
 /// The same shape `serf members -format json` gives (`addr` as `ip:port`).
 fn member(rpc: RpcMember) -> Member {
     let ip = match rpc.addr.0.len() {
@@ -259,24 +291,54 @@ fn member(rpc: RpcMember) -> Member {
         // Not an address: `select_backends` skips it with a reason.
         _ => {
             return Member {
-                name: rpc.name,
+                name: rpc.name.0,
                 addr: format!("{:?}", rpc.addr.0),
-                status: rpc.status,
-                tags: rpc.tags,
+                status: rpc.status.0,
+                tags: tags(rpc.tags),
             }
         }
     };
     Member {
-        name: rpc.name,
+        name: rpc.name.0,
         addr: SocketAddr::new(ip, rpc.port).to_string(),
-        status: rpc.status,
-        tags: rpc.tags,
+        status: rpc.status.0,
+        tags: tags(rpc.tags),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serf sends whatever bytes a member chose as its name or tags: a name that is not
+    /// UTF-8 must not make the whole list unreadable.
+    #[test]
+    fn a_member_whose_name_is_not_utf8_is_read_lossily() {
+        let mut buf = Vec::new();
+        rmp::encode::write_map_len(&mut buf, 1).unwrap();
+        rmp::encode::write_str(&mut buf, "Members").unwrap();
+        rmp::encode::write_array_len(&mut buf, 1).unwrap();
+        rmp::encode::write_map_len(&mut buf, 5).unwrap();
+        rmp::encode::write_str(&mut buf, "Name").unwrap();
+        rmp::encode::write_str_len(&mut buf, 3).unwrap();
+        buf.extend(b"s\xff1");
+        rmp::encode::write_str(&mut buf, "Addr").unwrap();
+        rmp::encode::write_bin(&mut buf, &[10, 0, 0, 2]).unwrap();
+        rmp::encode::write_str(&mut buf, "Port").unwrap();
+        rmp::encode::write_u16(&mut buf, 7946).unwrap();
+        rmp::encode::write_str(&mut buf, "Tags").unwrap();
+        rmp::encode::write_map_len(&mut buf, 1).unwrap();
+        rmp::encode::write_str(&mut buf, "role").unwrap();
+        rmp::encode::write_str_len(&mut buf, 2).unwrap();
+        buf.extend(b"\xfe\xfd");
+        rmp::encode::write_str(&mut buf, "Status").unwrap();
+        rmp::encode::write_str(&mut buf, "alive").unwrap();
+        let body: MembersBody = rmp_serde::from_slice(&buf).unwrap();
+        let members: Vec<Member> = body.members.into_iter().map(member).collect();
+        assert_eq!(members[0].name, "s\u{fffd}1");
+        assert_eq!(members[0].tags["role"], "\u{fffd}\u{fffd}");
+        assert_eq!(members[0].addr, "10.0.0.2:7946");
+    }
 
     #[test]
     fn decodes_a_members_body_as_serf_sends_it() {

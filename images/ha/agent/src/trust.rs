@@ -17,10 +17,16 @@ use cluster::{natural_key, Backend, Cluster, Role};
 use crate::dns::{Answer, Resolver};
 use crate::members::{Candidate, Skipped};
 
-/// How soon a refused member is asked about again (a name DNS does not know yet).
+/// How soon a refused member is first asked about again (a name DNS does not know yet);
+/// the wait doubles with each refusal, up to [`RECHECK_AT_MOST`], so a rogue that stays
+/// costs a question every few minutes.
 const RECHECK_REFUSED: Duration = Duration::from_secs(10);
-/// How soon an unanswered question is asked again.
+/// How soon an unanswered question is first asked again (doubling likewise).
 const RECHECK_UNSURE: Duration = Duration::from_secs(2);
+const RECHECK_AT_MOST: Duration = Duration::from_secs(300);
+/// How long a confirmed (name, address) stands before it is confirmed again, on the next
+/// safety-net pass (an unanswered question then keeps it serving).
+const LEGIT_FOR: Duration = Duration::from_secs(60);
 /// How often the Swarm's task list may be asked for when an unknown address shows up.
 const TASKS_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// How long a task list is used for addresses already known to be tasks.
@@ -71,10 +77,14 @@ pub(crate) struct Decision {
 pub(crate) struct Trust {
     orchestrator: Orchestrator,
     resolver: Resolver,
-    /// One engine: the verdict on each (name, address) and until when it holds.
-    verdicts: HashMap<(String, Ipv4Addr), (Verdict, Instant)>,
+    /// One engine: the verdict on each (name, address), until when it holds, and how
+    /// many times in a row it was not a yes (the backoff).
+    verdicts: HashMap<(String, Ipv4Addr), (Verdict, Instant, u32)>,
     /// A Swarm: the tasks' addresses, when they were last read.
     tasks: Option<(BTreeSet<Ipv4Addr>, Instant)>,
+    /// A Swarm: when each candidate address was first seen (a task list read before that
+    /// cannot refuse it).
+    first_seen: HashMap<Ipv4Addr, Instant>,
     tasks_asked: Option<Instant>,
     trouble: Option<String>,
 }
@@ -86,6 +96,7 @@ impl Trust {
             resolver,
             verdicts: HashMap::new(),
             tasks: None,
+            first_seen: HashMap::new(),
             tasks_asked: None,
             trouble: None,
         }
@@ -153,7 +164,7 @@ impl Trust {
                 let key = (c.backend.name.clone(), c.backend.ip);
                 self.verdicts
                     .get(&key)
-                    .is_none_or(|(_, until)| *until <= now)
+                    .is_none_or(|(_, until, _)| *until <= now)
             })
             .map(|c| c.backend.name.clone())
             .collect::<BTreeSet<_>>()
@@ -164,6 +175,12 @@ impl Trust {
         } else {
             self.resolver.lookup_all(&to_ask)
         };
+        if !answers.is_empty() {
+            let unsure = answers.values().any(|a| *a == Answer::Unsure);
+            self.trouble = unsure.then(|| {
+                "the engine's DNS did not answer: members it has confirmed keep serving, new ones wait (retrying)".to_string()
+            });
+        }
         candidates
             .iter()
             .map(|c| {
@@ -171,22 +188,30 @@ impl Trust {
                 if !follows_naming(prefix, name) {
                     let reason =
                         format!("the name does not follow the webapps' naming ({prefix}<number>)");
-                    return (Verdict::Refused(reason), now + Duration::from_secs(3600));
+                    return (Verdict::Refused(reason), now + RECHECK_AT_MOST);
                 }
                 let key = (name.clone(), ip);
                 if let Some(answer) = answers.get(name) {
-                    let verdict = judge_engine(name, ip, answer);
-                    let until = match verdict {
-                        // A container's name and address are fixed for its life.
-                        Verdict::Legit => now + Duration::from_secs(86_400 * 365),
-                        Verdict::Refused(_) => now + RECHECK_REFUSED,
-                        Verdict::Unsure => now + RECHECK_UNSURE,
+                    let (previous, _, misses) =
+                        self.verdicts
+                            .get(&key)
+                            .cloned()
+                            .unwrap_or((Verdict::Unsure, now, 0));
+                    let verdict = match judge_engine(name, ip, answer) {
+                        // A confirmed member is not dropped because DNS is slow.
+                        Verdict::Unsure if previous == Verdict::Legit => Verdict::Legit,
+                        verdict => verdict,
                     };
-                    self.verdicts.insert(key.clone(), (verdict, until));
+                    let (until, misses) = match &verdict {
+                        Verdict::Legit => (now + LEGIT_FOR, 0),
+                        Verdict::Refused(_) => (now + backoff(RECHECK_REFUSED, misses), misses + 1),
+                        Verdict::Unsure => (now + backoff(RECHECK_UNSURE, misses), misses + 1),
+                    };
+                    self.verdicts.insert(key.clone(), (verdict, until, misses));
                 }
                 self.verdicts
                     .get(&key)
-                    .cloned()
+                    .map(|(verdict, until, _)| (verdict.clone(), *until))
                     .unwrap_or((Verdict::Unsure, now + RECHECK_UNSURE))
             })
             .collect()
@@ -198,9 +223,18 @@ impl Trust {
         candidates: &[Candidate],
         now: Instant,
     ) -> Vec<(Verdict, Instant)> {
+        let ips: BTreeSet<Ipv4Addr> = candidates.iter().map(|c| c.backend.ip).collect();
+        self.first_seen.retain(|ip, _| ips.contains(ip));
+        for ip in &ips {
+            self.first_seen.entry(*ip).or_insert(now);
+        }
+        // Asked again when old, or when an address unknown to the list showed up after
+        // it was read (a new task); a refused address alone does not make it stale.
         let stale = self.tasks.as_ref().is_none_or(|(tasks, at)| {
             now.duration_since(*at) >= TASKS_FRESH_FOR
-                || candidates.iter().any(|c| !tasks.contains(&c.backend.ip))
+                || ips
+                    .iter()
+                    .any(|ip| !tasks.contains(ip) && self.first_seen[ip] >= *at)
         });
         let may_ask = self
             .tasks_asked
@@ -212,18 +246,16 @@ impl Trust {
                 .lookup_all(&[tasks_name.to_string()])
                 .remove(tasks_name)
             {
-                Some(Answer::Addresses(addresses)) => {
+                Some(Answer::Addresses(addresses)) if !addresses.is_empty() => {
                     self.tasks = Some((addresses, now));
                     self.trouble = None;
                 }
-                Some(Answer::NoSuchName) => {
-                    self.tasks = Some((BTreeSet::new(), now));
-                    self.trouble = None;
-                }
-                // Keep what was known: a DNS failure never removes a serving backend.
-                Some(Answer::Unsure) | None => {
+                // No answer, or an empty one while members gossip (a service being
+                // replaced): keep what was known. A DNS failure never removes a serving
+                // backend.
+                _ => {
                     self.trouble = Some(format!(
-                        "the Swarm's DNS did not answer for {tasks_name}; the known task addresses stay in use, retrying"
+                        "the Swarm's DNS gave no task address for {tasks_name}; the known ones stay in use, retrying"
                     ));
                 }
             }
@@ -232,17 +264,24 @@ impl Trust {
         candidates
             .iter()
             .map(|c| match &self.tasks {
-                None => (Verdict::Unsure, now + RECHECK_UNSURE),
+                None => (Verdict::Unsure, recheck),
                 Some((tasks, _)) if tasks.contains(&c.backend.ip) => (Verdict::Legit, recheck),
-                Some(_) => (
+                // Read before this member showed up: ask again before saying no.
+                Some((_, at)) if *at < self.first_seen[&c.backend.ip] => (Verdict::Unsure, recheck),
+                Some((_, at)) => (
                     Verdict::Refused(format!(
                         "the address is not one of the Swarm's tasks of the webapps ({tasks_name})"
                     )),
-                    recheck,
+                    *at + TASKS_FRESH_FOR,
                 ),
             })
             .collect()
     }
+}
+
+/// `base`, doubled for each miss in a row, at most [`RECHECK_AT_MOST`].
+fn backoff(base: Duration, misses: u32) -> Duration {
+    base.saturating_mul(1 << misses.min(8)).min(RECHECK_AT_MOST)
 }
 
 /// `ip:port` as the state and the live config's server list hold it.

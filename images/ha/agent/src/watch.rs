@@ -1,11 +1,12 @@
-//! `ha-agent watch`, the agent's one long-lived loop (an s6 service in ha). Every `poll`
-//! it asks Serf, over one long-lived RPC connection, for a membership signature that does
-//! not grow with the cluster (`stats`); only when that moves does it read the members,
-//! and it compares the backends as a set (Serf lists members in random order): while
-//! nothing changes it does nothing else. A change is corroborated with the orchestrator (`trust`) and applied at once
-//! (`reconcile`), from that same read. Every `interval` the safety net reconciles anyway
-//! and checks HAProxy's live servers (`drift`). Servers that leave drain between polls
-//! (`drain`), so a join is never held up behind a drain.
+//! `ha-agent watch`, the agent's one long-lived loop (an s6 service in ha). It follows
+//! Serf's log over one RPC connection (`monitor`) and sleeps until Serf says something;
+//! then it reads the members once over another, compares the backends as a set (Serf lists
+//! members in random order), has a change corroborated by the orchestrator (`trust`) and
+//! applies it at once (`reconcile`), from that same read. While nothing changes it does
+//! nothing. Every `interval` the safety net reconciles anyway and checks HAProxy's live
+//! servers (`drift`). Servers that leave drain between the other work (`drain`), so a join
+//! is never held up behind a drain. Without the log stream (Serf not up yet) it polls a
+//! small membership signature (`stats`) every `poll`.
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,9 +22,10 @@ use crate::serf_rpc;
 use crate::state::State;
 use crate::trust::{Orchestrator, Trust};
 
-/// How long after a failed connection to Serf the next attempt waits: each connection
-/// is a line in Serf's log.
+/// How long after a failed connection to Serf the next attempt waits, doubling up to
+/// [`RECONNECT_AT_MOST`]: each connection is a line in Serf's log.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+const RECONNECT_AT_MOST: Duration = Duration::from_secs(30);
 /// How soon after Serf logged something the members are read a second time.
 const FOLLOW_UP: Duration = Duration::from_millis(250);
 
@@ -44,6 +46,8 @@ pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow
         last_admitted: None,
         recheck_at: None,
         follow_up_at: None,
+        pending: false,
+        reconnect_after: RECONNECT_AFTER,
         last_full: now,
         said: Said::default(),
     };
@@ -72,6 +76,10 @@ struct Watcher {
     /// A second read shortly after a hint: Serf may log a change just before its member
     /// list shows it.
     follow_up_at: Option<Instant>,
+    /// A hint whose read has not succeeded yet (Serf did not answer): read again soon.
+    pending: bool,
+    /// The wait before the next connection attempt: doubles while Serf does not answer.
+    reconnect_after: Duration,
     last_full: Instant,
     said: Said,
 }
@@ -105,7 +113,7 @@ impl Watcher {
     fn wait(&mut self, agent: &Agent, poll: Duration, interval: Duration) -> bool {
         let now = Instant::now();
         if self.monitor.is_none() && now >= self.next_monitor {
-            self.next_monitor = now + RECONNECT_AFTER;
+            self.next_monitor = now + self.reconnect_after;
             self.monitor = serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS))
                 .and_then(serf_rpc::Client::monitor)
                 .ok();
@@ -118,8 +126,12 @@ impl Watcher {
         for at in [self.recheck_at, self.follow_up_at].into_iter().flatten() {
             wake_at = wake_at.min(at);
         }
-        if !self.drains.is_empty() {
+        if !self.drains.is_empty() || self.pending {
             wake_at = wake_at.min(now + poll);
+        }
+        if self.serf.is_none() {
+            // Nothing can be read before the next connection attempt: no busy loop.
+            wake_at = wake_at.max(self.next_connect);
         }
         match monitor.wait(wake_at.saturating_duration_since(now)) {
             Ok(hint) => hint,
@@ -137,7 +149,7 @@ impl Watcher {
         let paths = &agent.paths;
         let drained = self
             .drains
-            .tick(&paths.admin_socket, &paths.lock_file, &agent.log)
+            .tick(paths, &agent.log)
             .err()
             .map(|err| format!("draining: {err:#}"));
         say_once(agent, &mut self.said.drain, drained, true);
@@ -151,7 +163,8 @@ impl Watcher {
             (false, true) => None,
             (false, false) => self.follow_up_at,
         };
-        let mut woken = hint || due || recheck || follow_up;
+        self.pending |= hint;
+        let mut woken = self.pending || due || recheck || follow_up;
         if self.monitor.is_none() {
             // Polling: a signature that does not grow with the cluster says whether to
             // read the members.
@@ -167,6 +180,7 @@ impl Watcher {
         let Some(members) = self.read(agent, now, |serf| serf.members()) else {
             return;
         };
+        self.pending = false;
         let selection = members::select_backends(&members, &self.cluster);
         let moved = self.last_candidates.as_ref() != Some(&selection.candidates);
         if !moved && !recheck && !due {
@@ -230,7 +244,7 @@ impl Watcher {
     }
 
     /// One call over the long-lived connection; `None` (said once) while Serf does not
-    /// answer, reconnecting at most every [`RECONNECT_AFTER`].
+    /// answer, reconnecting with a backoff.
     fn read<T>(
         &mut self,
         agent: &Agent,
@@ -238,7 +252,9 @@ impl Watcher {
         call: impl FnOnce(&mut serf_rpc::Client) -> anyhow::Result<T>,
     ) -> Option<T> {
         if self.serf.is_none() && now >= self.next_connect {
-            self.next_connect = now + RECONNECT_AFTER;
+            self.next_connect = now + self.reconnect_after;
+            // Each connection is a line in Serf's log: back off while it fails.
+            self.reconnect_after = (self.reconnect_after * 2).min(RECONNECT_AT_MOST);
             match serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS)) {
                 Ok(client) => self.serf = Some(client),
                 Err(err) => {
@@ -250,6 +266,7 @@ impl Watcher {
         }
         match call(self.serf.as_mut()?) {
             Ok(answer) => {
+                self.reconnect_after = RECONNECT_AFTER;
                 say_once(agent, &mut self.said.serf, None, false);
                 Some(answer)
             }
