@@ -264,15 +264,22 @@ fn rolling_update_drains(stack: &Stack) -> Vec<String> {
     let ha_id = || docker(&["inspect", "-f", "{{.Id}}", &stack.ha()]).stdout_text();
     let ha_before = ha_id();
     let serving = stack.nodes(&[1, 2]);
+    let ids = || -> Vec<String> {
+        serving
+            .iter()
+            .map(|n| docker(&["inspect", "-f", "{{.Id}}", n]).stdout_text())
+            .collect()
+    };
+    let webapps_before = ids();
     let scratch = Scratch::new(&format!("{}-roll-logs", stack.name));
     let mut followers: Vec<Child> = serving.iter().map(|n| follow_logs(&scratch, n)).collect();
     let requests = send_in_flight(stack, "roll", 6, &[0, 1]);
     let text = std::fs::read_to_string(&stack.config).unwrap();
-    std::fs::write(
-        &stack.config,
-        text.replace("drain_ms = 15000", "drain_ms = 16000"),
-    )
-    .unwrap();
+    // The count the scale left, so `up` only rolls.
+    let text = text
+        .replace("drain_ms = 15000", "drain_ms = 16000")
+        .replace("count = 4", "count = 2");
+    std::fs::write(&stack.config, text).unwrap();
     let up = stack.xtask(&["up"]);
     let answers: Vec<Answer> = requests.into_iter().map(|r| r.join().unwrap()).collect();
     let mut problems = Vec::new();
@@ -292,6 +299,10 @@ fn rolling_update_drains(stack: &Stack) -> Vec<String> {
     problems.extend(check_answers(&answers, &serving, &logs));
     if ha_id() != ha_before {
         problems.push("ha was recreated by a new drain_ms".into());
+    }
+    let rolled = ids().iter().zip(&webapps_before).all(|(a, b)| a != b);
+    if !rolled {
+        problems.push(format!("the webapps were not rolled:\n{}", up.all_text()));
     }
     let set = stack
         .ha_exec(&["cat", "/var/lib/ha-agent/drain-ms"])
