@@ -118,7 +118,7 @@ impl Default for RawHealth {
         RawHealth {
             check: "http".into(),
             path: "/health".into(),
-            interval_ms: 1000,
+            interval_ms: 10_000,
             rise: 1,
             fall: 2,
         }

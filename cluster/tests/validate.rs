@@ -52,7 +52,7 @@ fn each_mistake_has_a_precise_message() {
         ("reload = \"hitless\"", "reload = \"graceful\"", "cluster.toml:21: ha.reload: \"graceful\" is not supported; use one of hitless, restart"),
         ("reload = \"hitless\"", "reload = \"hitless\"\nupdate = \"hot\"", "cluster.toml:22: ha.update: \"hot\" is not supported; use one of runtime, reload"),
         ("path = \"/health\"", "path = \"health\"", "cluster.toml:24: ha.health.path: \"health\" is not an absolute URL path; use e.g. \"/health\""),
-        ("interval_ms = 1000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
+        ("interval_ms = 10000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
         ("fall = 2", "fall = 0", "cluster.toml:27: ha.health.fall: 0 is out of range; use 1-100"),
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\ntarget = \"k8s\"", "cluster.toml:37: deploy.target: \"k8s\" is not supported; use one of engine, swarm"),
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\nha_constraint = \"manager\"", "cluster.toml:37: deploy.ha_constraint: \"manager\" is not a Swarm placement constraint; use e.g. \"node.role == manager\" or \"node.hostname == lb1\""),

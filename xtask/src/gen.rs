@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use cluster::{Backend, Cluster, ComposeInputs, StackInputs};
+use cluster::{Backend, Cluster, ComposeInputs, Node, StackInputs};
 
 use crate::context::Ctx;
 use crate::{secrets, tls};
@@ -113,11 +113,17 @@ pub(crate) fn render_all(
 /// The lab's task 0 config: static, one server per webapp listed by hand (`webapps` of
 /// them), from the same template and function as the agent's.
 pub(crate) fn static_haproxy(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<String> {
-    let backends: Vec<Backend> = cluster
-        .webapp_nodes(webapps)
-        .iter()
-        .map(Backend::from)
-        .collect();
+    static_haproxy_for(ctx, cluster, &cluster.webapp_nodes(webapps))
+}
+
+/// [`static_haproxy`] listing `nodes` by hand: the webapps of another cluster variant (a
+/// second balancer's addresses would shift its own webapps' numbering).
+pub(crate) fn static_haproxy_for(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    nodes: &[Node],
+) -> anyhow::Result<String> {
+    let backends: Vec<Backend> = nodes.iter().map(Backend::from).collect();
     cluster::render_haproxy(&read_template(ctx, "haproxy.cfg.j2")?, cluster, &backends)
         .context("rendering templates/haproxy.cfg.j2")
 }

@@ -455,8 +455,15 @@ pub(crate) async fn converge_with(
     };
     let desired = desired_with(engine, cluster, webapps, &image).await?;
     let observed = observe(engine, cluster).await?;
-    set_drain_time(engine, cluster).await;
     let actions = plan::plan(&desired, &observed);
+    // Only what takes a webapp away drains: a scale up costs no exec in ha.
+    let drains = actions.iter().any(|a| match a {
+        Action::Remove(name) | Action::Recreate(name) => *name != cluster.ha.name,
+        _ => false,
+    });
+    if drains {
+        set_drain_time(engine, cluster).await;
+    }
     if !actions.is_empty() {
         let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
         preflight::check(engine, cluster, &nodes, &ctx.config_file()).await?;

@@ -66,7 +66,9 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<DataPathResult> {
     // A leftover of an interrupted run would stand in the way.
     engine.remove_container(&lab.ha.name).await?;
     let measured = async {
-        let config = gen::static_haproxy(runner.ctx, &lab, webapps)?;
+        // The running webapps' addresses: numbered in `lab`, they would skip its
+        // balancer's address instead of ha's.
+        let config = gen::static_haproxy_for(runner.ctx, &lab, &cluster.webapp_nodes(webapps))?;
         stack::start_static_balancer(runner.ctx, &lab, &config).await?;
         runner.wait_serving(&lab, webapps).await?;
         runner.quietly(rounds(runner, &lab, webapps)).await
