@@ -1,6 +1,6 @@
 //! What every container of the cluster gets, whoever starts it (`up` through the Engine
-//! API, the compose file, a Swarm service): bounded logs, and a stop grace period that
-//! follows `[webapps] drain_ms`.
+//! API, the compose file, a Swarm service): bounded logs, a stop grace period that
+//! follows `[webapps] drain_ms`, and the webapps' capabilities.
 use crate::model::Webapps;
 
 /// The log driver of every container: json-file, rotated, so no log grows without bound.
@@ -17,6 +17,72 @@ const STOP_SLACK_S: u32 = 5;
 
 /// The stop grace period of ha (the engine's default): it has no drain of its own.
 pub const HA_STOP_TIMEOUT_S: u32 = 10;
+
+/// Capabilities every webapp container runs without. NET_RAW would let root in an app
+/// (an nginx master, say) open a packet socket and read what Serf's sidecar sends on the
+/// shared loopback (its RPC token); nothing the toolkit runs needs it.
+pub const WEBAPP_CAP_DROP: [&str; 1] = ["NET_RAW"];
+
+/// Capabilities `[webapps] cap_add` may not name: each would undo the drop above or let
+/// the app out of its container (raw traffic, packet capture by iptables, namespaces and
+/// mounts, tracing, kernel modules and raw I/O, BPF, reading files by handle).
+pub(crate) const UNSAFE_CAPS: [&str; 10] = [
+    "ALL",
+    "NET_RAW",
+    "NET_ADMIN",
+    "SYS_ADMIN",
+    "SYS_PTRACE",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "BPF",
+    "PERFMON",
+    "DAC_READ_SEARCH",
+];
+
+/// Every Linux capability, as Docker names them (without `CAP_`).
+pub(crate) const KNOWN_CAPS: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
 
 impl Webapps {
     /// Seconds a webapp gets between SIGTERM and SIGKILL: it keeps serving for

@@ -18,7 +18,7 @@ mod swarm;
 pub mod time;
 mod validate;
 
-pub use container::{HA_STOP_TIMEOUT_S, LEAVE_MS, LOG_DRIVER, LOG_OPTIONS};
+pub use container::{HA_STOP_TIMEOUT_S, LEAVE_MS, LOG_DRIVER, LOG_OPTIONS, WEBAPP_CAP_DROP};
 pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{

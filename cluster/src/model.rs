@@ -129,6 +129,10 @@ pub struct Webapps {
     /// How long a leaving webapp keeps serving while HAProxy takes it out.
     #[serde(skip_serializing_if = "is_default_drain_ms")]
     pub drain_ms: u32,
+    /// Capabilities given back to the webapps' containers (Docker's names, no `CAP_`);
+    /// never one that undoes [`crate::WEBAPP_CAP_DROP`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
 }
 
 // Defaults stay out of the canonical TOML, so the lab's rendered files do not change.

@@ -118,7 +118,7 @@ impl Default for RawHealth {
         RawHealth {
             check: "http".into(),
             path: "/health".into(),
-            interval_ms: 10_000,
+            interval_ms: 30_000,
             rise: 1,
             fall: 2,
         }
@@ -136,6 +136,7 @@ pub(crate) struct RawWebapps {
     pub command: Vec<String>,
     pub max_unavailable: i64,
     pub drain_ms: i64,
+    pub cap_add: Vec<String>,
 }
 
 impl Default for RawWebapps {
@@ -149,6 +150,7 @@ impl Default for RawWebapps {
             command: Vec::new(),
             max_unavailable: crate::model::DEFAULT_MAX_UNAVAILABLE.into(),
             drain_ms: crate::model::DEFAULT_DRAIN_MS.into(),
+            cap_add: Vec::new(),
         }
     }
 }

@@ -140,6 +140,7 @@ pub fn render_compose(
             services,
             inputs,
             logging => logging(),
+            webapp_cap_drop => crate::WEBAPP_CAP_DROP,
             labels => context! {
                 project => crate::labels::PROJECT,
                 role => crate::labels::ROLE,

@@ -54,6 +54,9 @@ pub struct SwarmService {
     pub update_parallelism: u32,
     /// Seconds between SIGTERM and SIGKILL (webapps: [`crate::Webapps::stop_timeout_s`]).
     pub stop_grace_s: u32,
+    /// Capabilities the tasks run without, and those given back (Docker's names).
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
 }
 
 impl Cluster {
@@ -107,6 +110,14 @@ impl Cluster {
                     stop_grace_s: match balancer {
                         true => crate::HA_STOP_TIMEOUT_S,
                         false => self.webapps.stop_timeout_s(),
+                    },
+                    cap_drop: match balancer {
+                        true => Vec::new(),
+                        false => crate::WEBAPP_CAP_DROP.map(String::from).to_vec(),
+                    },
+                    cap_add: match balancer {
+                        true => Vec::new(),
+                        false => self.webapps.cap_add.clone(),
                     },
                 }
             })

@@ -427,7 +427,39 @@ fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
         command: webapps.command.clone(),
         max_unavailable,
         drain_ms,
+        cap_add: cap_add(&webapps.cap_add)?,
     })
+}
+
+/// `webapps.cap_add`: Linux capabilities by Docker's name (`CAP_` and case optional),
+/// none that would undo the webapps' hardening.
+fn cap_add(names: &[String]) -> Result<Vec<String>, Violation> {
+    let key = "webapps.cap_add";
+    let mut caps = Vec::new();
+    for name in names {
+        let upper = name.trim().to_ascii_uppercase();
+        let cap = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        if crate::container::UNSAFE_CAPS.contains(&cap) {
+            return violation(
+                key,
+                format!(
+                    "{name:?} would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"
+                ),
+            );
+        }
+        if !crate::container::KNOWN_CAPS.contains(&cap) {
+            return violation(
+                key,
+                format!(
+                    "{name:?} is not a Linux capability; use Docker's names, e.g. [\"SYS_NICE\"]"
+                ),
+            );
+        }
+        if !caps.iter().any(|c| c == cap) {
+            caps.push(cap.to_string());
+        }
+    }
+    Ok(caps)
 }
 
 /// `[ha.tls]`: either both files or `generate`, never both. Whether the files exist and

@@ -27,7 +27,11 @@ fn an_empty_file_means_the_lab_defaults() {
 fn each_mistake_has_a_precise_message() {
     let table: &[(&str, &str, &str)] = &[
         // (replace, with, expected message)
-        ("[serf]", "colour = \"red\"\n[serf]", "cluster.toml:34: webapps.colour: unknown field `colour`, expected one of `count`, `prefix`, `port`, `image`, `build`, `command`, `max_unavailable`, `drain_ms`"),
+        ("[serf]", "colour = \"red\"\n[serf]", "cluster.toml:34: webapps.colour: unknown field `colour`, expected one of `count`, `prefix`, `port`, `image`, `build`, `command`, `max_unavailable`, `drain_ms`, `cap_add`"),
+        ("[serf]", "cap_add = [\"NET_RAW\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"NET_RAW\" would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"),
+        ("[serf]", "cap_add = [\"all\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"all\" would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"),
+        ("[serf]", "cap_add = [\"CAP_SYS_PTRACE\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"CAP_SYS_PTRACE\" would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"),
+        ("[serf]", "cap_add = [\"FLY\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"FLY\" is not a Linux capability; use Docker's names, e.g. [\"SYS_NICE\"]"),
         ("count = 2", "count = \"two\"", "cluster.toml:30: webapps.count: invalid type: string \"two\", expected an integer"),
         ("count = 2", "count = 2\ncount = 3", "cluster.toml:31: webapps.count: duplicate key"),
         ("project = \"lab4\"", "project = \"Lab_4\"", "cluster.toml:3: project: \"Lab_4\" is not a valid name; use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"),
@@ -52,7 +56,7 @@ fn each_mistake_has_a_precise_message() {
         ("reload = \"hitless\"", "reload = \"graceful\"", "cluster.toml:21: ha.reload: \"graceful\" is not supported; use one of hitless, restart"),
         ("reload = \"hitless\"", "reload = \"hitless\"\nupdate = \"hot\"", "cluster.toml:22: ha.update: \"hot\" is not supported; use one of runtime, reload"),
         ("path = \"/health\"", "path = \"health\"", "cluster.toml:24: ha.health.path: \"health\" is not an absolute URL path; use e.g. \"/health\""),
-        ("interval_ms = 10000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
+        ("interval_ms = 30000", "interval_ms = 10", "cluster.toml:25: ha.health.interval_ms: 10 is too short; use 100 or more"),
         ("fall = 2", "fall = 0", "cluster.toml:27: ha.health.fall: 0 is out of range; use 1-100"),
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\ntarget = \"k8s\"", "cluster.toml:37: deploy.target: \"k8s\" is not supported; use one of engine, swarm"),
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\nha_constraint = \"manager\"", "cluster.toml:37: deploy.ha_constraint: \"manager\" is not a Swarm placement constraint; use e.g. \"node.role == manager\" or \"node.hostname == lb1\""),
@@ -143,4 +147,11 @@ fn the_swarm_example_is_valid() {
         cluster.swarm_service_name(cluster::Role::Backend),
         "swarmlab_webapps"
     );
+}
+
+#[test]
+fn cap_add_takes_dockers_names_in_any_case_once_each() {
+    let text = "[webapps]\ncap_add = [\"sys_nice\", \"CAP_SYS_NICE\", \"IPC_LOCK\"]\n";
+    let cluster = cluster::parse(text, "c.toml").unwrap();
+    assert_eq!(cluster.webapps.cap_add, ["SYS_NICE", "IPC_LOCK"]);
 }

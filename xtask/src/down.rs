@@ -2,7 +2,7 @@
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::target;
+use crate::{stack, target};
 
 #[derive(Args)]
 pub(crate) struct Down {
@@ -29,11 +29,19 @@ impl Down {
                     println!("removed image {tag}");
                 }
             }
-            // The tag a rollout put on the image it replaced (for --rollback).
-            let previous = format!("{}/webapp:previous", cluster.project);
-            if engine.image_exists(&previous).await? {
-                engine.remove_image(&previous).await?;
-                println!("removed image tag {previous}");
+            // The tag a rollout put on the image it replaced (for --rollback): only while
+            // it still names the image that rollout recorded.
+            let previous = stack::previous_tag(cluster);
+            let tagged = engine.image(&previous).await?.and_then(|image| image.id);
+            if let Some(id) = tagged {
+                if stack::recorded_previous(ctx, cluster).as_ref() == Some(&id) {
+                    engine.remove_image(&previous).await?;
+                    println!("removed image tag {previous}");
+                } else {
+                    println!(
+                        "kept image tag {previous}: it is not the image this project's last rollout tagged"
+                    );
+                }
             }
         }
         if removed.is_empty() && !self.images {

@@ -22,6 +22,7 @@ mod secrets;
 mod serf_log;
 mod serf_members;
 mod stack;
+mod state_dir;
 mod status;
 mod swarm;
 mod swarm_lab;

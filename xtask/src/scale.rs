@@ -8,6 +8,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::context::{Ctx, UsageError};
+use crate::stack::TuneHost;
 use crate::table::{self, Column};
 use crate::target::{self, ScaleRequest, Scaled};
 
@@ -20,9 +21,10 @@ pub(crate) struct Scale {
     #[arg(long, default_value_t = 180)]
     timeout: u64,
     /// Raise the host's neighbour-table thresholds (sysctl, needs root) when the cluster
-    /// needs more entries than they allow.
-    #[arg(long)]
-    tune_host: bool,
+    /// needs more entries than they allow: for this boot, or `=persist` also in
+    /// /etc/sysctl.d/ (after a reboot the restart policy brings every webapp back).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "boot", require_equals = true)]
+    tune_host: Option<TuneHost>,
 }
 
 struct Phases {

@@ -2,9 +2,9 @@
 //! token (only root in a container may drive its agent). Generated once per project into
 //! .state/<project>/serf.json (git-ignored, owner-only), never baked into an image or put
 //! in the environment: containers get the file before they start.
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -14,7 +14,7 @@ use cluster::Cluster;
 use crate::context::Ctx;
 
 pub(crate) fn serf_key_path(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
-    ctx.path(".state").join(&cluster.project).join("serf.json")
+    crate::state_dir::project_at(&ctx.root, cluster).join("serf.json")
 }
 
 /// Creates the secrets file if it does not exist yet, or completes one written by an
@@ -57,9 +57,7 @@ pub(crate) fn stats_password_path(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
 
 /// [`stats_password_path`] under the workspace `root`.
 pub(crate) fn stats_password_at(root: &Path, cluster: &Cluster) -> PathBuf {
-    root.join(".state")
-        .join(&cluster.project)
-        .join("stats-password")
+    crate::state_dir::project_at(root, cluster).join("stats-password")
 }
 
 /// The host file behind Swarm secret `key` (see [`cluster::Cluster::swarm_secrets`]).
@@ -97,11 +95,7 @@ fn random_base64(bytes: usize) -> anyhow::Result<String> {
 /// so a crash never leaves a truncated key behind.
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().expect("secrets path has a parent");
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    crate::state_dir::create(dir)?;
     let name = path.file_name().expect("secrets path names a file");
     let temp = dir.join(format!(
         ".{}.{}",

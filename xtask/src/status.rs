@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::table::{self, Column};
-use crate::{haproxy_stats, serf_log, serf_members, target};
+use crate::{haproxy_stats, serf_log, serf_members, stack, target};
 
 #[derive(Args)]
 pub(crate) struct Status {
@@ -84,7 +84,18 @@ impl Status {
                 entry.requests = Some(server.total);
             }
         }
-        print(self.json, cluster, rows)
+        // Webapps that outgrew the host's neighbour table flap; say so once, beside the
+        // table (on stderr: the JSON stays clean).
+        let running = rows
+            .values()
+            .filter(|r| r.name != cluster.ha.name && r.container == "running")
+            .count();
+        let warning = stack::overflow_warning(u32::try_from(running).unwrap_or(u32::MAX));
+        print(self.json, cluster, rows)?;
+        if let Some(warning) = warning {
+            eprintln!("{warning}");
+        }
+        Ok(())
     }
 }
 

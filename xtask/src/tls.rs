@@ -1,7 +1,9 @@
 //! ha's HTTPS certificate: the user's PEM files (`[ha.tls] cert` + `key`), checked here
-//! where they are, or a local CA and server certificate generated once per project into
-//! .state/<project>/tls/ (owner-only, like the Serf secrets). Either way ha gets one file,
-//! chain + key, copied in before it starts: never in an image, env or generated file.
+//! where they are, or a local CA and a server certificate generated per project into
+//! .state/<project>/tls/ (owner-only, like the Serf secrets) and renewed before they
+//! expire. Either way ha gets one file, chain + key, copied in before it starts (and
+//! replaced, with a hitless reload, when it changes): never in an image, env or
+//! generated file.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -10,6 +12,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use time::{Duration, OffsetDateTime};
 
 use crate::context::{Ctx, UsageError};
 use crate::secrets::write_private;
@@ -19,7 +22,7 @@ pub(crate) const CONTAINER_DIR: &str = "/etc/haproxy/tls";
 pub(crate) const CONTAINER_FILE: &str = "server.pem";
 
 pub(crate) fn dir(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
-    ctx.path(".state").join(&cluster.project).join("tls")
+    crate::state_dir::project_at(&ctx.root, cluster).join("tls")
 }
 
 /// The project CA's certificate, for clients (`curl --cacert`).
@@ -126,36 +129,106 @@ fn chain_and_key(cert: &str, key: &str) -> Vec<u8> {
     pem.into_bytes()
 }
 
-/// The project's CA (ca.pem) and server certificate + key (server.pem), made once; the
-/// CA's key is not kept, so nothing else can ever be signed with it.
+/// Days a generated server certificate is valid (what browsers accept at most), the
+/// project CA's, and how close to its end `up` renews the server certificate.
+const SERVER_DAYS: i64 = 397;
+const CA_DAYS: i64 = 3650;
+const RENEW_DAYS: i64 = 30;
+
+/// The project's CA (ca.pem, its key ca-key.pem) and server certificate + key
+/// (server.pem), all owner-only. The server certificate is renewed by the same CA when
+/// less than RENEW_DAYS are left, so clients keep trusting ca.pem; a new CA is made only
+/// when there is none, its key is missing (made by an older version) or it would expire
+/// first.
 fn ensure_generated(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<u8>> {
     let dir = dir(ctx, cluster);
-    let (ca, server) = (dir.join("ca.pem"), dir.join(CONTAINER_FILE));
+    let (ca, ca_key, server) = (
+        dir.join("ca.pem"),
+        dir.join("ca-key.pem"),
+        dir.join(CONTAINER_FILE),
+    );
+    let now = OffsetDateTime::now_utc();
+    let renew_before = now + Duration::days(RENEW_DAYS);
+    let current = std::fs::read(&server).ok();
+    // Valid for long enough, and not one of an older version's (valid until 4096).
+    let longest = now + Duration::days(SERVER_DAYS);
     if ca.is_file() {
-        if let Ok(pem) = std::fs::read(&server) {
-            return Ok(pem);
+        if let Some(pem) = &current {
+            if not_after(pem).is_some_and(|end| end > renew_before && end <= longest) {
+                return Ok(pem.clone());
+            }
         }
     }
-    let (ca_pem, server_pem) =
-        generate(cluster).context("generating the project's TLS certificate")?;
+    let kept_ca = match (std::fs::read(&ca), std::fs::read_to_string(&ca_key)) {
+        (Ok(ca_pem), Ok(key_pem))
+            if not_after(&ca_pem).is_some_and(|end| end > now + Duration::days(SERVER_DAYS)) =>
+        {
+            KeyPair::from_pem(&key_pem).ok()
+        }
+        _ => None,
+    };
+    let renewed = current.is_some();
+    let server_pem = match kept_ca {
+        Some(ca_key) => {
+            let issuer = Issuer::new(ca_params(cluster, now)?, ca_key);
+            server_certificate(cluster, &issuer, now)?
+        }
+        None => {
+            let ca_key_pair = KeyPair::generate().context("generating the project CA's key")?;
+            let ca_cert = ca_params(cluster, now)?
+                .self_signed(&ca_key_pair)
+                .context("signing the project CA")?;
+            write_private(&ca, ca_cert.pem().as_bytes())?;
+            write_private(&ca_key, ca_key_pair.serialize_pem().as_bytes())?;
+            if renewed {
+                println!(
+                    "made a new project CA ({}): clients must trust it again",
+                    ca.display()
+                );
+            }
+            let issuer = Issuer::new(ca_params(cluster, now)?, ca_key_pair);
+            server_certificate(cluster, &issuer, now)?
+        }
+    };
     write_private(&server, &server_pem)?;
-    write_private(&ca, ca_pem.as_bytes())?;
+    if renewed {
+        println!(
+            "renewed the project's server certificate ({}), valid for {SERVER_DAYS} days",
+            server.display()
+        );
+    }
     Ok(server_pem)
 }
 
-fn generate(cluster: &Cluster) -> Result<(String, Vec<u8>), rcgen::Error> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(
+/// When the first certificate of a PEM text ends, if it parses.
+fn not_after(pem: &[u8]) -> Option<OffsetDateTime> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
+}
+
+/// The project CA: the same name and key sign every renewal (its key identifier comes
+/// from the key), so a renewed certificate chains to the ca.pem clients already trust.
+fn ca_params(cluster: &Cluster, now: OffsetDateTime) -> anyhow::Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(
         DnType::CommonName,
         format!("lbkit {} local CA", cluster.project),
     );
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(CA_DAYS);
+    Ok(params)
+}
 
-    // The names a client on this host uses: the bind address, localhost, ha's name.
+/// ha's certificate and key, chain first: the names a client on this host uses (the bind
+/// address, localhost, ha's name), valid SERVER_DAYS (a day of slack for clock skew).
+fn server_certificate(
+    cluster: &Cluster,
+    issuer: &Issuer<'_, KeyPair>,
+    now: OffsetDateTime,
+) -> anyhow::Result<Vec<u8>> {
     let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
@@ -170,8 +243,63 @@ fn generate(cluster: &Cluster) -> Result<(String, Vec<u8>), rcgen::Error> {
         .push(DnType::CommonName, cluster.ha.name.clone());
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &issuer)?;
-    let server = chain_and_key(&cert.pem(), &key.serialize_pem());
-    Ok((ca_cert.pem(), server))
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(SERVER_DAYS) - Duration::days(1);
+    let key = KeyPair::generate().context("generating ha's TLS key")?;
+    let cert = params
+        .signed_by(&key, issuer)
+        .context("signing ha's certificate")?;
+    Ok(chain_and_key(&cert.pem(), &key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        cluster::parse("[ha.tls]\ngenerate = true\n", "cluster.toml").unwrap()
+    }
+
+    #[test]
+    fn a_renewal_chains_to_the_same_ca_and_is_bounded() {
+        let cluster = cluster();
+        let now = OffsetDateTime::now_utc();
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params(&cluster, now)
+            .unwrap()
+            .self_signed(&ca_key)
+            .unwrap();
+        let key_pem = ca_key.serialize_pem();
+        let first = server_certificate(
+            &cluster,
+            &Issuer::new(ca_params(&cluster, now).unwrap(), ca_key),
+            now,
+        )
+        .unwrap();
+        // Later, from the kept key only.
+        let later = now + Duration::days(370);
+        let kept = KeyPair::from_pem(&key_pem).unwrap();
+        let second = server_certificate(
+            &cluster,
+            &Issuer::new(ca_params(&cluster, later).unwrap(), kept),
+            later,
+        )
+        .unwrap();
+        let ca_der = x509_parser::pem::parse_x509_pem(ca.pem().as_bytes())
+            .unwrap()
+            .1;
+        let ca_cert = ca_der.parse_x509().unwrap();
+        for pem in [&first, &second] {
+            let der = x509_parser::pem::parse_x509_pem(pem).unwrap().1;
+            let cert = der.parse_x509().unwrap();
+            cert.verify_signature(Some(ca_cert.public_key()))
+                .expect("signed by the project CA");
+            assert_eq!(cert.issuer(), ca_cert.subject());
+            let days = (cert.validity().not_after.timestamp()
+                - cert.validity().not_before.timestamp())
+                / 86_400;
+            assert!(days <= SERVER_DAYS, "{days} days");
+        }
+        assert!(not_after(ca.pem().as_bytes()).unwrap() > now + Duration::days(3000));
+    }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::context::Ctx;
+use crate::stack::TuneHost;
 use crate::target::{self, UpRequest};
 
 #[derive(Args)]
@@ -16,9 +17,10 @@ pub(crate) struct Up {
     #[arg(long)]
     rollback: bool,
     /// Raise the host's neighbour-table thresholds (sysctl, needs root) when the cluster
-    /// needs more entries than they allow.
-    #[arg(long)]
-    tune_host: bool,
+    /// needs more entries than they allow: for this boot, or `=persist` also in
+    /// /etc/sysctl.d/ (after a reboot the restart policy brings every webapp back).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "boot", require_equals = true)]
+    tune_host: Option<TuneHost>,
 }
 
 impl Up {

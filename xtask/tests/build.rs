@@ -266,6 +266,9 @@ impl Engine {
             user: None,
             stop_timeout_s: None,
             health_interval_s: None,
+            cap_drop: Vec::new(),
+            cap_add: Vec::new(),
+            no_new_privileges: false,
         };
         self.runtime.block_on(async {
             let subnet = format!("{}.0/24", stack.net);

@@ -371,6 +371,72 @@ fn nginx_image_with_a_serf_sidecar() {
     set_config(&stack, "lbkit-e2e-missing:v9", &tag("v1"));
     set_config(&stack, "port = 80", "port = 8080");
     assert_refused(&stack, "wrong port", "webapps.port: the app");
+    set_config(&stack, "port = 8080", "port = 80");
+
+    // Root in the app cannot open a raw socket (it would read what the sidecar sends on
+    // the shared loopback, Serf's RPC token); ha, not an app, can: the probe works.
+    let raw_socket = |container: &str| {
+        let open = "socket(my $s, 17, 3, 0) or die \"$!\\n\"; print \"opened\\n\"";
+        docker(&["exec", container, "perl", "-e", open])
+    };
+    let app = raw_socket(&stack.node(1));
+    assert!(
+        !app.status.success() && app.stderr_text().contains("Operation not permitted"),
+        "{}",
+        app.all_text()
+    );
+    raw_socket(&stack.ha()).assert_success();
+    let hardening = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}",
+        &stack.node(1),
+    ])
+    .stdout_text();
+    assert!(
+        hardening.contains("NET_RAW") && hardening.contains("no-new-privileges"),
+        "{hardening}"
+    );
+    // Giving it back is refused, nothing touched.
+    let image_line = format!("image = \"{}\"", tag("v1"));
+    set_config(
+        &stack,
+        &image_line,
+        &format!("{image_line}\ncap_add = [\"net_raw\"]"),
+    );
+    assert_refused(
+        &stack,
+        "cap_add NET_RAW",
+        "webapps.cap_add: \"net_raw\" would undo the webapps' hardening",
+    );
+    set_config(&stack, "\ncap_add = [\"net_raw\"]", "");
+
+    // A name the toolkit uses, taken by someone else's container: refused, and it stays.
+    let squatter = format!("{}-trial", stack.name);
+    let bootstrap = "lbkit/bootstrap-bookworm";
+    docker(&["create", "--name", &squatter, bootstrap, "true"]).assert_success();
+    set_config(&stack, &tag("v1"), &tag("v3"));
+    assert_refused(
+        &stack,
+        "a name taken",
+        &format!("container name {squatter} is taken by a container that is not project"),
+    );
+    docker(&["inspect", &squatter]).assert_success();
+    docker(&["rm", "-f", &squatter]).assert_success();
+
+    // `down --images` untags `previous` only while it names the image the last rollout
+    // tagged: here it was moved to an image that was never a webapp's.
+    let previous = format!("{}/webapp:previous", stack.name);
+    docker(&["tag", bootstrap, &previous]).assert_success();
+    let down = stack.xtask(&["down", "--images"]);
+    down.assert_success();
+    assert!(
+        down.stdout_text()
+            .contains(&format!("kept image tag {previous}")),
+        "{}",
+        down.all_text()
+    );
+    docker(&["image", "inspect", &previous]).assert_success();
 }
 
 #[test]

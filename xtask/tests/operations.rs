@@ -12,6 +12,11 @@ use support::{docker, eventually, http_get, root, run_tool, Scratch, Stack};
 
 /// A stack with `[ha.tls] generate = true, redirect = true`, HTTPS next to its HTTP port.
 fn tls_stack(name: &str, slot: u16, webapps: u32) -> (Stack, u16) {
+    tls_stack_with(name, slot, webapps, "generate = true\nredirect = true\n")
+}
+
+/// A stack whose `[ha.tls]` table holds `settings`, HTTPS next to its HTTP port.
+fn tls_stack_with(name: &str, slot: u16, webapps: u32, settings: &str) -> (Stack, u16) {
     let mut https_port = 0;
     let stack = Stack::with(name, slot, webapps, |text| {
         let http: u16 = text
@@ -24,7 +29,7 @@ fn tls_stack(name: &str, slot: u16, webapps: u32) -> (Stack, u16) {
             "http_port = ",
             &format!("https_port = {https_port}\nhttp_port = "),
         );
-        format!("{text}\n[ha.tls]\ngenerate = true\nredirect = true\n")
+        format!("{text}\n[ha.tls]\n{settings}")
     });
     (stack, https_port)
 }
@@ -145,7 +150,7 @@ fn https_metrics_health_and_restart_policy() {
 
     // HTTPS: the project's CA (owner-only) verifies the chain; the lab JSON comes back.
     let tls_dir = root().join(".state").join(&stack.name).join("tls");
-    for file in ["ca.pem", "server.pem"] {
+    for file in ["ca.pem", "ca-key.pem", "server.pem"] {
         let mode = std::fs::metadata(tls_dir.join(file))
             .unwrap()
             .permissions()
@@ -196,6 +201,95 @@ fn https_metrics_health_and_restart_policy() {
         redirect.stdout_text(),
         format!("301 https://127.0.0.1:{https_port}/x?y=1")
     );
+    // Ten days left on the server certificate: `up` renews it with the same CA and ha,
+    // not recreated, serves the new one.
+    let (near_key, csr, near) = (
+        tls_dir.join("near-key.pem"),
+        tls_dir.join("near.csr"),
+        tls_dir.join("near.pem"),
+    );
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    run_tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &path(&near_key),
+            "-out",
+            &path(&csr),
+        ],
+    )
+    .assert_success();
+    let extensions = tls_dir.join("near.ext");
+    std::fs::write(&extensions, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    run_tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &path(&csr),
+            "-CA",
+            &path(&ca),
+            "-CAkey",
+            &path(&tls_dir.join("ca-key.pem")),
+            "-set_serial",
+            "7",
+            "-days",
+            "10",
+            "-extfile",
+            &path(&extensions),
+            "-out",
+            &path(&near),
+        ],
+    )
+    .assert_success();
+    let pem =
+        std::fs::read_to_string(&near).unwrap() + &std::fs::read_to_string(&near_key).unwrap();
+    std::fs::write(tls_dir.join("server.pem"), pem).unwrap();
+    for file in [&near_key, &csr, &near, &extensions] {
+        std::fs::remove_file(file).unwrap();
+    }
+    let ha_id = docker(&["inspect", "-f", "{{.Id}}", &stack.ha()]).stdout_text();
+    let renewed = stack.xtask(&["up"]);
+    renewed.assert_success();
+    let said = renewed.stdout_text();
+    assert!(
+        said.contains("renewed the project's server certificate")
+            && said.contains("new certificate in place, applied by a hitless reload"),
+        "{}",
+        renewed.all_text()
+    );
+    let end = run_tool(
+        "openssl",
+        &[
+            "x509",
+            "-noout",
+            "-checkend",
+            &(300 * 86_400).to_string(),
+            "-in",
+            &path(&tls_dir.join("server.pem")),
+        ],
+    );
+    assert!(
+        end.status.success(),
+        "valid for more than 300 days: {}",
+        end.all_text()
+    );
+    https_get(&ca, https_port, "/").expect("the renewed certificate chains to the same CA");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.Id}}", &stack.ha()]).stdout_text(),
+        ha_id
+    );
+
     // Nothing published beyond the bind address, and never the runtime socket.
     let ports = docker(&["port", &stack.ha()]).stdout_text();
     assert_eq!(ports.lines().count(), 3, "{ports}");
@@ -287,7 +381,8 @@ fn https_metrics_health_and_restart_policy() {
     );
     eventually(
         "metrics and status agree on s1 DOWN",
-        Duration::from_secs(30),
+        // HAProxy checks an UP server every 30 s by default.
+        Duration::from_secs(60),
         || {
             let exported = exporter_states(stack.stats_port);
             (exported.get(&s1).map(String::as_str) == Some("DOWN")
@@ -304,29 +399,8 @@ fn bad_certificate_files_are_refused_before_anything_starts() {
     let key = scratch.path("key.pem");
     let cert = scratch.path("cert.pem");
     let other = scratch.path("other.pem");
-    for (k, c) in [(&key, &cert), (&other, &scratch.path("other-cert.pem"))] {
-        let made = run_tool(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=localhost",
-                "-days",
-                "1",
-                "-keyout",
-                k.to_str().unwrap(),
-                "-out",
-                c.to_str().unwrap(),
-            ],
-        );
-        made.assert_success();
-    }
+    self_signed(&cert, &key, "localhost");
+    self_signed(&scratch.path("other-cert.pem"), &other, "localhost");
     let cases = [
         (cert.clone(), scratch.path("missing.pem"), "ha.tls.key: "),
         (scratch.path("missing.pem"), key.clone(), "ha.tls.cert: "),
@@ -353,4 +427,80 @@ fn bad_certificate_files_are_refused_before_anything_starts() {
         assert!(stack.containers().is_empty(), "case {n}: nothing created");
         assert!(stack.networks().is_empty(), "case {n}: nothing created");
     }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 with its key, at `cert`/`key`.
+fn self_signed(cert: &std::path::Path, key: &std::path::Path, name: &str) {
+    run_tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-days",
+            "2",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    )
+    .assert_success();
+}
+
+#[test]
+fn a_user_certificate_is_served_and_replaced_in_place_without_a_failed_request() {
+    let scratch = Scratch::new("e2e-usertls-pem");
+    let (cert, key) = (scratch.path("cert.pem"), scratch.path("key.pem"));
+    self_signed(&cert, &key, "first");
+    let first = scratch.path("first.pem");
+    std::fs::copy(&cert, &first).unwrap();
+    let files = format!(
+        "cert = {:?}\nkey = {:?}\n",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap()
+    );
+    let (stack, https_port) = tls_stack_with("e2e-usertls", 75, 2, &files);
+    stack.xtask(&["up"]).assert_success();
+    let body = https_get(&first, https_port, "/").expect("the user's certificate served");
+    assert!(body.contains("world"), "{body}");
+    let ha_id = docker(&["inspect", "-f", "{{.Id}}", &stack.ha()]).stdout_text();
+
+    // Both files replaced where they are: the next `up` puts them in place, hitlessly.
+    self_signed(&cert, &key, "second");
+    let load = support::Load::start(&stack, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(1));
+    let up = stack.xtask(&["up"]);
+    std::thread::sleep(Duration::from_secs(1));
+    load.finish().assert_none_failed();
+    up.assert_success();
+    assert!(
+        up.stdout_text()
+            .contains("new certificate in place, applied by a hitless reload"),
+        "{}",
+        up.all_text()
+    );
+    https_get(&cert, https_port, "/").expect("the new certificate served");
+    assert!(
+        https_get(&first, https_port, "/").is_err(),
+        "the old certificate is gone"
+    );
+    let same_ha = docker(&["inspect", "-f", "{{.Id}}", &stack.ha()]).stdout_text();
+    assert_eq!(same_ha, ha_id, "ha was not recreated");
+    // Nothing changed since: nothing to do.
+    let again = stack.xtask(&["up"]);
+    again.assert_success();
+    assert!(
+        !again.stdout_text().contains("new certificate"),
+        "{}",
+        again.all_text()
+    );
 }

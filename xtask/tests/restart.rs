@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, Instant};
 
 use support::{docker, eventually, Run, Stack};
@@ -80,6 +81,17 @@ fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
         .lines()
         .find_map(|l| l.strip_prefix("DOCKER_HOST=").map(String::from))
         .expect("nested up prints DOCKER_HOST");
+    // The socket is root on the nested engine: its folder and every one above it, up to
+    // `.state`, are the owner's alone, even when `nested up` made them.
+    let socket = docker_host.strip_prefix("unix://").expect("a unix socket");
+    for folder in std::path::Path::new(socket)
+        .ancestors()
+        .skip(1)
+        .take_while(|f| f.ancestors().any(|a| a.ends_with(".state")))
+    {
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", folder.display());
+    }
     let node = format!("{}-engine", stack.name);
     let ports = docker(&["port", &node]).stdout_text();
     assert!(

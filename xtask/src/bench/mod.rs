@@ -74,7 +74,7 @@ impl Bench {
             None if self.quick => ctx.path("target/bench-quick"),
             None => ctx.path("bench"),
         };
-        stack::check_neighbours(settings.max_webapps(), false)?;
+        stack::check_neighbours(settings.max_webapps(), None)?;
         stack::preflight(ctx, cluster, settings.max_webapps()).await?;
         if !self.only.is_empty() {
             return only::run(ctx, cluster, &settings, &self.only).await;

@@ -8,7 +8,8 @@ use clap::ValueEnum;
 use cluster::Cluster;
 
 use super::report::Target;
-use super::scenario::{data_path, idle, Runner};
+use super::report::{membership_section, membership_targets};
+use super::scenario::{data_path, idle, membership, Runner};
 use super::settings::Settings;
 use crate::context::Ctx;
 use crate::interrupt::Interrupt;
@@ -18,6 +19,7 @@ use crate::{build, stack};
 pub(crate) enum Only {
     Idle,
     DataPath,
+    Membership,
 }
 
 pub(crate) async fn run(
@@ -76,6 +78,11 @@ async fn measure(
                     .await?;
                 data_path::section(&mut md, &result);
                 targets.extend(data_path::targets(&result));
+            }
+            Only::Membership => {
+                let result = membership::run(&runner).await?;
+                membership_section(&mut md, &result, settings);
+                targets.extend(membership_targets(&result));
             }
         }
     }

@@ -284,7 +284,7 @@ pub(crate) fn markdown(r: &Results) -> String {
 
 fn join_section(md: &mut String, j: &JoinResult, s: &Settings) {
     md.push_str(&format!(
-        "\n## 1. Join to serving\n\nScale {} -> {} webapps under {} req/s, one node after another as `scale` does. \
+        "\n## 1. Join to serving\n\nScale {} -> {} webapps under {} req/s, a few nodes at a time as `scale` does. \
          Time to the end of the first request a new node answered through the load balancer (its JSON `host`), \
          from its creation request (create, gossip key upload, start: the figure the target is checked on) and, \
          as a lower bound, from the return of the start call.\n\n\
@@ -429,12 +429,12 @@ fn burst_section(md: &mut String, b: &BurstResult) {
     }
 }
 
-fn membership_section(md: &mut String, m: &MembershipResult, s: &Settings) {
+pub(crate) fn membership_section(md: &mut String, m: &MembershipResult, s: &Settings) {
     let rt = &m.runtime;
     md.push_str(&format!(
         "\n## 6. Membership: runtime API vs reloads, side by side\n\nThe same steps with `[ha] update = \"runtime\"` \
          (servers added, drained and deleted through HAProxy's runtime API) and `update = \"reload\"` (every change \
-         rendered and reloaded), same run, {} req/s: scale {} -> {} one node after another (join to the first answer, \
+         rendered and reloaded), same run, {} req/s: scale {} -> {} a few nodes at a time (join to the first answer, \
          from the creation request), {} SIGKILLs one after another (out of rotation: HAProxy no longer shows it UP), \
          then scale {} -> {} -> {}. Reloads are the HAProxy master's counter over the joins, kills and removals.\n\n\
          | update | join p95 (s) | from started, p95 (s) | membership reloads | SIGKILL out of rotation (s) | p95 (s) | failed on SIGKILL | failed (joins, kills) | \

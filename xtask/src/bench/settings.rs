@@ -92,8 +92,8 @@ impl Settings {
             // Longer than the agent's 5 s safety net: the joins' last reconciles are over.
             idle_settle: Duration::from_secs(10),
             idle_window: Duration::from_secs(60),
-            data_path_rounds: 5,
-            data_path_run: Duration::from_secs(8),
+            data_path_rounds: 9,
+            data_path_run: Duration::from_secs(5),
             data_path_connections: 32,
             // Longer than HAProxy's worst case for a dead server (3 retries of a 2 s
             // connect timeout, then redispatch): slow answers are answers.

@@ -66,7 +66,7 @@ impl Job<'_> {
             .await
             .inspect_err(|_| line.failed("no image to build FROM"))
             .context("building image base")?;
-        let mut context = BuildContext::new();
+        let mut context = BuildContext::new()?;
         context.add_dir(&self.ctx.path("images/base"))?;
         let built = self
             .image(Image::Base, context, ("FROM_IMAGE", from), line)
@@ -85,7 +85,7 @@ impl Job<'_> {
         let started = Instant::now();
         line.start("assembling the build context");
         let name = image.binary().expect("ha and webapp ship a binary");
-        let mut context = BuildContext::new();
+        let mut context = BuildContext::new()?;
         context.add_dir(&self.ctx.path("images").join(image.name()))?;
         context.add_file(name, binary)?;
         if let Some(template) = template {
@@ -100,8 +100,8 @@ impl Job<'_> {
     pub(crate) async fn user_app(&self, dir: &Path, line: &Line) -> anyhow::Result<Built> {
         let started = Instant::now();
         line.start(format!("assembling the build context {}", dir.display()));
-        let mut context = BuildContext::new();
-        context.add_dir(dir)?;
+        let mut context = BuildContext::new()?;
+        context.add_user_dir(dir, &self.ctx.path(".state"))?;
         let base = self.cluster.image_tag(Image::Base.name());
         let built = self
             .image(Image::Webapp, context, ("BASE", base), line)
@@ -145,7 +145,17 @@ impl Job<'_> {
                 Vec::new()
             },
             tag: &tag,
-            context: context.finish()?,
+            context: {
+                let archive = context.finish()?;
+                if image == Image::Webapp && self.cluster.webapps.mode() != AppMode::Lab {
+                    // The user's context: what .dockerignore left in, and how much.
+                    println!(
+                        "build context of the app: {:.1} MB (after .dockerignore)",
+                        archive.size as f64 / 1e6
+                    );
+                }
+                archive
+            },
             build_args: HashMap::from([(arg.to_string(), value)]),
             labels: labels.clone(),
             no_cache: self.no_cache,

@@ -4,6 +4,7 @@
 //! [`source`]); ha and webapp are built FROM base, so their layers start with base's.
 //! Meanwhile cargo builds the binaries they ship. Contexts are tar archives made in memory.
 mod binaries;
+mod dockerignore;
 mod job;
 mod report;
 mod source;
@@ -11,7 +12,7 @@ mod steps;
 mod tarball;
 
 pub(crate) use source::bootstrap_tag;
-pub(crate) use tarball::BuildContext;
+pub(crate) use tarball::{BuildContext, ContextArchive};
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -1,5 +1,6 @@
-//! Tar archives made in memory: build contexts (deterministic, so an unchanged context
-//! hits the engine's cache) and the debootstrapped root filesystem to import.
+//! Tar archives: build contexts, written to a temporary file and streamed to the engine
+//! (deterministic, so an unchanged context hits the engine's cache), and the
+//! debootstrapped root filesystem to import.
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
@@ -8,41 +9,112 @@ use std::path::Path;
 use anyhow::Context as _;
 use tar::{EntryType, Header};
 
+use super::dockerignore::DockerIgnore;
+
 /// Every context entry gets this mtime and owner, whatever the checkout's: a rebuild of
 /// the same files must look the same to the engine (2024-01-01T00:00:00Z).
 const FIXED_MTIME: u64 = 1_704_067_200;
 
 pub(crate) struct BuildContext {
-    tar: tar::Builder<Vec<u8>>,
+    tar: tar::Builder<fs::File>,
+}
+
+/// What becomes of an entry of a folder added to a context.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Add,
+    Skip,
+    /// A folder left out whose contents are decided one by one.
+    WalkOnly,
+}
+
+/// A finished context: a temporary file (gone when dropped), read from its start.
+pub(crate) struct ContextArchive {
+    pub(crate) file: fs::File,
+    pub(crate) size: u64,
+}
+
+impl ContextArchive {
+    /// The whole archive, for tests.
+    #[cfg(test)]
+    pub(crate) fn bytes(mut self) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        self.file.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
 }
 
 impl BuildContext {
-    pub(crate) fn new() -> BuildContext {
-        BuildContext {
-            tar: tar::Builder::new(Vec::new()),
-        }
+    pub(crate) fn new() -> anyhow::Result<BuildContext> {
+        let file = tempfile::tempfile().context("creating a temporary file for a build context")?;
+        Ok(BuildContext {
+            tar: tar::Builder::new(file),
+        })
     }
 
     /// Adds an image folder at the context root, in name order. Sub-folders holding a Rust
     /// crate are skipped: the image gets the crate's binary, built on the host.
     pub(crate) fn add_dir(&mut self, dir: &Path) -> anyhow::Result<()> {
-        self.add_dir_as(dir, "")
+        let decide =
+            |_: &str, path: &Path, is_dir: bool| match is_dir && path.join("Cargo.toml").exists() {
+                true => Entry::Skip,
+                false => Entry::Add,
+            };
+        self.add_dir_as(dir, "", &decide)
             .with_context(|| format!("adding {} to the build context", dir.display()))
     }
 
-    fn add_dir_as(&mut self, dir: &Path, prefix: &str) -> anyhow::Result<()> {
+    /// Adds a user's context folder as the docker CLI would send it: what its
+    /// `.dockerignore` excludes stays out (the Dockerfile and the ignore file go anyway:
+    /// the engine needs them and leaves them out of the image when listed), and so does
+    /// `never` (the workspace's `.state/`: secrets), whatever the ignore file says.
+    pub(crate) fn add_user_dir(&mut self, dir: &Path, never: &Path) -> anyhow::Result<()> {
+        let ignore = DockerIgnore::read(dir)?;
+        let never = never.canonicalize().ok();
+        let decide = |name: &str, path: &Path, is_dir: bool| {
+            if never.is_some() && path.canonicalize().ok() == never {
+                return Entry::Skip;
+            }
+            if name == "Dockerfile" || name == ".dockerignore" || !ignore.excludes(name) {
+                return Entry::Add;
+            }
+            // As the CLI does: an excluded folder is left out, but walked when an
+            // exception names something inside it.
+            match is_dir && ignore.has_exception_under(name) {
+                true => Entry::WalkOnly,
+                false => Entry::Skip,
+            }
+        };
+        self.add_dir_as(dir, "", &decide)
+            .with_context(|| format!("adding {} to the build context", dir.display()))
+    }
+
+    /// Adds `dir`'s entries under `prefix` in name order, as `decide(name, path, is_dir)`
+    /// says.
+    fn add_dir_as(
+        &mut self,
+        dir: &Path,
+        prefix: &str,
+        decide: &dyn Fn(&str, &Path, bool) -> Entry,
+    ) -> anyhow::Result<()> {
         let mut entries = fs::read_dir(dir)?.collect::<io::Result<Vec<_>>>()?;
         entries.sort_by_key(|entry| entry.file_name());
         for entry in entries {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             let path = entry.path();
             let meta = fs::symlink_metadata(&path)?;
+            let entry = decide(&name, &path, meta.is_dir());
+            if entry == Entry::Skip {
+                continue;
+            }
             if meta.is_dir() {
-                if path.join("Cargo.toml").exists() {
-                    continue;
+                if entry == Entry::Add {
+                    self.append(EntryType::Directory, &format!("{name}/"), 0o755, &[])?;
                 }
-                self.append(EntryType::Directory, &format!("{name}/"), 0o755, &[])?;
-                self.add_dir_as(&path, &format!("{name}/"))?;
+                self.add_dir_as(&path, &format!("{name}/"), decide)?;
+            } else if entry == Entry::WalkOnly {
+                continue;
             } else if meta.file_type().is_symlink() {
                 let mut header = header(EntryType::Symlink, 0o777, 0);
                 self.tar
@@ -56,10 +128,16 @@ impl BuildContext {
 
     /// Adds one file under `name`, keeping only whether it is executable.
     pub(crate) fn add_file(&mut self, name: &str, path: &Path) -> anyhow::Result<()> {
-        let data = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let executable = fs::metadata(path)?.permissions().mode() & 0o111 != 0;
-        let mode = if executable { 0o755 } else { 0o644 };
-        self.append(EntryType::Regular, name, mode, &data)
+        let file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        let meta = file.metadata()?;
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
+        let mut header = header(EntryType::Regular, mode, meta.len());
+        self.tar
+            .append_data(&mut header, name, file)
             .with_context(|| format!("adding {} to the build context", path.display()))
     }
 
@@ -75,8 +153,15 @@ impl BuildContext {
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> anyhow::Result<Vec<u8>> {
-        self.tar.into_inner().context("finishing the build context")
+    pub(crate) fn finish(self) -> anyhow::Result<ContextArchive> {
+        use std::io::Seek as _;
+        let mut file = self
+            .tar
+            .into_inner()
+            .context("finishing the build context")?;
+        let size = file.stream_position()?;
+        file.rewind()?;
+        Ok(ContextArchive { file, size })
     }
 }
 
@@ -184,9 +269,9 @@ mod tests {
         fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
 
         let build = || {
-            let mut context = BuildContext::new();
+            let mut context = BuildContext::new().unwrap();
             context.add_dir(dir.path()).unwrap();
-            context.finish().unwrap()
+            context.finish().unwrap().bytes()
         };
         let first = build();
         fs::write(dir.path().join("Dockerfile"), "FROM x\n").unwrap(); // new mtime, same bytes
@@ -198,6 +283,52 @@ mod tests {
         assert_eq!(listed[0].1, 0o644);
         assert_eq!(listed[3].1, 0o755, "exec bit kept, other bits normalised");
         assert!(listed.iter().all(|(.., mtime)| *mtime == FIXED_MTIME));
+    }
+
+    #[test]
+    fn a_user_context_follows_its_dockerignore_and_never_sends_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str| {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        };
+        for path in [
+            "Dockerfile",
+            "app.py",
+            ".state/lab4/serf.json",
+            "target/debug/big",
+            "rust/Cargo.toml",
+            "notes/keep.md",
+            "notes/drop.md",
+        ] {
+            write(path);
+        }
+        // Even an exception cannot bring the secrets back; the Dockerfile always goes.
+        fs::write(
+            dir.path().join(".dockerignore"),
+            "Dockerfile\ntarget\nnotes\n!notes/keep.md\n!.state\n",
+        )
+        .unwrap();
+        let mut context = BuildContext::new().unwrap();
+        context
+            .add_user_dir(dir.path(), &dir.path().join(".state"))
+            .unwrap();
+        let names: Vec<String> = entries(&context.finish().unwrap().bytes())
+            .into_iter()
+            .map(|(name, ..)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ".dockerignore",
+                "Dockerfile",
+                "app.py",
+                "notes/keep.md",
+                "rust/",
+                "rust/Cargo.toml"
+            ]
+        );
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub struct ContainerSpec {
     /// Seconds between the image's HEALTHCHECK runs (None: the image's). Each run is an
     /// exec that costs the container about 20 ms of CPU.
     pub health_interval_s: Option<u32>,
+    /// Capabilities dropped from and added to Docker's default set.
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
+    /// `no-new-privileges`: no exec gains privileges (setuid binaries, file capabilities).
+    pub no_new_privileges: bool,
 }
 
 /// A file put into a container before it starts (secrets never go into images or env).
@@ -126,6 +131,11 @@ impl Engine {
                 port_bindings: Some(port_bindings),
                 init: Some(false),
                 log_config: Some(super::bounded_logs()),
+                cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+                cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+                security_opt: spec
+                    .no_new_privileges
+                    .then(|| vec!["no-new-privileges:true".to_string()]),
                 // Back after a daemon restart or a reboot; a `docker stop` by hand stays
                 // stopped. Serf re-forms the cluster whatever the order they come back in.
                 restart_policy: Some(RestartPolicy {
@@ -222,6 +232,55 @@ impl Engine {
             Err(err) if is_not_found(&err) => Ok(()),
             result => result.with_context(|| format!("removing container {name}")),
         }
+    }
+
+    /// Whether container `name` exists and runs.
+    pub(crate) async fn is_container_running(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(self
+            .inspect_container(name)
+            .await?
+            .and_then(|c| c.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false))
+    }
+
+    /// Whether container `name` exists, once it is known to be one of `project`'s with
+    /// `role` (its labels). A container of that name that is someone else's is a usage
+    /// error naming it: nothing without the project's label is ever removed.
+    pub(crate) async fn owned(
+        &self,
+        name: &str,
+        project: &str,
+        role: &str,
+    ) -> anyhow::Result<bool> {
+        let Some(info) = self.inspect_container(name).await? else {
+            return Ok(false);
+        };
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let label = |key: &str| labels.get(key).map(String::as_str);
+        if label(cluster::labels::PROJECT) != Some(project)
+            || label(cluster::labels::ROLE) != Some(role)
+        {
+            anyhow::bail!(crate::context::UsageError(format!(
+                "container name {name} is taken by a container that is not project {project}'s {role} (labels {}={project}, {}={role}); remove or rename it",
+                cluster::labels::PROJECT,
+                cluster::labels::ROLE,
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Force-removes container `name` if it is `project`'s `role` (see [`Engine::owned`]).
+    pub(crate) async fn remove_owned(
+        &self,
+        name: &str,
+        project: &str,
+        role: &str,
+    ) -> anyhow::Result<()> {
+        if self.owned(name, project, role).await? {
+            self.remove_container(name).await?;
+        }
+        Ok(())
     }
 
     /// Runs `cmd` in a running container and collects its output (`docker exec`).

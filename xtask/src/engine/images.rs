@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bollard::auth::DockerCredentials;
-use bollard::body_full;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
@@ -14,6 +13,7 @@ use bollard::query_parameters::{
     LogsOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
     RemoveImageOptionsBuilder,
 };
+use bollard::{body_full, body_try_stream};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::Engine;
@@ -21,7 +21,8 @@ use super::Engine;
 /// What to build: the tag, the tar context and the Dockerfile's build args.
 pub(crate) struct BuildSpec<'a> {
     pub(crate) tag: &'a str,
-    pub(crate) context: Vec<u8>,
+    /// The context archive, streamed to the engine.
+    pub(crate) context: crate::build::ContextArchive,
     pub(crate) build_args: HashMap<String, String>,
     pub(crate) labels: HashMap<String, String>,
     pub(crate) no_cache: bool,
@@ -119,7 +120,11 @@ impl Engine {
             .build();
         let mut stream = self
             .docker
-            .build_image(options, None, Some(body_full(spec.context.into())))
+            .build_image(
+                options,
+                None,
+                Some(body_try_stream(file_chunks(spec.context.file))),
+            )
             .map_err(stream_error);
         let mut id = None;
         while let Some(info) = stream
@@ -285,6 +290,23 @@ pub(crate) fn split_tag(name: &str) -> (&str, &str) {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (name, "latest"),
     }
+}
+
+/// A file read in chunks, for a request body that is never held whole in memory.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    use tokio::io::AsyncReadExt as _;
+    let file = tokio::fs::File::from_std(file);
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut chunk = vec![0; 256 * 1024];
+        let read = file.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(None);
+        }
+        chunk.truncate(read);
+        Ok(Some((bytes::Bytes::from(chunk), file)))
+    })
 }
 
 #[cfg(test)]

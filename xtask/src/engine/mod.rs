@@ -43,6 +43,38 @@ pub(crate) fn log_options() -> std::collections::HashMap<String, String> {
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) docker: Docker,
+    /// The DOCKER_HOST when it is reached over TCP without TLS: secrets sent to it cross
+    /// the network in clear.
+    pub(crate) plaintext: Option<String>,
+}
+
+/// What a user sets to send secrets to an engine over TCP without TLS all the same.
+pub(crate) const PLAINTEXT_CONSENT: &str = "LBKIT_PLAINTEXT_SECRETS";
+
+impl Engine {
+    /// Refuses (exit 2) to go on with something that sends secrets (the gossip key, the TLS
+    /// key, registry logins) to an engine reached over TCP without TLS, unless the user
+    /// said so ([`PLAINTEXT_CONSENT`]=1). Called before anything is created.
+    pub(crate) fn ensure_private_transport(&self) -> anyhow::Result<()> {
+        let Some(host) = &self.plaintext else {
+            return Ok(());
+        };
+        if std::env::var(PLAINTEXT_CONSENT).is_ok_and(|v| v == "1") {
+            return Ok(());
+        }
+        Err(UsageError(format!(
+            "DOCKER_HOST={host} has no TLS: the gossip key, TLS key and registry logins would cross the network in clear; use TLS (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH), a forwarded unix socket, or set {PLAINTEXT_CONSENT}=1 to send them anyway"
+        ))
+        .into())
+    }
+}
+
+/// The DOCKER_HOST if it is spoken to in clear over TCP (`http://`, or `tcp://` without
+/// DOCKER_TLS_VERIFY), as bollard decides it.
+fn plaintext_tcp(host: &str) -> Option<String> {
+    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
+    let clear = host.starts_with("http://") || (host.starts_with("tcp://") && !tls);
+    clear.then(|| host.to_string())
 }
 
 impl Engine {
@@ -61,7 +93,13 @@ impl Engine {
         let docker = url_safe_registry_auth(docker);
         let docker = docker.negotiate_version().await.with_context(unreachable)?;
         docker.ping().await.with_context(unreachable)?;
-        Ok(Engine { docker })
+        let plaintext = plaintext_tcp(&host);
+        if let Some(host) = &plaintext {
+            eprintln!(
+                "warning: DOCKER_HOST={host} has no TLS: secrets would cross the network in clear (refused unless {PLAINTEXT_CONSENT}=1)"
+            );
+        }
+        Ok(Engine { docker, plaintext })
     }
 }
 

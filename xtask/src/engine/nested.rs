@@ -96,7 +96,10 @@ impl Engine {
         let docker = super::url_safe_registry_auth(docker);
         let docker = docker.negotiate_version().await.with_context(what)?;
         docker.ping().await.with_context(what)?;
-        Ok(Engine { docker })
+        Ok(Engine {
+            docker,
+            plaintext: None,
+        })
     }
 
     /// `docker save IMAGES | docker -H <target> load`, in memory.

@@ -95,7 +95,7 @@ pub(crate) async fn ensure_image(
         engine.image_exists(&from).await?,
         "image {from} not found; run `cargo xtask build` first"
     );
-    let mut context = BuildContext::new();
+    let mut context = BuildContext::new()?;
     context.add_dir(&ctx.path("images/nested"))?;
     let spec = BuildSpec {
         tag: &tag,
@@ -117,8 +117,7 @@ pub(crate) async fn ensure_image(
 
 /// The folder holding node `name`'s docker.sock on the host.
 pub(crate) fn socket_dir(ctx: &Ctx, cluster: &Cluster, name: &str) -> PathBuf {
-    ctx.path(".state")
-        .join(&cluster.project)
+    crate::state_dir::project_at(&ctx.root, cluster)
         .join("nested")
         .join(name)
 }
@@ -158,8 +157,8 @@ pub(crate) async fn ensure(
         });
     }
     let image = ensure_image(ctx, engine, cluster).await?;
-    std::fs::create_dir_all(&socket_dir)
-        .with_context(|| format!("creating {}", socket_dir.display()))?;
+    // Owner-only: the socket inside is root on the nested engine.
+    crate::state_dir::create(&socket_dir)?;
     let spec = NodeSpec {
         name: name.to_string(),
         image,

@@ -13,6 +13,10 @@ use crate::engine::{AttachedSpec, Engine, FileUpload};
 /// Label on a sidecar: the webapp whose network namespace it shares.
 pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
 
+/// Role label of a Serf sidecar, and of the containers of an app's trial run.
+const SIDECAR: &str = "sidecar";
+const TRIAL: &str = "trial";
+
 /// The sidecar of webapp `node` (`s1-serf`).
 pub(crate) fn sidecar_name(node: &str) -> String {
     format!("{node}-serf")
@@ -113,7 +117,7 @@ pub(crate) async fn create_sidecar(
     let name = sidecar_name(&node.name);
     let labels = HashMap::from([
         (labels::PROJECT.to_string(), cluster.project.clone()),
-        (labels::ROLE.to_string(), "sidecar".to_string()),
+        (labels::ROLE.to_string(), SIDECAR.to_string()),
         (SIDECAR_OF.to_string(), node.name.clone()),
     ]);
     let base = cluster.image_tag("base");
@@ -132,7 +136,8 @@ pub(crate) async fn create_sidecar(
     Ok(name)
 }
 
-/// Stops and removes webapp `node`'s sidecar, if it has one (found by its label).
+/// Stops and removes webapp `node`'s sidecar, if it has one (found by its labels); a
+/// container of that name that is not it stays, and is a usage error.
 pub(crate) async fn remove_sidecar(
     engine: &Engine,
     cluster: &Cluster,
@@ -142,11 +147,17 @@ pub(crate) async fn remove_sidecar(
     let Some(info) = engine.inspect_container(&name).await? else {
         return Ok(());
     };
-    let ours = info
+    let of = info
         .config
         .and_then(|c| c.labels)
         .and_then(|l| l.get(SIDECAR_OF).cloned());
-    if ours.as_deref() == Some(node) {
+    if of.as_deref() != Some(node) {
+        anyhow::bail!(UsageError(format!(
+            "container name {name} is taken by a container that is not {node}'s Serf sidecar (label {SIDECAR_OF}={node}); remove or rename it"
+        )));
+    }
+    // Its project and role too, or it stays (and says why).
+    if engine.owned(&name, &cluster.project, SIDECAR).await? {
         let timeout_s = cluster.webapps.stop_timeout_s();
         engine.stop_container(&name, timeout_s).await?;
         engine.remove_container(&name).await?;
@@ -162,12 +173,7 @@ pub(crate) async fn drain(engine: &Engine, cluster: &Cluster, node: &str) -> any
         return Ok(());
     }
     let serf = serf_container(cluster, node);
-    let running = engine
-        .inspect_container(&serf)
-        .await?
-        .and_then(|c| c.state)
-        .and_then(|s| s.running)
-        .unwrap_or(false);
+    let running = engine.is_container_running(&serf).await?;
     if running {
         engine
             .exec(&serf, &["s6-svc", "-d", "/etc/s6/serf"])
@@ -233,14 +239,14 @@ pub(crate) async fn check_listens(ctx: &Ctx, cluster: &Cluster, image: &str) -> 
     let probe = format!("{}-probe", cluster.project);
     let labels = HashMap::from([
         (labels::PROJECT.to_string(), cluster.project.clone()),
-        (labels::ROLE.to_string(), "trial".to_string()),
+        (labels::ROLE.to_string(), TRIAL.to_string()),
     ]);
     for name in [&probe, &trial] {
-        engine.remove_container(name).await?;
+        engine.remove_owned(name, &cluster.project, TRIAL).await?;
     }
     let result = trial_run(engine, cluster, image, &trial, &probe, labels).await;
     for name in [&probe, &trial] {
-        engine.remove_container(name).await?;
+        engine.remove_owned(name, &cluster.project, TRIAL).await?;
     }
     let port = cluster.webapps.port;
     match result? {

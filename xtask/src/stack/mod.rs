@@ -1,6 +1,8 @@
 //! The running stack: observe the project's containers, plan, apply, wait. Shared by
 //! `up`, `scale`, `collect-logs` and `bench`.
 pub(crate) mod app;
+mod certificate;
+mod converge;
 mod neighbours;
 mod plan;
 mod preflight;
@@ -8,19 +10,18 @@ mod rollout;
 mod teardown;
 mod wait;
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
-
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use cluster::{labels, AppMode, Cluster, Node, Role};
+use std::collections::{HashMap, HashSet};
 
-use crate::context::{Ctx, UsageError};
+use crate::context::Ctx;
 use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
-pub(crate) use neighbours::check as check_neighbours;
+pub(crate) use converge::{converge, converge_with, Applied};
+pub(crate) use neighbours::{check as check_neighbours, overflow_warning, TuneHost};
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use preflight::{check_network_of, ensure_network_of};
-pub(crate) use rollout::{previous_image, Rollout};
+pub(crate) use rollout::{previous_image, previous_tag, recorded_previous, Rollout};
 pub(crate) use teardown::{remove_containers, remove_stack, remove_stack_settled};
 pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
 
@@ -118,6 +119,15 @@ fn fingerprint(cluster: &Cluster, node: &Node, image_id: &str) -> String {
         .filter(|(name, _)| name != "SERF_JOIN")
         .collect();
     let mut inputs = serde_json::json!([image_id, node, env, cluster.network, cluster.ha.bind]);
+    if node.role == Role::Backend {
+        // The webapps' hardening: containers made before it are recreated once.
+        let hardening = serde_json::json!([
+            "cap-drop",
+            cluster::WEBAPP_CAP_DROP,
+            cluster.webapps.cap_add
+        ]);
+        inputs.as_array_mut().expect("an array").push(hardening);
+    }
     if node.role == Role::Backend && cluster.webapps.mode() != AppMode::Lab {
         // What a foreign app runs with; left out for the lab's app so its stacks stay as
         // they are.
@@ -171,6 +181,17 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
         user: None,
         stop_timeout_s: Some(stop_timeout_s(cluster, &node.name)),
         health_interval_s: Some(health_interval_s(node.role)),
+        // A webapp runs the app: no raw sockets (they would read what Serf sends on the
+        // loopback), no privilege gained by exec; only what `cap_add` gives back.
+        cap_drop: match node.role {
+            Role::Backend => cluster::WEBAPP_CAP_DROP.map(String::from).to_vec(),
+            Role::Balancer => Vec::new(),
+        },
+        cap_add: match node.role {
+            Role::Backend => cluster.webapps.cap_add.clone(),
+            Role::Balancer => Vec::new(),
+        },
+        no_new_privileges: node.role == Role::Backend,
     }
 }
 
@@ -331,12 +352,7 @@ async fn start(
 ) -> anyhow::Result<()> {
     let name = &desired.node.name;
     if desired.node.role == Role::Backend && app::has_sidecar(cluster) {
-        let running = engine
-            .inspect_container(name)
-            .await?
-            .and_then(|c| c.state)
-            .and_then(|s| s.running)
-            .unwrap_or(false);
+        let running = engine.is_container_running(name).await?;
         if !running {
             engine.start_container(name).await?;
         }
@@ -403,13 +419,7 @@ async fn upload_secrets(
         return Ok(());
     }
     if let Some(pem) = tls::server_pem(ctx, cluster)? {
-        let upload = FileUpload {
-            dir: tls::CONTAINER_DIR,
-            name: tls::CONTAINER_FILE,
-            contents: &pem,
-            mode: 0o600,
-        };
-        engine.upload_file(name, &upload).await?;
+        certificate::upload(engine, name, &pem).await?;
     }
     Ok(())
 }
@@ -428,108 +438,6 @@ pub(crate) async fn stop_and_remove(
         engine.remove_container(name).await?;
     }
     Ok(())
-}
-
-/// Brings the stack to ha + `webapps` webapps; returns the actions taken (empty when it
-/// was already there), each with the time it completed.
-pub(crate) async fn converge(
-    ctx: &Ctx,
-    cluster: &Cluster,
-    webapps: u32,
-) -> anyhow::Result<Vec<(Action, Instant)>> {
-    converge_with(ctx, cluster, webapps, &Rollout::default()).await
-}
-
-/// [`converge`]; webapps whose image or settings changed are rolled over as `rollout`
-/// says, after every other change.
-pub(crate) async fn converge_with(
-    ctx: &Ctx,
-    cluster: &Cluster,
-    webapps: u32,
-    rollout: &Rollout,
-) -> anyhow::Result<Vec<(Action, Instant)>> {
-    let engine = ctx.engine().await?;
-    let image = match &rollout.image {
-        Some(image) => image.clone(),
-        None => app::webapp_image(cluster),
-    };
-    let desired = desired_with(engine, cluster, webapps, &image).await?;
-    let observed = observe(engine, cluster).await?;
-    let actions = plan::plan(&desired, &observed);
-    // Only what takes a webapp away drains: a scale up costs no exec in ha.
-    let drains = actions.iter().any(|a| match a {
-        Action::Remove(name) | Action::Recreate(name) => *name != cluster.ha.name,
-        _ => false,
-    });
-    if drains {
-        set_drain_time(engine, cluster).await;
-    }
-    if !actions.is_empty() {
-        let nodes: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
-        preflight::check(engine, cluster, &nodes, &ctx.config_file()).await?;
-        let key = secrets::serf_key_path(ctx, cluster);
-        if !observed.is_empty() && !key.exists() {
-            // A new key would split the cluster: running nodes keep the old one.
-            bail!(UsageError(format!(
-                "{} is missing while containers of project {} exist; run `cargo xtask down`, then `up` again",
-                key.display(),
-                cluster.project
-            )));
-        }
-        preflight::ensure_network(engine, cluster).await?;
-        secrets::ensure_serf_key(ctx, cluster)?;
-    }
-    let (removals, others): (Vec<Action>, Vec<Action>) = actions
-        .into_iter()
-        .partition(|a| matches!(a, Action::Remove(_)));
-    let (others, rolling): (Vec<Action>, Vec<String>) =
-        others
-            .into_iter()
-            .fold((vec![], vec![]), |(mut others, mut rolling), action| {
-                match action {
-                    Action::Recreate(name) if name != cluster.ha.name => rolling.push(name),
-                    action => others.push(action),
-                }
-                (others, rolling)
-            });
-    let mut done = Vec::new();
-    // Removals together: each waits for its node to drain and leave (a few seconds).
-    for action in &removals {
-        println!("{}", action.describe());
-    }
-    let results =
-        futures_util::future::join_all(removals.iter().map(|a| apply(ctx, cluster, a, &desired)))
-            .await;
-    for (action, result) in removals.into_iter().zip(results) {
-        result?;
-        done.push((action, Instant::now()));
-    }
-    for action in others {
-        println!("{}", action.describe());
-        apply(ctx, cluster, &action, &desired).await?;
-        done.push((action, Instant::now()));
-    }
-    done.extend(rollout::run(ctx, cluster, &rolling, &desired, rollout).await?);
-    Ok(done)
-}
-
-/// Tells a running ha the declared `webapps.drain_ms` before anything is removed or rolled,
-/// so those drains already use it; ha is not recreated for it (see `fingerprint`). A new
-/// ha gets it from its model.
-async fn set_drain_time(engine: &Engine, cluster: &Cluster) {
-    let ms = cluster.webapps.drain_ms.to_string();
-    match engine
-        .exec(&cluster.ha.name, &["ha-agent", "drain-ms", &ms])
-        .await
-    {
-        Ok(out) if out.exit_code != 0 => println!(
-            "warning: {} did not take drain_ms {ms}: {}",
-            cluster.ha.name,
-            cluster::escape_control(out.stderr.trim())
-        ),
-        // Done, or no ha running yet.
-        _ => {}
-    }
 }
 
 async fn image_id(engine: &Engine, tag: &str) -> anyhow::Result<String> {

@@ -2,7 +2,8 @@
 //! address through gossip, and the kernel's table is shared by all of them: past
 //! `gc_thresh3` entries it overflows, Serf's UDP probes are lost and members flap. So
 //! `up`/`scale` check the threshold before creating anything, and raise it only when the
-//! user asks (`--tune-host`).
+//! user asks (`--tune-host`, `--tune-host=persist` to keep it after a reboot); `status`
+//! says when a running cluster has outgrown it.
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -38,13 +39,73 @@ pub(crate) fn sysctl_command(values: [u64; 3]) -> String {
     )
 }
 
-/// Fails (exit 2) when `webapps` webapps would overflow the table, unless `tune` lets it
-/// raise the thresholds. A host whose thresholds cannot be read is not checked.
-pub(crate) fn check(webapps: u32, tune: bool) -> anyhow::Result<()> {
-    check_in(&sysctl_dir(), webapps, tune)
+/// How far `--tune-host` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TuneHost {
+    /// This boot only (`/proc/sys`).
+    Boot,
+    /// Also a drop-in under /etc/sysctl.d/, so the thresholds hold after a reboot, when
+    /// the restart policy brings every webapp back.
+    Persist,
 }
 
-fn check_in(dir: &Path, webapps: u32, tune: bool) -> anyhow::Result<()> {
+/// Where `--tune-host=persist` writes its drop-in; tests point it elsewhere with
+/// `LBKIT_SYSCTL_D`.
+fn sysctl_d() -> PathBuf {
+    std::env::var_os("LBKIT_SYSCTL_D")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/sysctl.d"))
+}
+
+const DROP_IN: &str = "60-lbkit-neigh.conf";
+
+/// Fails (exit 2) when `webapps` webapps would overflow the table, unless `tune` lets it
+/// raise the thresholds. A host whose thresholds cannot be read is not checked, nor is
+/// one behind a remote engine (DOCKER_HOST over the network), which cannot be tuned
+/// from here.
+pub(crate) fn check(webapps: u32, tune: Option<TuneHost>) -> anyhow::Result<()> {
+    if let Some(host) = remote_engine() {
+        if tune.is_some() {
+            bail!(UsageError(format!(
+                "--tune-host changes this machine's kernel settings, but the engine is on another host (DOCKER_HOST={host}); run `{}` there",
+                sysctl_command(tuned(entries_needed(webapps)))
+            )));
+        }
+        return Ok(());
+    }
+    check_in(&sysctl_dir(), &sysctl_d(), webapps, tune)
+}
+
+/// The DOCKER_HOST when it names an engine across the network (not a unix socket here).
+fn remote_engine() -> Option<String> {
+    let host = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())?;
+    (!host.starts_with("unix://")).then_some(host)
+}
+
+/// One line for `status` when `webapps` running webapps need more neighbour entries than
+/// this host's `gc_thresh3` (None when they fit, or it cannot be read here).
+pub(crate) fn overflow_warning(webapps: u32) -> Option<String> {
+    if remote_engine().is_some() {
+        return None;
+    }
+    let thresh3 = read(&sysctl_dir().join("gc_thresh3"))?;
+    let needed = entries_needed(webapps);
+    (needed > thresh3).then(|| {
+        format!(
+            "warning: net.ipv4.neigh.default.gc_thresh3 is {thresh3}, but ha + {webapps} running webapps need about {needed} neighbour entries (Serf members flap); run `{}` or `up --tune-host=persist`",
+            sysctl_command(tuned(needed))
+        )
+    })
+}
+
+fn check_in(
+    dir: &Path,
+    drop_in_dir: &Path,
+    webapps: u32,
+    tune: Option<TuneHost>,
+) -> anyhow::Result<()> {
     let Some(thresh3) = read(&dir.join("gc_thresh3")) else {
         return Ok(());
     };
@@ -53,16 +114,13 @@ fn check_in(dir: &Path, webapps: u32, tune: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let values = tuned(needed);
-    if !tune {
+    let Some(tune) = tune else {
         bail!(UsageError(format!(
-            "net.ipv4.neigh.default.gc_thresh3 is {thresh3}, but ha + {webapps} webapps need about {needed} neighbour entries (an overflowing ARP table makes Serf members flap); run `{}` or pass --tune-host",
+            "net.ipv4.neigh.default.gc_thresh3 is {thresh3}, but ha + {webapps} webapps need about {needed} neighbour entries (an overflowing ARP table makes Serf members flap); run `{}` or pass --tune-host (--tune-host=persist: also after a reboot)",
             sysctl_command(values)
         )));
-    }
-    for (name, value) in ["gc_thresh1", "gc_thresh2", "gc_thresh3"]
-        .iter()
-        .zip(values)
-    {
+    };
+    for (name, value) in NAMES.iter().zip(values) {
         let path = dir.join(name);
         let current = read(&path).unwrap_or(0);
         if current < value {
@@ -75,11 +133,33 @@ fn check_in(dir: &Path, webapps: u32, tune: bool) -> anyhow::Result<()> {
             })?;
         }
     }
-    println!(
-        "tuned the host: {}",
-        sysctl_command(values).trim_start_matches("sudo ")
-    );
+    let done = sysctl_command(values);
+    let done = done.trim_start_matches("sudo ");
+    match tune {
+        TuneHost::Boot => println!(
+            "tuned the host for this boot: {done} (--tune-host=persist also writes /etc/sysctl.d/{DROP_IN}, for after a reboot)"
+        ),
+        TuneHost::Persist => {
+            let file = drop_in_dir.join(DROP_IN);
+            std::fs::write(&file, drop_in(values))
+                .with_context(|| format!("--tune-host=persist: writing {} (needs root)", file.display()))?;
+            println!("tuned the host: {done}; kept after a reboot in {}", file.display());
+        }
+    }
     Ok(())
+}
+
+const NAMES: [&str; 3] = ["gc_thresh1", "gc_thresh2", "gc_thresh3"];
+
+/// The sysctl.d drop-in that sets `values` at boot.
+fn drop_in(values: [u64; 3]) -> String {
+    let mut text = String::from(
+        "# Written by `cargo xtask up/scale --tune-host=persist`: room in the kernel's neighbour\n# (ARP) table for many containers gossiping on one bridge.\n",
+    );
+    for (name, value) in NAMES.iter().zip(values) {
+        text.push_str(&format!("net.ipv4.neigh.default.{name} = {value}\n"));
+    }
+    text
 }
 
 fn read(path: &Path) -> Option<u64> {
@@ -101,9 +181,10 @@ mod tests {
     #[test]
     fn stops_early_unless_asked_to_tune() {
         let dir = tempfile::tempdir().unwrap();
+        let drop_ins = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gc_thresh3"), "1024\n").unwrap();
-        check_in(dir.path(), 30, false).unwrap();
-        let err = check_in(dir.path(), 50, false).unwrap_err();
+        check_in(dir.path(), drop_ins.path(), 30, None).unwrap();
+        let err = check_in(dir.path(), drop_ins.path(), 50, None).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("gc_thresh3 is 1024"), "{text}");
         assert!(
@@ -112,9 +193,27 @@ mod tests {
         );
         assert!(!text.contains('\n'));
 
-        check_in(dir.path(), 50, true).unwrap();
+        check_in(dir.path(), drop_ins.path(), 50, Some(TuneHost::Boot)).unwrap();
         assert_eq!(read(&dir.path().join("gc_thresh3")), Some(16384));
         assert_eq!(read(&dir.path().join("gc_thresh1")), Some(4096));
-        check_in(dir.path(), 50, false).unwrap();
+        assert!(!drop_ins.path().join(DROP_IN).exists(), "only when asked");
+        check_in(dir.path(), drop_ins.path(), 50, None).unwrap();
+    }
+
+    #[test]
+    fn persist_writes_a_drop_in_that_sets_the_same_values_at_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let drop_ins = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gc_thresh3"), "1024\n").unwrap();
+        check_in(dir.path(), drop_ins.path(), 50, Some(TuneHost::Persist)).unwrap();
+        let text = std::fs::read_to_string(drop_ins.path().join(DROP_IN)).unwrap();
+        for line in [
+            "net.ipv4.neigh.default.gc_thresh1 = 4096",
+            "net.ipv4.neigh.default.gc_thresh2 = 8192",
+            "net.ipv4.neigh.default.gc_thresh3 = 16384",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        assert_eq!(read(&dir.path().join("gc_thresh3")), Some(16384));
     }
 }

@@ -17,6 +17,8 @@ pub(crate) async fn check(
     nodes: &[Node],
     file: &str,
 ) -> anyhow::Result<()> {
+    // Every node gets the gossip key (ha the TLS key too).
+    engine.ensure_private_transport()?;
     // Host ports the project's running ha already publishes are ours, not a conflict.
     let mut published_by_ha: Vec<u16> = Vec::new();
     for node in nodes {

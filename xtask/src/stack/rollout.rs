@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cluster::Cluster;
 
-use super::{create, retire, wait_for_servers, Action, Desired};
+use super::{create, retire, wait_for_servers, Action, Applied, Desired};
 use crate::context::{Ctx, UsageError};
 use crate::engine::Engine;
 use crate::progress;
@@ -38,9 +38,19 @@ impl Default for Rollout {
 const PREVIOUS_TAG: &str = "previous";
 
 fn state_path(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
-    ctx.path(".state")
-        .join(&cluster.project)
-        .join("webapp-image.json")
+    crate::state_dir::project_at(&ctx.root, cluster).join("webapp-image.json")
+}
+
+/// The image id the last rollout recorded (and tagged `previous`), if any.
+pub(crate) fn recorded_previous(ctx: &Ctx, cluster: &Cluster) -> Option<String> {
+    let text = std::fs::read_to_string(state_path(ctx, cluster)).ok()?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+    state["previous"].as_str().map(str::to_string)
+}
+
+/// The tag a rollout puts on the image it replaced: `<project>/webapp:previous`.
+pub(crate) fn previous_tag(cluster: &Cluster) -> String {
+    format!("{}/webapp:{PREVIOUS_TAG}", cluster.project)
 }
 
 /// The image webapps ran before the last rollout, for `up --rollback`.
@@ -86,7 +96,7 @@ async fn remember_previous(
         .await?;
     let path = state_path(ctx, cluster);
     let dir = path.parent().expect("a state file has a folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::state_dir::create(dir)?;
     let state = serde_json::json!({ "previous": old, "next": new_image });
     std::fs::write(&path, format!("{state:#}\n"))
         .with_context(|| format!("writing {}", path.display()))
@@ -100,7 +110,7 @@ pub(crate) async fn run(
     names: &[String],
     desired: &[Desired],
     rollout: &Rollout,
-) -> anyhow::Result<Vec<(Action, Instant)>> {
+) -> anyhow::Result<Vec<Applied>> {
     let engine = ctx.engine().await?;
     let mut done = Vec::new();
     let Some(first) = names.first() else {
@@ -158,11 +168,12 @@ pub(crate) async fn run(
             "  {which} serving in {:.1}s",
             started.elapsed().as_secs_f64()
         );
-        done.extend(
-            batch
-                .iter()
-                .map(|n| (Action::Recreate(n.clone()), Instant::now())),
-        );
+        let served_at = Instant::now();
+        done.extend(batch.iter().map(|n| Applied {
+            action: Action::Recreate(n.clone()),
+            requested: started,
+            done: served_at,
+        }));
     }
     Ok(done)
 }

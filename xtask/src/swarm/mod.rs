@@ -95,6 +95,8 @@ pub(crate) async fn converge(
 ) -> anyhow::Result<Vec<String>> {
     let engine = manager(ctx).await?;
     check(ctx, cluster, engine).await?;
+    // Swarm secrets and registry logins go to the manager.
+    engine.ensure_private_transport()?;
     let login = registry_login::for_cluster(ctx, cluster)?;
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "images");

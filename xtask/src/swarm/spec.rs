@@ -56,6 +56,8 @@ pub(crate) fn service_spec(
         secrets: Some(secrets),
         // As on the engine: Serf leaves, in-flight requests finish within drain_ms.
         stop_grace_period: Some(i64::from(service.stop_grace_s) * SECOND_NS),
+        capability_drop: caps(&service.cap_drop),
+        capability_add: caps(&service.cap_add),
         ..Default::default()
     };
     let ports = service
@@ -166,6 +168,11 @@ pub(crate) fn replicas(spec: &ServiceSpec) -> Option<u32> {
         .and_then(|m| m.replicated.as_ref())
         .and_then(|r| r.replicas)
         .and_then(|r| u32::try_from(r).ok())
+}
+
+/// Capabilities as a Swarm service spec names them (`CAP_NET_RAW`); None for none.
+fn caps(names: &[String]) -> Option<Vec<String>> {
+    (!names.is_empty()).then(|| names.iter().map(|n| format!("CAP_{n}")).collect())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::{timings, Member, Observed, ScaleRequest, Scaled, Target, Timings, UpRequest};
 use crate::context::Ctx;
-use crate::stack::{self, Action};
+use crate::stack;
 use crate::{build, haproxy_stats, progress, tls};
 
 pub(crate) struct OneEngine;
@@ -139,11 +139,9 @@ async fn scale_to(ctx: &Ctx, cluster: &Cluster, request: &ScaleRequest) -> anyho
     let engine = ctx.engine().await?;
     let mut timings = Timings::new();
     let mut started = BTreeMap::new();
-    for (action, at) in stack::converge(ctx, cluster, request.webapps).await? {
-        if let Action::Create(name) | Action::Recreate(name) | Action::Start(name) = action {
-            if name != cluster.ha.name {
-                started.insert(name, at - timings.start);
-            }
+    for applied in stack::converge(ctx, cluster, request.webapps).await? {
+        if let Some(name) = applied.started_webapp(cluster) {
+            started.insert(name.to_string(), applied.done - timings.start);
         }
     }
     let expected: Vec<String> = cluster

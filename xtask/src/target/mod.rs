@@ -22,14 +22,14 @@ pub(crate) struct UpRequest {
     /// Put the webapps' previous image back.
     pub(crate) rollback: bool,
     /// Raise the host's neighbour-table thresholds when the cluster needs it.
-    pub(crate) tune_host: bool,
+    pub(crate) tune_host: Option<crate::stack::TuneHost>,
 }
 
 /// What `scale` asks of a target.
 pub(crate) struct ScaleRequest {
     pub(crate) webapps: u32,
     pub(crate) timeout: Duration,
-    pub(crate) tune_host: bool,
+    pub(crate) tune_host: Option<crate::stack::TuneHost>,
 }
 
 /// One node of the cluster as its target runs it, for `status`.

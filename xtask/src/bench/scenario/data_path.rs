@@ -3,13 +3,14 @@
 //! binary alone on lab task 0's static config with the same servers (a second container,
 //! `<ha>-static`, on its own published ports). Both balancers are pinned to one CPU, the
 //! closed-loop load (kept-alive connections, each sending as soon as answered) to another.
-//! Rounds alternate the two, so a drift of the host weighs on both alike; medians are
-//! reported, with latency and failures over all rounds.
+//! Rounds alternate the two, so a drift of the host weighs on both alike; the ratio is
+//! the median of the rounds' ratios (each of two runs next to each other), with latency
+//! and failures over all rounds.
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cluster::Cluster;
+use cluster::{Cluster, Role};
 use serde::Serialize;
 
 use super::Runner;
@@ -37,7 +38,8 @@ pub(crate) struct DataPathResult {
     pub(crate) pinned: bool,
     pub(crate) ours: Side,
     pub(crate) lab: Side,
-    /// Median requests/s through ha per median through the static balancer.
+    /// The median over rounds of requests/s through ha per requests/s through the static
+    /// balancer in the same round: a drift of the host between rounds cancels out.
     pub(crate) ratio: Option<f64>,
 }
 
@@ -64,7 +66,9 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<DataPathResult> {
     let lab = static_variant(cluster, webapps)?;
     let engine = runner.ctx.engine().await?;
     // A leftover of an interrupted run would stand in the way.
-    engine.remove_container(&lab.ha.name).await?;
+    engine
+        .remove_owned(&lab.ha.name, &lab.project, Role::Balancer.as_str())
+        .await?;
     let measured = async {
         // The running webapps' addresses: numbered in `lab`, they would skip its
         // balancer's address instead of ha's.
@@ -76,7 +80,9 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<DataPathResult> {
     .await;
     // Whatever happened: ha back on every CPU, the static balancer gone.
     let restored = engine.set_cpuset(&cluster.ha.name, &online_cpus()).await;
-    engine.remove_container(&lab.ha.name).await?;
+    engine
+        .remove_owned(&lab.ha.name, &lab.project, Role::Balancer.as_str())
+        .await?;
     let result = measured?;
     restored?;
     Ok(result)
@@ -158,7 +164,7 @@ async fn rounds(
         .into_iter()
         .map(|(balancer, target, _, runs)| side(&balancer.ha.name, target, runs));
     let (ours, lab) = (sides.next().expect("ours"), sides.next().expect("lab"));
-    let ratio = (lab.median_rate > 0.0).then(|| round(ours.median_rate / lab.median_rate, 3));
+    let ratio = paired_ratio(&ours.rates, &lab.rates);
     Ok(DataPathResult {
         webapps,
         connections: settings.data_path_connections,
@@ -204,11 +210,24 @@ fn side(balancer: &str, target: SocketAddr, runs: Vec<Run>) -> Side {
         balancer: balancer.to_string(),
         target: format!("http://{target}/"),
         rates: per_round,
-        median_rate: median(&rates),
+        median_rate: round(median(&rates), 1),
         balancer_cpu_percent: round(percent_of_a_core(balancer_cpu, wall), 1),
         generator_cpu_percent: round(percent_of_a_core(generator_cpu, wall), 1),
         load: summarize(&all),
     }
+}
+
+/// The median of the per-round ratios `ours / lab`; None without a round where the
+/// static balancer answered.
+fn paired_ratio(ours: &[f64], lab: &[f64]) -> Option<f64> {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(lab)
+        .filter(|(_, lab)| **lab > 0.0)
+        .map(|(ours, lab)| ours / lab)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    (!ratios.is_empty()).then(|| round(median(&ratios), 3))
 }
 
 /// The median of sorted values (the mean of the middle two for an even count).
@@ -216,7 +235,7 @@ fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
         0 => 0.0,
         n if n % 2 == 1 => sorted[n / 2],
-        n => round((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0, 1),
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
 
@@ -291,7 +310,7 @@ pub(crate) fn section(md: &mut String, r: &DataPathResult) {
         ));
     }
     md.push_str(&format!(
-        "\nRatio of the medians, ha / static: {}.\n",
+        "\nha / static, the median of the rounds' ratios: {}.\n",
         opt(r.ratio, 3)
     ));
 }
@@ -358,6 +377,16 @@ mod tests {
     }
 
     #[test]
+    fn the_ratio_pairs_rounds_so_a_slow_round_for_both_cancels_out() {
+        let ours = [9000.0, 4000.0, 9900.0];
+        let lab = [10000.0, 4000.0, 10000.0];
+        // Ratios 0.9, 1.0, 0.99: the median is 0.99, where the medians' ratio is 0.9.
+        assert_eq!(paired_ratio(&ours, &lab), Some(0.99));
+        assert_eq!(paired_ratio(&[1.0], &[0.0]), None);
+        assert_eq!(paired_ratio(&[], &[]), None);
+    }
+
+    #[test]
     fn medians_of_odd_and_even_counts() {
         assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
         assert_eq!(median(&[1.0, 2.0]), 1.5);
@@ -381,7 +410,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("Ratio of the medians, ha / static: 0.970."),
+            md.contains("ha / static, the median of the rounds' ratios: 0.970."),
             "{md}"
         );
     }

@@ -1,17 +1,17 @@
-//! Scenario 1, join to serving: scale up under load, the way `scale` does (one node after
-//! another), and time each new node to the first answer it serves through the load
+//! Scenario 1, join to serving: scale up under load, the way `scale` does (a few nodes
+//! at a time), and time each new node to the first answer it serves through the load
 //! balancer, as the load generator sees it. The engine calls for a node (create, upload
 //! the gossip key, start) go through one function, so the start request itself is not
 //! observable: the time is given from the creation request (an upper bound) and from the
 //! return of the start call (a lower bound).
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Runner;
 use crate::bench::load::Sample;
 use crate::bench::stats::{percentile, secs, summarize, Summary};
-use crate::stack::Action;
+use crate::stack::Applied;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct JoinResult {
@@ -42,13 +42,12 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<JoinResult> {
     runner.scale(runner.cluster, from).await?;
     let load = runner.load(runner.settings.rate, Duration::from_secs(600));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let called = Instant::now();
     let actions = runner.scale(runner.cluster, to).await;
     // Every new node is UP in HAProxy: give round robin time to reach each one.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let recorded = runner.finish(load).await?;
     let actions = actions?;
-    let started = creation_requests(runner, called, &actions);
+    let started = creation_requests(runner, &actions);
     let nodes = first_answers(&started, &recorded.samples);
     let mut times: Vec<f64> = nodes.iter().filter_map(|n| n.to_first_answer_s).collect();
     times.sort_by(f64::total_cmp);
@@ -73,28 +72,18 @@ pub(crate) struct Started {
     pub(crate) running: Duration,
 }
 
-/// converge creates nodes one after another, so a node's creation request follows the
-/// completion of the previous action.
-pub(crate) fn creation_requests(
-    runner: &Runner<'_>,
-    called: Instant,
-    actions: &[(Action, Instant)],
-) -> Vec<Started> {
-    let mut previous = called;
-    let mut started = Vec::new();
-    for (action, done) in actions {
-        if let Action::Create(name) | Action::Recreate(name) | Action::Start(name) = action {
-            if *name != runner.cluster.ha.name {
-                started.push(Started {
-                    name: name.clone(),
-                    requested: previous - runner.epoch,
-                    running: *done - runner.epoch,
-                });
-            }
-        }
-        previous = *done;
-    }
-    started
+/// Each webapp `converge` brought up: its creation request and when it was started.
+pub(crate) fn creation_requests(runner: &Runner<'_>, applied: &[Applied]) -> Vec<Started> {
+    applied
+        .iter()
+        .filter_map(|a| {
+            a.started_webapp(runner.cluster).map(|name| Started {
+                name: name.to_string(),
+                requested: a.requested - runner.epoch,
+                running: a.done - runner.epoch,
+            })
+        })
+        .collect()
 }
 
 /// For each node, the time from its creation request (and from its start) to the end of

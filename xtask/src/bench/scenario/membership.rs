@@ -78,7 +78,6 @@ async fn update_run(runner: &Runner<'_>, update: UpdateMethod) -> anyhow::Result
 
     let load = runner.load(settings.rate, Duration::from_secs(900));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let called = Instant::now();
     let joined = runner.scale(&cluster, high).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let kills = match &joined {
@@ -90,10 +89,7 @@ async fn update_run(runner: &Runner<'_>, update: UpdateMethod) -> anyhow::Result
     let (kill_at, out) = kills.context("no kills after a failed join")??;
     let membership_reloads = reloads(runner).await? - reloads_before;
 
-    let joins = first_answers(
-        &creation_requests(runner, called, &actions),
-        &recorded.samples,
-    );
+    let joins = first_answers(&creation_requests(runner, &actions), &recorded.samples);
     let mut join_times: Vec<f64> = joins.iter().filter_map(|n| n.to_first_answer_s).collect();
     join_times.sort_by(f64::total_cmp);
     let kill_out: Vec<Option<f64>> = kill_at

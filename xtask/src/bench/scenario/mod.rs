@@ -128,12 +128,12 @@ impl<'a> Runner<'a> {
     }
 
     /// Converges to `webapps` webapps of `cluster` (ours, or a variant of it) and waits
-    /// until HAProxy serves exactly them; returns the actions with their completion times.
+    /// until HAProxy serves exactly them; returns the actions with their times.
     pub(crate) async fn scale(
         &self,
         cluster: &Cluster,
         webapps: u32,
-    ) -> anyhow::Result<Vec<(stack::Action, Instant)>> {
+    ) -> anyhow::Result<Vec<stack::Applied>> {
         let actions = stack::converge(self.ctx, cluster, webapps).await?;
         self.wait_serving(cluster, webapps).await?;
         Ok(actions)
