@@ -209,25 +209,18 @@ fn https_metrics_health_and_restart_policy() {
         tls_dir.join("near.pem"),
     );
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    run_tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            &path(&near_key),
-            "-out",
-            &path(&csr),
-        ],
-    )
-    .assert_success();
+    let mut request = vec!["req", "-new"];
+    request.extend(NEW_EC_KEY);
+    let (key_out, csr_out) = (path(&near_key), path(&csr));
+    request.extend([
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &key_out,
+        "-out",
+        &csr_out,
+    ]);
+    run_tool("openssl", &request).assert_success();
     let extensions = tls_dir.join("near.ext");
     std::fs::write(&extensions, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
     run_tool(
@@ -431,30 +424,32 @@ fn bad_certificate_files_are_refused_before_anything_starts() {
 
 /// A self-signed certificate for localhost and 127.0.0.1 with its key, at `cert`/`key`.
 fn self_signed(cert: &std::path::Path, key: &std::path::Path, name: &str) {
-    run_tool(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-days",
-            "2",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-        ],
-    )
-    .assert_success();
+    let subject = format!("/CN={name}");
+    let mut args = vec!["req", "-x509"];
+    args.extend(NEW_EC_KEY);
+    args.extend([
+        "-subj",
+        &subject,
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-days",
+        "2",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    run_tool("openssl", &args).assert_success();
 }
+
+/// openssl's arguments for a new P-256 key, unencrypted.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
 
 #[test]
 fn a_user_certificate_is_served_and_replaced_in_place_without_a_failed_request() {
