@@ -23,10 +23,11 @@ pub const HA_STOP_TIMEOUT_S: u32 = 10;
 /// shared loopback (its RPC token); nothing the toolkit runs needs it.
 pub const WEBAPP_CAP_DROP: [&str; 1] = ["NET_RAW"];
 
-/// Capabilities `[webapps] cap_add` may not name: each would undo the drop above or let
-/// the app out of its container (raw traffic, packet capture by iptables, namespaces and
-/// mounts, tracing, kernel modules and raw I/O, BPF, reading files by handle).
-pub(crate) const UNSAFE_CAPS: [&str; 10] = [
+/// Capabilities `[webapps] cap_add` may not name: each would undo the drop above, let
+/// the app out of its container or act on the host (raw traffic, packet capture by
+/// iptables, namespaces and mounts, tracing, kernel modules, raw I/O and kexec, BPF,
+/// reading files by handle, the host's clock, audit, accounting, kernel log and LSMs).
+pub(crate) const UNSAFE_CAPS: [&str; 17] = [
     "ALL",
     "NET_RAW",
     "NET_ADMIN",
@@ -34,9 +35,16 @@ pub(crate) const UNSAFE_CAPS: [&str; 10] = [
     "SYS_PTRACE",
     "SYS_MODULE",
     "SYS_RAWIO",
+    "SYS_BOOT",
     "BPF",
     "PERFMON",
     "DAC_READ_SEARCH",
+    "SYS_TIME",
+    "AUDIT_CONTROL",
+    "SYS_PACCT",
+    "SYSLOG",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
 ];
 
 /// Every Linux capability, as Docker names them (without `CAP_`).

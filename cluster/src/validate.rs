@@ -459,6 +459,8 @@ fn cap_add(names: &[String]) -> Result<Vec<String>, Violation> {
             caps.push(cap.to_string());
         }
     }
+    // One order whatever the file's: reordering the list recreates nothing.
+    caps.sort();
     Ok(caps)
 }
 

@@ -153,5 +153,5 @@ fn the_swarm_example_is_valid() {
 fn cap_add_takes_dockers_names_in_any_case_once_each() {
     let text = "[webapps]\ncap_add = [\"sys_nice\", \"CAP_SYS_NICE\", \"IPC_LOCK\"]\n";
     let cluster = cluster::parse(text, "c.toml").unwrap();
-    assert_eq!(cluster.webapps.cap_add, ["SYS_NICE", "IPC_LOCK"]);
+    assert_eq!(cluster.webapps.cap_add, ["IPC_LOCK", "SYS_NICE"]);
 }

@@ -57,6 +57,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("lbkit-state-dir-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join(".state")).unwrap();
+        std::fs::set_permissions(&root, Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(root.join(".state"), Permissions::from_mode(0o755)).unwrap();
         let dir = root.join(".state/lab4/nested/lab4-node1");
         create(&dir).unwrap();

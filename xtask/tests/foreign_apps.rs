@@ -423,6 +423,22 @@ fn nginx_image_with_a_serf_sidecar() {
     );
     docker(&["inspect", &squatter]).assert_success();
     docker(&["rm", "-f", &squatter]).assert_success();
+    // The same for a sidecar's name: `scale` refuses before it creates anything.
+    let next = stack.node(COUNT + 1);
+    let sidecar = format!("{next}-serf");
+    docker(&["create", "--name", &sidecar, bootstrap, "true"]).assert_success();
+    let scale = stack.xtask(&["scale", "--webapps", &(COUNT + 1).to_string()]);
+    assert_eq!(scale.status.code(), Some(2), "{}", scale.all_text());
+    assert!(
+        scale.stderr_text().contains(&format!(
+            "container name {sidecar} is taken by a container that is not {next}'s Serf sidecar"
+        )),
+        "{}",
+        scale.all_text()
+    );
+    assert!(!stack.containers().contains_key(&next), "nothing created");
+    docker(&["inspect", &sidecar]).assert_success();
+    docker(&["rm", "-f", &sidecar]).assert_success();
 
     // `down --images` untags `previous` only while it names the image the last rollout
     // tagged: here it was moved to an image that was never a webapp's.

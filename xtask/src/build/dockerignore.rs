@@ -37,6 +37,8 @@ impl DockerIgnore {
     }
 
     pub(crate) fn parse(text: &str) -> anyhow::Result<DockerIgnore> {
+        // A byte-order mark is not part of the first pattern (as in moby).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut rules = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.starts_with('#') {
@@ -202,7 +204,7 @@ mod tests {
         assert_eq!(clean("./a//b/../c/"), "a/c");
         assert_eq!(clean("/a/./b"), "/a/b");
         assert_eq!(clean("."), ".");
-        let i = ignore("./build/\n/dist\n");
+        let i = ignore("\u{feff}./build/\n/dist\n");
         assert!(i.excludes("build/x") && i.excludes("dist"));
     }
 

@@ -2,7 +2,8 @@
 //!
 //! base is built FROM the cluster's `[base] image` (or a debootstrapped Debian, see
 //! [`source`]); ha and webapp are built FROM base, so their layers start with base's.
-//! Meanwhile cargo builds the binaries they ship. Contexts are tar archives made in memory.
+//! Meanwhile cargo builds the binaries they ship. Contexts are tar archives written to a
+//! temporary file and streamed to the engine.
 mod binaries;
 mod dockerignore;
 mod job;

@@ -136,9 +136,18 @@ impl BuildContext {
             0o644
         };
         let mut header = header(EntryType::Regular, mode, meta.len());
+        // Exactly the size in the header: a file growing meanwhile is cut there, one
+        // shrinking fails (the archive would be corrupt).
+        let mut data = io::Read::take(file, meta.len());
         self.tar
-            .append_data(&mut header, name, file)
-            .with_context(|| format!("adding {} to the build context", path.display()))
+            .append_data(&mut header, name, &mut data)
+            .with_context(|| format!("adding {} to the build context", path.display()))?;
+        anyhow::ensure!(
+            data.limit() == 0,
+            "{} shrank while it was added to the build context; build again",
+            path.display()
+        );
+        Ok(())
     }
 
     fn append(

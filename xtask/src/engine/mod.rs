@@ -69,12 +69,11 @@ impl Engine {
     }
 }
 
-/// The DOCKER_HOST if it is spoken to in clear over TCP (`http://`, or `tcp://` without
-/// DOCKER_TLS_VERIFY), as bollard decides it.
+/// The DOCKER_HOST if it is spoken to in clear: `tcp://` or `http://` while
+/// DOCKER_TLS_VERIFY is unset (bollard speaks TLS whenever it is set, whatever its value).
 fn plaintext_tcp(host: &str) -> Option<String> {
-    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
-    let clear = host.starts_with("http://") || (host.starts_with("tcp://") && !tls);
-    clear.then(|| host.to_string())
+    let tcp = host.starts_with("tcp://") || host.starts_with("http://");
+    (tcp && std::env::var_os("DOCKER_TLS_VERIFY").is_none()).then(|| host.to_string())
 }
 
 impl Engine {

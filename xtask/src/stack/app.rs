@@ -136,30 +136,43 @@ pub(crate) async fn create_sidecar(
     Ok(name)
 }
 
-/// Stops and removes webapp `node`'s sidecar, if it has one (found by its labels); a
-/// container of that name that is not it stays, and is a usage error.
+/// Whether webapp `node`'s sidecar exists (its name, project, role and `sidecar-of`
+/// labels). A container under that name that is not it is a usage error while the
+/// cluster runs sidecars (the name is needed); otherwise it is none of ours and left alone.
+pub(crate) async fn sidecar_exists(
+    engine: &Engine,
+    cluster: &Cluster,
+    node: &str,
+) -> anyhow::Result<bool> {
+    let name = sidecar_name(node);
+    let Some(info) = engine.inspect_container(&name).await? else {
+        return Ok(false);
+    };
+    let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+    let label = |key: &str| labels.get(key).map(String::as_str);
+    let ours = label(SIDECAR_OF) == Some(node)
+        && label(labels::PROJECT) == Some(cluster.project.as_str())
+        && label(labels::ROLE) == Some(SIDECAR);
+    if !ours && has_sidecar(cluster) {
+        anyhow::bail!(UsageError(format!(
+            "container name {name} is taken by a container that is not {node}'s Serf sidecar (project {}); remove or rename it",
+            cluster.project
+        )));
+    }
+    Ok(ours)
+}
+
+/// Stops and removes webapp `node`'s sidecar, if it has one (see [`sidecar_exists`]).
 pub(crate) async fn remove_sidecar(
     engine: &Engine,
     cluster: &Cluster,
     node: &str,
 ) -> anyhow::Result<()> {
-    let name = sidecar_name(node);
-    let Some(info) = engine.inspect_container(&name).await? else {
-        return Ok(());
-    };
-    let of = info
-        .config
-        .and_then(|c| c.labels)
-        .and_then(|l| l.get(SIDECAR_OF).cloned());
-    if of.as_deref() != Some(node) {
-        anyhow::bail!(UsageError(format!(
-            "container name {name} is taken by a container that is not {node}'s Serf sidecar (label {SIDECAR_OF}={node}); remove or rename it"
-        )));
-    }
-    // Its project and role too, or it stays (and says why).
-    if engine.owned(&name, &cluster.project, SIDECAR).await? {
-        let timeout_s = cluster.webapps.stop_timeout_s();
-        engine.stop_container(&name, timeout_s).await?;
+    if sidecar_exists(engine, cluster, node).await? {
+        let name = sidecar_name(node);
+        engine
+            .stop_container(&name, cluster.webapps.stop_timeout_s())
+            .await?;
         engine.remove_container(&name).await?;
     }
     Ok(())
@@ -170,6 +183,10 @@ pub(crate) async fn remove_sidecar(
 /// app does this itself on `docker stop` (it keeps answering for DRAIN_MS).
 pub(crate) async fn drain(engine: &Engine, cluster: &Cluster, node: &str) -> anyhow::Result<()> {
     if cluster.webapps.mode() == AppMode::Lab {
+        return Ok(());
+    }
+    // Only into our own sidecar: checked before anything is run in it.
+    if has_sidecar(cluster) && !sidecar_exists(engine, cluster, node).await? {
         return Ok(());
     }
     let serf = serf_container(cluster, node);

@@ -76,12 +76,22 @@ pub(crate) fn check(webapps: u32, tune: Option<TuneHost>) -> anyhow::Result<()> 
     check_in(&sysctl_dir(), &sysctl_d(), webapps, tune)
 }
 
-/// The DOCKER_HOST when it names an engine across the network (not a unix socket here).
+/// The DOCKER_HOST when it names an engine on another host (not a unix socket, nor TCP
+/// to this host's loopback).
 fn remote_engine() -> Option<String> {
     let host = std::env::var("DOCKER_HOST")
         .ok()
         .filter(|h| !h.is_empty())?;
-    (!host.starts_with("unix://")).then_some(host)
+    let address = host
+        .split_once("://")
+        .map_or(host.as_str(), |(_, rest)| rest);
+    let name = address.rsplit_once(':').map_or(address, |(name, _)| name);
+    let loopback = name == "localhost"
+        || name
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!host.starts_with("unix://") && !loopback).then_some(host)
 }
 
 /// One line for `status` when `webapps` running webapps need more neighbour entries than
@@ -94,7 +104,7 @@ pub(crate) fn overflow_warning(webapps: u32) -> Option<String> {
     let needed = entries_needed(webapps);
     (needed > thresh3).then(|| {
         format!(
-            "warning: net.ipv4.neigh.default.gc_thresh3 is {thresh3}, but ha + {webapps} running webapps need about {needed} neighbour entries (Serf members flap); run `{}` or `up --tune-host=persist`",
+            "warning: net.ipv4.neigh.default.gc_thresh3 is {thresh3}, but ha + {webapps} running webapps need about {needed} neighbour entries (Serf members flap); run `{}`, or `cargo xtask scale --webapps {webapps} --tune-host=persist`",
             sysctl_command(tuned(needed))
         )
     })
@@ -110,10 +120,18 @@ fn check_in(
         return Ok(());
     };
     let needed = entries_needed(webapps);
+    let values = tuned(needed);
     if needed <= thresh3 {
+        // Enough for this boot (tuned earlier, or by hand); `persist` still keeps it.
+        if tune == Some(TuneHost::Persist) {
+            let current = NAMES.map(|name| read(&dir.join(name)).unwrap_or(0));
+            persist(
+                drop_in_dir,
+                std::array::from_fn(|i| current[i].max(values[i])),
+            )?;
+        }
         return Ok(());
     }
-    let values = tuned(needed);
     let Some(tune) = tune else {
         bail!(UsageError(format!(
             "net.ipv4.neigh.default.gc_thresh3 is {thresh3}, but ha + {webapps} webapps need about {needed} neighbour entries (an overflowing ARP table makes Serf members flap); run `{}` or pass --tune-host (--tune-host=persist: also after a reboot)",
@@ -140,12 +158,23 @@ fn check_in(
             "tuned the host for this boot: {done} (--tune-host=persist also writes /etc/sysctl.d/{DROP_IN}, for after a reboot)"
         ),
         TuneHost::Persist => {
-            let file = drop_in_dir.join(DROP_IN);
-            std::fs::write(&file, drop_in(values))
-                .with_context(|| format!("--tune-host=persist: writing {} (needs root)", file.display()))?;
-            println!("tuned the host: {done}; kept after a reboot in {}", file.display());
+            println!("tuned the host: {done}");
+            persist(drop_in_dir, values)?;
         }
     }
+    Ok(())
+}
+
+/// Writes the sysctl.d drop-in that sets `values` at boot, and says so.
+fn persist(drop_in_dir: &Path, values: [u64; 3]) -> anyhow::Result<()> {
+    let file = drop_in_dir.join(DROP_IN);
+    std::fs::write(&file, drop_in(values)).with_context(|| {
+        format!(
+            "--tune-host=persist: writing {} (needs root)",
+            file.display()
+        )
+    })?;
+    println!("kept after a reboot: {}", file.display());
     Ok(())
 }
 
@@ -215,5 +244,9 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} in {text}");
         }
         assert_eq!(read(&dir.path().join("gc_thresh3")), Some(16384));
+        // Already enough for this boot: persist still writes the drop-in.
+        std::fs::remove_file(drop_ins.path().join(DROP_IN)).unwrap();
+        check_in(dir.path(), drop_ins.path(), 50, Some(TuneHost::Persist)).unwrap();
+        assert!(drop_ins.path().join(DROP_IN).exists());
     }
 }

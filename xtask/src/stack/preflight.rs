@@ -19,6 +19,12 @@ pub(crate) async fn check(
 ) -> anyhow::Result<()> {
     // Every node gets the gossip key (ha the TLS key too).
     engine.ensure_private_transport()?;
+    // An app image's webapps need their sidecars' names too.
+    if super::app::has_sidecar(cluster) {
+        for node in nodes.iter().filter(|n| n.role == cluster::Role::Backend) {
+            super::app::sidecar_exists(engine, cluster, &node.name).await?;
+        }
+    }
     // Host ports the project's running ha already publishes are ours, not a conflict.
     let mut published_by_ha: Vec<u16> = Vec::new();
     for node in nodes {

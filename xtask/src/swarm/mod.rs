@@ -197,6 +197,8 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
     if from == webapps {
         return Ok(());
     }
+    // Registry logins may go to the manager.
+    engine.ensure_private_transport()?;
     // New tasks may land on a node that joined since `up`.
     let images: Vec<String> = current.iter().filter_map(service_image).collect();
     let login = registry_login::for_cluster(ctx, cluster)?;
