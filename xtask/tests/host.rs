@@ -93,7 +93,12 @@ fn secrets_over_tcp_only_when_agreed_no_remote_tuning_and_a_neighbour_table_warn
     // reaches for that engine (the name is never resolved). One on this host's loopback,
     // like the relay, is this machine's and may be tuned.
     let tune = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["up", "--tune-host", "--config", stack.config.to_str().unwrap()])
+        .args([
+            "up",
+            "--tune-host",
+            "--config",
+            stack.config.to_str().unwrap(),
+        ])
         .current_dir(support::root())
         .env("CI", "true")
         .env("DOCKER_HOST", "tcp://docker.example:2376")
