@@ -160,9 +160,20 @@ fn joins_leaves_and_failures_need_no_reload() {
     .assert_success();
     docker(&["start", &s1]).assert_success();
     wait_exactly(&stack, &[1, 3]);
-    assert_eq!(reloads(&stack), before + 1, "the fallback reloads once");
     let log = serf_log(&stack);
-    assert!(log.contains("reloading instead"), "{log}");
+    // Either the join's runtime add fails and falls back to one validated reload, or the
+    // safety net's drift repair (every 5 s) took the unknown server out first and the
+    // join needed none: a race, both right.
+    if log.contains("reloading instead") {
+        assert_eq!(reloads(&stack), before + 1, "the fallback reloads once");
+    } else {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("repaired:") && l.contains(&s1)),
+            "{log}"
+        );
+        assert_eq!(reloads(&stack), before, "repaired without a reload");
+    }
     let addr = format!("server {s1} {}.2:3000", stack.net);
     assert!(config(&stack).contains(&addr), "{}", config(&stack));
     assert_eq!(stack.hosts_answering(6), stack.nodes(&[1, 3]));
