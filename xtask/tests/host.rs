@@ -41,21 +41,32 @@ fn relay(client: TcpStream) {
     let _ = upstream.join();
 }
 
-fn xtask_over_tcp(stack: &Stack, port: u16, consent: bool, args: &[&str]) -> Run {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--config", stack.config.to_str().unwrap()]);
+/// `cargo xtask ARGS --config <stack>` with `env` set (`None`: removed).
+fn xtask_with(stack: &Stack, env: &[(&str, Option<&str>)], args: &[&str]) -> Run {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
-        .args(&all)
+        .args(args)
+        .args(["--config", stack.config.to_str().unwrap()])
         .current_dir(support::root())
-        .env("CI", "true")
-        .env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"))
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("LBKIT_PLAINTEXT_SECRETS");
-    if consent {
-        command.env("LBKIT_PLAINTEXT_SECRETS", "1");
+        .env("CI", "true");
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
     }
     command.output().expect("running xtask").into()
+}
+
+/// Against the engine through the relay on 127.0.0.1:`port`, with or without consent.
+fn xtask_over_tcp(stack: &Stack, port: u16, consent: bool, args: &[&str]) -> Run {
+    let host = format!("tcp://127.0.0.1:{port}");
+    let env = [
+        ("DOCKER_HOST", Some(host.as_str())),
+        ("DOCKER_TLS_VERIFY", None),
+        ("LBKIT_PLAINTEXT_SECRETS", consent.then_some("1")),
+    ];
+    xtask_with(stack, &env, args)
 }
 
 #[test]
@@ -92,19 +103,11 @@ fn secrets_over_tcp_only_when_agreed_no_remote_tuning_and_a_neighbour_table_warn
     // An engine on another host: --tune-host cannot tune it, and says so before it
     // reaches for that engine (the name is never resolved). One on this host's loopback,
     // like the relay, is this machine's and may be tuned.
-    let tune = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "up",
-            "--tune-host",
-            "--config",
-            stack.config.to_str().unwrap(),
-        ])
-        .current_dir(support::root())
-        .env("CI", "true")
-        .env("DOCKER_HOST", "tcp://docker.example:2376")
-        .output()
-        .map(Run::from)
-        .expect("running xtask");
+    let tune = xtask_with(
+        &stack,
+        &[("DOCKER_HOST", Some("tcp://docker.example:2376"))],
+        &["up", "--tune-host"],
+    );
     assert_eq!(tune.status.code(), Some(2), "{}", tune.all_text());
     assert!(
         tune.stderr_text().contains(
@@ -123,14 +126,7 @@ fn secrets_over_tcp_only_when_agreed_no_remote_tuning_and_a_neighbour_table_warn
     let sysctl = support::Scratch::new("e2e-host-neigh");
     sysctl.write("gc_thresh3", "3\n");
     let status = |dir: &std::path::Path| -> Run {
-        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["status", "--config", stack.config.to_str().unwrap()])
-            .current_dir(support::root())
-            .env("CI", "true")
-            .env("LBKIT_NEIGH_DIR", dir)
-            .output()
-            .expect("running xtask")
-            .into()
+        xtask_with(&stack, &[("LBKIT_NEIGH_DIR", dir.to_str())], &["status"])
     };
     let small = status(&sysctl.path(""));
     small.assert_success();
