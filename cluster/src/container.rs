@@ -19,8 +19,8 @@ const STOP_SLACK_S: u32 = 5;
 pub const HA_STOP_TIMEOUT_S: u32 = 10;
 
 /// Capabilities every webapp container runs without. NET_RAW would let root in an app
-/// (an nginx master, say) open a packet socket and read what Serf's sidecar sends on the
-/// shared loopback (its RPC token); nothing the toolkit runs needs it.
+/// (an nginx master, say) open packet sockets: forge or read raw traffic on the cluster
+/// network; nothing the toolkit runs needs it.
 pub const WEBAPP_CAP_DROP: [&str; 1] = ["NET_RAW"];
 
 /// Capabilities `[webapps] cap_add` may not name: each would undo the drop above, let

@@ -158,7 +158,7 @@ impl HealthCheck {
 pub enum AppMode<'a> {
     /// The lab's web app, built by the toolkit (the default).
     Lab,
-    /// A user's image, unchanged, with Serf in a sidecar sharing its network namespace.
+    /// A user's image, unchanged, with Serf in a sidecar container of its own.
     Image(&'a str),
     /// A user's build context on the project's base: s6 and Serf in the app's container.
     Build(&'a str),
@@ -313,10 +313,32 @@ impl Cluster {
             .filter(move |ip| *ip != gateway && *ip != self.ha.ip)
     }
 
-    /// How many webapps the subnet can hold.
+    /// How many webapps the subnet can hold: an app image's webapp takes two addresses
+    /// (its own and its sidecar's).
     pub fn max_webapps(&self) -> u32 {
         let hosts = self.network.subnet.hosts().count() as u32;
-        hosts.saturating_sub(2)
+        let free = hosts.saturating_sub(2);
+        match self.webapps.mode() {
+            AppMode::Image(_) => free / 2,
+            AppMode::Lab | AppMode::Build(_) => free,
+        }
+    }
+
+    /// The address of webapp `webapp`'s Serf sidecar (an app image's): sidecars take
+    /// the free addresses from the top of the subnet down, so neither a webapp's nor a
+    /// sidecar's address depends on the count.
+    pub fn sidecar_ip(&self, webapp: &str) -> Option<Ipv4Addr> {
+        let index: u32 = webapp.strip_prefix(&self.webapps.prefix)?.parse().ok()?;
+        if index == 0 || index > self.max_webapps() {
+            return None;
+        }
+        let gateway = self.gateway();
+        self.network
+            .subnet
+            .hosts()
+            .rev()
+            .filter(|ip| *ip != gateway && *ip != self.ha.ip)
+            .nth(index as usize - 1)
     }
 
     /// Webapp number `index` (1-based): `s1` gets the first free address, and so on, so a

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::model::{Cluster, Node, Role};
+use crate::model::{AppMode, Cluster, Node, Role};
 use crate::names::natural_key;
 use crate::swarm::{SwarmImages, SwarmSecret};
 
@@ -211,7 +211,7 @@ impl Cluster {
         join.sort_by_key(|n| n.role != Role::Balancer);
         let join = join
             .iter()
-            .map(|n| n.ip.to_string())
+            .map(|n| self.serf_ip(n).to_string())
             .collect::<Vec<_>>()
             .join(" ");
         let mut env = vec![
@@ -239,6 +239,15 @@ impl Cluster {
             }
         }
         env
+    }
+
+    /// The address node `node`'s Serf agent gossips on: an app image's webapp's is its
+    /// sidecar's.
+    pub fn serf_ip(&self, node: &Node) -> Ipv4Addr {
+        match (node.role, self.webapps.mode()) {
+            (Role::Backend, AppMode::Image(_)) => self.sidecar_ip(&node.name).unwrap_or(node.ip),
+            _ => node.ip,
+        }
     }
 
     /// How long the lab app lets in-flight requests finish once it stops accepting.

@@ -172,11 +172,11 @@ fn cross_checks(cluster: &Cluster) -> Result<(), Violation> {
         }
     }
     if cluster.deploy.is_swarm() {
-        // A Swarm service cannot share another task's network namespace.
+        // The Swarm target deploys no sidecar service.
         if cluster.webapps.image.is_some() {
             return violation(
                 "webapps.image",
-                "runs beside a Serf sidecar in the app's network namespace, which Swarm services cannot share; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead",
+                "runs beside a Serf sidecar container, which the Swarm target does not deploy; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead",
             );
         }
         if cluster.ha.name == "webapps" {
@@ -194,9 +194,13 @@ fn cross_checks(cluster: &Cluster) -> Result<(), Violation> {
     }
     let max = cluster.max_webapps();
     if cluster.webapps.count > max {
+        let sidecars = match cluster.webapps.mode() {
+            AppMode::Image(_) => ", two addresses each with their Serf sidecars",
+            AppMode::Lab | AppMode::Build(_) => "",
+        };
         return violation(
             "webapps.count",
-            format!("{} webapps do not fit in network.subnet {} (room for {max} besides the gateway and ha); lower the count or use a larger subnet", cluster.webapps.count, cluster.network.subnet),
+            format!("{} webapps do not fit in network.subnet {} (room for {max} besides the gateway and ha{sidecars}); lower the count or use a larger subnet", cluster.webapps.count, cluster.network.subnet),
         );
     }
     Ok(())
@@ -443,7 +447,7 @@ fn cap_add(names: &[String]) -> Result<Vec<String>, Violation> {
             return violation(
                 key,
                 format!(
-                    "{name:?} would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"
+                    "{name:?} would undo the webapps' hardening (raw traffic on the cluster network, or a way out of the container); remove it"
                 ),
             );
         }

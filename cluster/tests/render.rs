@@ -297,3 +297,35 @@ fn swarm_model_round_trips_through_toml() {
         "lbkit.invalid/lab4/webapp:1"
     );
 }
+
+#[test]
+fn an_app_images_sidecars_take_addresses_from_the_top_of_the_subnet() {
+    let text = LAB.replace("count = 2", "count = 2\nimage = \"shop:1\"");
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    let hosts = cluster.network.subnet.hosts().count() as u32;
+    // Two addresses a webapp (its own, its sidecar's), besides the gateway and ha.
+    assert_eq!(cluster.max_webapps(), (hosts - 2) / 2);
+    let top = cluster.network.subnet.broadcast();
+    let below = |n: u32| std::net::Ipv4Addr::from(u32::from(top) - n);
+    assert_eq!(cluster.sidecar_ip("s1"), Some(below(1)));
+    assert_eq!(cluster.sidecar_ip("s2"), Some(below(2)));
+    let last = format!("s{}", cluster.max_webapps());
+    let first_free = cluster.webapp_node(cluster.max_webapps()).unwrap().ip;
+    assert!(cluster.sidecar_ip(&last).unwrap() > first_free);
+    assert_eq!(
+        cluster.sidecar_ip(&format!("s{}", cluster.max_webapps() + 1)),
+        None
+    );
+    assert_eq!(cluster.sidecar_ip("x1"), None);
+    // Serf joins the sidecars' addresses, where the webapps' agents listen.
+    let nodes = cluster.webapp_nodes(2);
+    let env = cluster.node_env(&cluster.ha_node(), &nodes);
+    let join = env.iter().find(|(k, _)| k == "SERF_JOIN").unwrap();
+    assert_eq!(join.1, format!("{} {}", below(1), below(2)));
+    // The lab's webapps keep one address each.
+    assert_eq!(lab().max_webapps(), hosts - 2);
+    assert_eq!(
+        lab().serf_ip(&lab().webapp_nodes(1)[0]),
+        lab().webapp_nodes(1)[0].ip
+    );
+}

@@ -28,9 +28,9 @@ fn each_mistake_has_a_precise_message() {
     let table: &[(&str, &str, &str)] = &[
         // (replace, with, expected message)
         ("[serf]", "colour = \"red\"\n[serf]", "cluster.toml:34: webapps.colour: unknown field `colour`, expected one of `count`, `prefix`, `port`, `image`, `build`, `command`, `max_unavailable`, `drain_ms`, `cap_add`"),
-        ("[serf]", "cap_add = [\"NET_RAW\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"NET_RAW\" would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"),
-        ("[serf]", "cap_add = [\"all\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"all\" would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"),
-        ("[serf]", "cap_add = [\"CAP_SYS_PTRACE\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"CAP_SYS_PTRACE\" would undo the webapps' hardening (raw traffic on the loopback the Serf sidecar shares, or a way out of the container); remove it"),
+        ("[serf]", "cap_add = [\"NET_RAW\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"NET_RAW\" would undo the webapps' hardening (raw traffic on the cluster network, or a way out of the container); remove it"),
+        ("[serf]", "cap_add = [\"all\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"all\" would undo the webapps' hardening (raw traffic on the cluster network, or a way out of the container); remove it"),
+        ("[serf]", "cap_add = [\"CAP_SYS_PTRACE\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"CAP_SYS_PTRACE\" would undo the webapps' hardening (raw traffic on the cluster network, or a way out of the container); remove it"),
         ("[serf]", "cap_add = [\"FLY\"]\n[serf]", "cluster.toml:34: webapps.cap_add: \"FLY\" is not a Linux capability; use Docker's names, e.g. [\"SYS_NICE\"]"),
         ("count = 2", "count = \"two\"", "cluster.toml:30: webapps.count: invalid type: string \"two\", expected an integer"),
         ("count = 2", "count = 2\ncount = 3", "cluster.toml:31: webapps.count: duplicate key"),
@@ -63,7 +63,7 @@ fn each_mistake_has_a_precise_message() {
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\nha_constraint = 'node.labels.zone == \"a\"'", "cluster.toml:37: deploy.ha_constraint: \"node.labels.zone == \\\"a\\\"\" has a quote, backslash or line break; write the value bare, e.g. \"node.labels.zone == a\""),
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\nregistry = \"team\"", "cluster.toml:37: deploy.registry: \"team\" is not a registry prefix; use host[:port][/path], e.g. \"registry.example:5000/team\""),
         ("profile = \"lan\"", "profile = \"lan\"\n[deploy]\naddress = \"lb.example\"", "cluster.toml:37: deploy.address: \"lb.example\" is not an IPv4 address; use the address of ha's node as this host reaches it, e.g. \"127.0.0.1\""),
-        ("port = 3000", "port = 3000\nimage = \"shop:1\"\n[deploy]\ntarget = \"swarm\"", "cluster.toml:33: webapps.image: runs beside a Serf sidecar in the app's network namespace, which Swarm services cannot share; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead"),
+        ("port = 3000", "port = 3000\nimage = \"shop:1\"\n[deploy]\ntarget = \"swarm\"", "cluster.toml:33: webapps.image: runs beside a Serf sidecar container, which the Swarm target does not deploy; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead"),
         ("count = 2", "count = -1", "cluster.toml:30: webapps.count: -1 is negative; use 0 or more"),
         ("profile = \"lan\"", "profile = \"mars\"", "cluster.toml:35: serf.profile: \"mars\" is not supported; use one of lan, wan, local"),
         ("suite = \"bookworm\"", "suite = \"Bookworm 12\"", "cluster.toml:11: base.suite: \"Bookworm 12\" is not a Debian suite name; use e.g. \"bookworm\""),

@@ -361,6 +361,30 @@ fn nginx_image_with_a_serf_sidecar() {
         .filter(|n| n.ends_with("-serf"))
         .count();
     assert_eq!(sidecars, COUNT as usize, "one sidecar per webapp");
+    // The sidecar has an address of its own; ha serves each webapp at its app's address,
+    // the one Docker's DNS gives the app's name, never the gossiping sidecar's.
+    let servers = stack
+        .ha_exec(&["ha-agent", "cli", "admin", "show servers state nodes"])
+        .stdout_text();
+    let address = |container: &str| {
+        let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}";
+        docker(&["inspect", "-f", format, container])
+            .stdout_text()
+            .trim()
+            .to_string()
+    };
+    for n in 1..=COUNT {
+        let node = stack.node(n);
+        let app = address(&node);
+        assert_ne!(app, address(&format!("{node}-serf")), "{node}");
+        let served: Vec<&str> = servers
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 4 && f[3] == node)
+            .map(|f| f[4])
+            .collect();
+        assert_eq!(served, [app.as_str()], "{node}:\n{servers}");
+    }
 
     set_config(&stack, &tag("v3"), "lbkit-e2e-missing:v9");
     assert_refused(
@@ -373,8 +397,8 @@ fn nginx_image_with_a_serf_sidecar() {
     assert_refused(&stack, "wrong port", "webapps.port: the app");
     set_config(&stack, "port = 8080", "port = 80");
 
-    // Root in the app cannot open a raw socket (it would read what the sidecar sends on
-    // the shared loopback, Serf's RPC token); ha, not an app, can: the probe works.
+    // Root in the app cannot open a raw socket (it would read its neighbours' traffic);
+    // ha, not an app, can: the probe works.
     let raw_socket = |container: &str| {
         let open = "socket(my $s, 17, 3, 0) or die \"$!\\n\"; print \"opened\\n\"";
         docker(&["exec", container, "perl", "-e", open])

@@ -131,4 +131,57 @@ fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
         .map(|(_, s)| s.as_str());
     assert_eq!(s2_state, Some("exited"), "{states:?}");
     assert_eq!(stack.answering(12), Some(only_s1));
+
+    // An unchanged app image beside its Serf sidecar comes back the same way.
+    let image = AppImage::build(&stack, &docker_host);
+    let text = std::fs::read_to_string(&stack.config).unwrap();
+    let text = text.replace(
+        "[webapps]\n",
+        &format!("[webapps]\nimage = \"{}\"\n", image.0),
+    );
+    std::fs::write(&stack.config, text).unwrap();
+    inner_xtask(&stack, &docker_host, &["up"]).assert_success();
+    assert_eq!(stack.answering(12), Some(all.clone()));
+    let took = restart_daemon(&stack, &node, &all);
+    eprintln!(
+        "daemon restart -> serving both app images again: {:.1} s",
+        took.as_secs_f64()
+    );
+    let states = inner_states(&docker_host, &stack);
+    let names: Vec<&str> = states.iter().map(|(n, _)| n.as_str()).collect();
+    let sidecar = format!("{s2}-serf");
+    assert!(names.contains(&sidecar.as_str()), "{states:?}");
+    assert_eq!(states.len(), 5, "{states:?}");
+    assert!(states.iter().all(|(_, s)| s == "running"), "{states:?}");
+}
+
+/// The lab's app as an unchanged image that is not ours to change: its binary as the
+/// entrypoint (no s6, no Serf), built on the host and loaded into the nested engine.
+/// Removed from the host when dropped (the nested engine goes with its volume).
+struct AppImage(String);
+
+impl AppImage {
+    fn build(stack: &Stack, docker_host: &str) -> AppImage {
+        let image = AppImage(format!("{}-app:v1", stack.name));
+        let scratch = support::Scratch::new(&format!("{}-app", stack.name));
+        scratch.write(
+            "Dockerfile",
+            &format!(
+                "FROM {}/webapp\nUSER webapp\nENTRYPOINT [\"/usr/local/bin/webapp\"]\n",
+                stack.name
+            ),
+        );
+        let context = scratch.path("");
+        docker(&["build", "-q", "-t", &image.0, context.to_str().unwrap()]).assert_success();
+        let archive = scratch.path("app.tar");
+        docker(&["save", "-o", archive.to_str().unwrap(), &image.0]).assert_success();
+        docker(&["-H", docker_host, "load", "-i", archive.to_str().unwrap()]).assert_success();
+        image
+    }
+}
+
+impl Drop for AppImage {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", &self.0]);
+    }
 }

@@ -1,5 +1,5 @@
 //! Containers that share another container's network namespace (`network_mode:
-//! container:<name>`): the Serf sidecar of an app image, and the probe of a trial app.
+//! container:<name>`, or none): the trial run of an app and its probe.
 use std::collections::HashMap;
 
 use anyhow::Context as _;

@@ -35,9 +35,15 @@ impl Engine {
         let (port_bindings, exposed) = publish(&spec.published, "127.0.0.1");
         let socket_dir = spec.socket_dir.display();
         let host_config = HostConfig {
-            // What dockerd needs here (measured): mounts, netfilter, cgroups; seccomp and
-            // AppArmor profiles would refuse its mounts. --privileged is refused on this host.
-            cap_add: Some(vec!["SYS_ADMIN".into(), "NET_ADMIN".into()]),
+            // What dockerd needs here (measured): mounts, netfilter, cgroups, and
+            // SYS_PTRACE for runc to open a non-root process's namespaces (a container
+            // joining an app's network, e.g. `up`'s trial probe); seccomp and AppArmor
+            // profiles would refuse its mounts. --privileged is refused on this host.
+            cap_add: Some(vec![
+                "SYS_ADMIN".into(),
+                "NET_ADMIN".into(),
+                "SYS_PTRACE".into(),
+            ]),
             security_opt: Some(vec![
                 "seccomp=unconfined".into(),
                 "apparmor=unconfined".into(),

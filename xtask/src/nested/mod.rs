@@ -2,8 +2,8 @@
 //! through its unix socket (a host folder under .state/). Used to restart a daemon for
 //! real in tests; the Swarm lab builds its nodes from the same pieces.
 //!
-//! The image is Debian's docker.io on the debootstrapped base; the node gets SYS_ADMIN and
-//! NET_ADMIN, unconfined seccomp/AppArmor and the host's cgroup tree, and its dockerd a
+//! The image is Debian's docker.io on the debootstrapped base; the node gets SYS_ADMIN,
+//! NET_ADMIN and SYS_PTRACE, unconfined seccomp/AppArmor and the host's cgroup tree, and its dockerd a
 //! cgroup parent of its own. Images are copied in with save/load (no registry).
 pub(crate) mod cgroups;
 pub(crate) mod command;

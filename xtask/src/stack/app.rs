@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use cluster::{labels, AppMode, Cluster, Node};
 
 use crate::context::{Ctx, UsageError};
-use crate::engine::{AttachedSpec, Engine, FileUpload};
+use anyhow::Context as _;
 
-/// Label on a sidecar: the webapp whose network namespace it shares.
+use crate::engine::{AttachedSpec, ContainerSpec, Engine, FileUpload};
+
+/// Label on a sidecar: the webapp whose Serf agent it runs.
 pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
 
 /// Role label of a Serf sidecar, and of the containers of an app's trial run.
@@ -59,14 +61,16 @@ fn app_service(command: &[String]) -> String {
 }
 
 /// The sidecar's watch on its app. It has no Docker socket (and must not): it probes the
-/// app's port on the shared loopback, and once the app answered and then stops answering,
-/// it stops its own s6 tree, so Serf leaves (down-signal SIGINT) and ha drops the node.
+/// app's port by the app's container name, and once the app answered and then stops
+/// answering, it stops its own s6 tree, so Serf leaves (down-signal SIGINT) and ha drops
+/// the node. The restart policy starts the sidecar again; it rejoins, and leaves again
+/// only after its app has answered once more.
 const APP_WATCH: &str = r#"#!/bin/bash
 # Written by `cargo xtask up`: the Serf sidecar leaves when its app stops answering.
 exec 2>&1
 seen=0 fails=0
 while sleep 1; do
-  if timeout 1 bash -c "</dev/tcp/127.0.0.1/$NODE_PORT" 2>/dev/null; then
+  if timeout 1 bash -c "</dev/tcp/$APP_HOST/$NODE_PORT" 2>/dev/null; then
     seen=1 fails=0
   elif [ "$seen" = 1 ]; then
     fails=$((fails + 1))
@@ -107,32 +111,45 @@ pub(crate) async fn upload_services(
     Ok(())
 }
 
-/// Creates (not starts) the Serf sidecar of webapp `node`, in its network namespace.
+/// Creates (not starts) the Serf sidecar of webapp `node`: a container of its own at the
+/// sidecar's address, with the app's restart policy. It does not share the app's network
+/// namespace, so it comes back after a daemon restart whatever the order, and nothing it
+/// sends on its loopback (the RPC token) is visible to the app.
 pub(crate) async fn create_sidecar(
     engine: &Engine,
     cluster: &Cluster,
     node: &Node,
-    env: Vec<(String, String)>,
+    mut env: Vec<(String, String)>,
 ) -> anyhow::Result<String> {
     let name = sidecar_name(&node.name);
+    let ip = cluster
+        .sidecar_ip(&node.name)
+        .with_context(|| format!("network.subnet has no address for {name}"))?;
     let labels = HashMap::from([
         (labels::PROJECT.to_string(), cluster.project.clone()),
         (labels::ROLE.to_string(), SIDECAR.to_string()),
         (SIDECAR_OF.to_string(), node.name.clone()),
     ]);
-    let base = cluster.image_tag("base");
-    engine
-        .create_attached(&AttachedSpec {
-            name: &name,
-            image: &base,
-            network_mode: format!("container:{}", node.name),
-            env,
-            labels,
-            cmd: None,
-            // As long as its app's: Serf must not be killed before it has left.
-            stop_timeout_s: Some(cluster.webapps.stop_timeout_s()),
-        })
-        .await?;
+    env.push(("APP_HOST".to_string(), node.name.clone()));
+    let spec = ContainerSpec {
+        name: name.clone(),
+        image: cluster.image_tag("base"),
+        env,
+        labels,
+        network: cluster.network.name.clone(),
+        ip,
+        published: Vec::new(),
+        bind: cluster.ha.bind,
+        command: None,
+        user: None,
+        // As long as its app's: Serf must not be killed before it has left.
+        stop_timeout_s: Some(cluster.webapps.stop_timeout_s()),
+        health_interval_s: None,
+        cap_drop: cluster::WEBAPP_CAP_DROP.map(String::from).to_vec(),
+        cap_add: Vec::new(),
+        no_new_privileges: true,
+    };
+    engine.create_container(&spec).await?;
     Ok(name)
 }
 

@@ -341,8 +341,8 @@ async fn create(
     engine.start_container(&spec.name).await
 }
 
-/// Starts a stopped node; an app image's sidecar is made anew (it must join the app's new
-/// network namespace).
+/// Starts a stopped node; an app image's sidecar is made anew (with the environment of
+/// today's cluster).
 async fn start(
     ctx: &Ctx,
     engine: &Engine,

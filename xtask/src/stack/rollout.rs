@@ -6,6 +6,7 @@
 //! therefore drained first (Serf leaves, ha drops the server, in-flight requests finish),
 //! then replaced: at most `max_unavailable` servers are out of rotation at any moment,
 //! and no request is sent to a server on its way out.
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -102,8 +103,9 @@ async fn remember_previous(
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Replaces the webapps `names` batch by batch. Every declared webapp must be served
-/// after each batch; a batch that is not stops the rollout (the others keep serving).
+/// Replaces the webapps `names` batch by batch. After each batch every webapp that served
+/// before and every one replaced so far must be served; a batch that is not stops the
+/// rollout (the others keep serving).
 pub(crate) async fn run(
     ctx: &Ctx,
     cluster: &Cluster,
@@ -126,9 +128,17 @@ pub(crate) async fn run(
     if rollout.image.is_none() {
         remember_previous(ctx, engine, cluster, first, &find(first)?.image).await?;
     }
-    let expected: Vec<String> = desired
+    // The webapps serving now (one stopped by hand is not waited for until replaced),
+    // then each replaced one too.
+    let running: HashSet<String> = super::observe(engine, cluster)
+        .await?
+        .into_iter()
+        .filter(|o| o.running)
+        .map(|o| o.name)
+        .collect();
+    let mut expected: Vec<String> = desired
         .iter()
-        .filter(|d| d.node.name != cluster.ha.name)
+        .filter(|d| d.node.name != cluster.ha.name && running.contains(&d.node.name))
         .map(|d| d.node.name.clone())
         .collect();
     let width = cluster.webapps.max_unavailable.max(1) as usize;
@@ -137,6 +147,11 @@ pub(crate) async fn run(
         let started = Instant::now();
         replaced += batch.len();
         let which = batch.join(", ");
+        for name in batch {
+            if !expected.contains(name) {
+                expected.push(name.clone());
+            }
+        }
         println!(
             "rolling update {replaced}/{}: draining and replacing {which}",
             names.len()

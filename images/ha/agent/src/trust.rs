@@ -3,7 +3,10 @@
 //! webapp can read it), so a member is put in rotation only when the address it gossips
 //! is the one the orchestrator gave that workload:
 //! - one engine: its name is `<prefix><number>` and Docker's DNS maps that name (a
-//!   container's, chosen by the engine) to exactly the member's address;
+//!   container's, chosen by the engine) to exactly the member's address; or, for an app
+//!   image's webapp, whose Serf runs in a sidecar container of its own, DNS maps
+//!   `<name>-serf` to exactly the member's address, and the server is the address DNS
+//!   gives `<name>` (the app's container), never one the member claims;
 //! - a Swarm: its address is one of the webapps service's tasks (`tasks.<service>`).
 //!
 //! On both, one address backs at most one server. A DNS failure or a slow answer never
@@ -80,6 +83,9 @@ pub(crate) struct Trust {
     /// One engine: the verdict on each (name, address), until when it holds, and how
     /// many times in a row it was not a yes (the backoff).
     verdicts: HashMap<(String, Ipv4Addr), (Verdict, Instant, u32)>,
+    /// One engine: the app's address of each confirmed (name, address) gossiping from a
+    /// sidecar, as DNS gave it.
+    apps: HashMap<(String, Ipv4Addr), Ipv4Addr>,
     /// A Swarm: the tasks' addresses, when they were last read.
     tasks: Option<(BTreeSet<Ipv4Addr>, Instant)>,
     /// A Swarm: when each candidate address was first seen (a task list read before that
@@ -95,6 +101,7 @@ impl Trust {
             orchestrator,
             resolver,
             verdicts: HashMap::new(),
+            apps: HashMap::new(),
             tasks: None,
             first_seen: HashMap::new(),
             tasks_asked: None,
@@ -117,7 +124,7 @@ impl Trust {
         let mut decision = Decision::default();
         let mut legit = Vec::new();
         for (candidate, (verdict, until)) in candidates.iter().zip(verdicts) {
-            let backend = &candidate.backend;
+            let backend = &self.served_backend(candidate);
             let serves = serving.get(&backend.name) == Some(&served_addr(backend));
             if verdict != Verdict::Legit {
                 decision.recheck_at = Some(decision.recheck_at.map_or(until, |t| t.min(until)));
@@ -135,7 +142,7 @@ impl Trust {
         for (backend, holder) in doubles {
             let candidate = candidates
                 .iter()
-                .find(|c| c.backend == backend)
+                .find(|c| self.served_backend(c) == backend)
                 .expect("a double is a candidate");
             decision.refused.push(candidate.skipped(&format!(
                 "{holder} already serves the address {}",
@@ -143,6 +150,16 @@ impl Trust {
             )));
         }
         decision
+    }
+
+    /// The server a candidate would be: a sidecar's member serves at its app's address.
+    fn served_backend(&self, candidate: &Candidate) -> Backend {
+        let backend = &candidate.backend;
+        let key = (backend.name.clone(), backend.ip);
+        Backend {
+            ip: self.apps.get(&key).copied().unwrap_or(backend.ip),
+            ..backend.clone()
+        }
     }
 
     fn engine_verdicts(
@@ -157,6 +174,7 @@ impl Trust {
             .collect();
         // Forget members that are gone: memory stays bounded by Serf's own list.
         self.verdicts.retain(|key, _| present.contains(key));
+        self.apps.retain(|key, _| present.contains(key));
         let to_ask: Vec<String> = candidates
             .iter()
             .filter(|c| follows_naming(prefix, &c.backend.name))
@@ -174,6 +192,26 @@ impl Trust {
             BTreeMap::new()
         } else {
             self.resolver.lookup_all(&to_ask)
+        };
+        // A name that is a container at another address may be an app image's webapp,
+        // whose Serf gossips from its sidecar: asked only then (a name Docker's DNS does
+        // not know is forwarded to the host's resolvers).
+        let sidecars: Vec<String> = candidates
+            .iter()
+            .filter(|c| match answers.get(&c.backend.name) {
+                Some(Answer::Addresses(addresses)) => {
+                    addresses.len() == 1 && !addresses.contains(&c.backend.ip)
+                }
+                _ => false,
+            })
+            .map(|c| sidecar_name(&c.backend.name))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let sidecar_answers = if sidecars.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.resolver.lookup_all(&sidecars)
         };
         if !answers.is_empty() {
             let unsure = answers.values().any(|a| *a == Answer::Unsure);
@@ -197,7 +235,14 @@ impl Trust {
                             .get(&key)
                             .cloned()
                             .unwrap_or((Verdict::Unsure, now, 0));
-                    let verdict = match judge_engine(name, ip, answer) {
+                    let judged = match sidecar_answers.get(&sidecar_name(name)) {
+                        Some(sidecar) => judge_sidecar(name, ip, answer, sidecar),
+                        None => (judge_engine(name, ip, answer), None),
+                    };
+                    if let (Verdict::Legit, Some(app)) = judged {
+                        self.apps.insert(key.clone(), app);
+                    }
+                    let verdict = match judged.0 {
                         // A confirmed member is not dropped because DNS is slow.
                         Verdict::Unsure if previous == Verdict::Legit => Verdict::Legit,
                         verdict => verdict,
@@ -324,6 +369,30 @@ pub(crate) fn judge_engine(name: &str, ip: Ipv4Addr, answer: &Answer) -> Verdict
     }
 }
 
+/// The container running webapp `name`'s Serf when its app is an unchanged image.
+pub(crate) fn sidecar_name(name: &str) -> String {
+    format!("{name}-serf")
+}
+
+/// The engine's word on a member gossiping from a sidecar: `<name>-serf` resolves to
+/// exactly its address, and `<name>` to exactly one address, the server's. Otherwise the
+/// verdict on the name alone stands.
+pub(crate) fn judge_sidecar(
+    name: &str,
+    ip: Ipv4Addr,
+    app: &Answer,
+    sidecar: &Answer,
+) -> (Verdict, Option<Ipv4Addr>) {
+    let sidecar_name = sidecar_name(name);
+    match (judge_engine(&sidecar_name, ip, sidecar), app) {
+        (Verdict::Legit, Answer::Addresses(addresses)) if addresses.len() == 1 => {
+            (Verdict::Legit, addresses.first().copied())
+        }
+        (Verdict::Unsure, _) => (Verdict::Unsure, None),
+        _ => (judge_engine(name, ip, app), None),
+    }
+}
+
 /// At most one server per address: one already serving keeps it, otherwise the first in
 /// natural name order. Returns the admitted backends and each refused one with the name
 /// of the member that holds its address.
@@ -406,6 +475,29 @@ mod tests {
             Verdict::Refused(_)
         ));
         assert_eq!(judge_engine("s1", ip, &Answer::Unsure), Verdict::Unsure);
+    }
+
+    #[test]
+    fn a_sidecar_member_serves_at_its_apps_address() {
+        let gossip: Ipv4Addr = [10, 0, 0, 250].into();
+        let one = |last: u8| Answer::Addresses([[10, 0, 0, last].into()].into());
+        // s1-serf is the member's address: the server is s1's, from DNS.
+        assert_eq!(
+            judge_sidecar("s1", gossip, &one(2), &one(250)),
+            (Verdict::Legit, Some([10, 0, 0, 2].into()))
+        );
+        // A member in another container claiming s1: neither name is its address.
+        let (verdict, app) = judge_sidecar("s1", gossip, &one(2), &one(249));
+        assert!(matches!(verdict, Verdict::Refused(r) if r.contains("10.0.0.2")));
+        assert_eq!(app, None);
+        assert!(matches!(
+            judge_sidecar("s1", gossip, &one(2), &Answer::NoSuchName).0,
+            Verdict::Refused(_)
+        ));
+        assert_eq!(
+            judge_sidecar("s1", gossip, &one(2), &Answer::Unsure),
+            (Verdict::Unsure, None)
+        );
     }
 
     #[test]
