@@ -2,7 +2,8 @@
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::{stack, target};
+use crate::deploy;
+use crate::deploy::one_engine;
 
 #[derive(Args)]
 pub(crate) struct Down {
@@ -14,7 +15,7 @@ pub(crate) struct Down {
 impl Down {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let removed = target::of(cluster).remove(ctx, cluster).await?;
+        let removed = deploy::Deploy::of(cluster).remove(ctx, cluster).await?;
         for what in &removed {
             println!("removed {what}");
         }
@@ -31,10 +32,10 @@ impl Down {
             }
             // The tag a rollout put on the image it replaced (for --rollback): only while
             // it still names the image that rollout recorded.
-            let previous = stack::previous_tag(cluster);
+            let previous = one_engine::previous_tag(cluster);
             let tagged = engine.image(&previous).await?.and_then(|image| image.id);
             if let Some(id) = tagged {
-                if stack::recorded_previous(ctx, cluster).as_ref() == Some(&id) {
+                if one_engine::recorded_previous(ctx, cluster).as_ref() == Some(&id) {
                     engine.remove_image(&previous).await?;
                     println!("removed image tag {previous}");
                 } else {

@@ -8,9 +8,9 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::context::{Ctx, UsageError};
-use crate::stack::TuneHost;
+use crate::deploy::one_engine::TuneHost;
+use crate::deploy::{self, ScaleRequest, Scaled};
 use crate::table::{self, Column};
-use crate::target::{self, ScaleRequest, Scaled};
 
 #[derive(Args)]
 pub(crate) struct Scale {
@@ -50,7 +50,9 @@ impl Scale {
             timeout: Duration::from_secs(self.timeout),
             tune_host: self.tune_host,
         };
-        let scaled = target::of(cluster).scale(ctx, cluster, &request).await?;
+        let scaled = deploy::Deploy::of(cluster)
+            .scale(ctx, cluster, &request)
+            .await?;
         print_timings(&scaled);
         Ok(())
     }

@@ -7,8 +7,10 @@ use cluster::Cluster;
 use serde::Serialize;
 
 use crate::context::Ctx;
+use crate::deploy;
+use crate::deploy::one_engine;
 use crate::table::{self, Column};
-use crate::{haproxy_stats, serf_log, serf_members, stack, target};
+use crate::{haproxy_stats, serf_log, serf_members};
 
 #[derive(Args)]
 pub(crate) struct Status {
@@ -36,7 +38,7 @@ struct Row {
 impl Status {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let cluster = ctx.cluster()?;
-        let observed = target::of(cluster).observe(ctx, cluster).await?;
+        let observed = deploy::Deploy::of(cluster).observe(ctx, cluster).await?;
         let mut rows: BTreeMap<String, Row> = observed
             .members
             .into_iter()
@@ -90,7 +92,7 @@ impl Status {
             .values()
             .filter(|r| r.name != cluster.ha.name && r.container == "running")
             .count();
-        let warning = stack::overflow_warning(u32::try_from(running).unwrap_or(u32::MAX));
+        let warning = one_engine::overflow_warning(u32::try_from(running).unwrap_or(u32::MAX));
         print(self.json, cluster, rows)?;
         if let Some(warning) = warning {
             eprintln!("{warning}");

@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::stack::TuneHost;
-use crate::target::{self, UpRequest};
+use crate::deploy::one_engine::TuneHost;
+use crate::deploy::{self, UpRequest};
 
 #[derive(Args)]
 pub(crate) struct Up {
@@ -31,6 +31,6 @@ impl Up {
             rollback: self.rollback,
             tune_host: self.tune_host,
         };
-        target::of(cluster).up(ctx, cluster, &request).await
+        deploy::Deploy::of(cluster).up(ctx, cluster, &request).await
     }
 }

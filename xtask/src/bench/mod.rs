@@ -26,8 +26,9 @@ use clap::Args;
 use cluster::Cluster;
 
 use crate::context::{Ctx, UsageError};
+use crate::deploy::one_engine;
+use crate::haproxy_stats;
 use crate::interrupt::Interrupt;
-use crate::{haproxy_stats, stack};
 use report::Results;
 use scenario::swarm::SwarmBench;
 use scenario::{
@@ -74,8 +75,8 @@ impl Bench {
             None if self.quick => ctx.path("target/bench-quick"),
             None => ctx.path("bench"),
         };
-        stack::check_neighbours(settings.max_webapps(), None)?;
-        stack::preflight(ctx, cluster, settings.max_webapps()).await?;
+        one_engine::check_neighbours(settings.max_webapps(), None)?;
+        one_engine::preflight(ctx, cluster, settings.max_webapps()).await?;
         if !self.only.is_empty() {
             return only::run(ctx, cluster, &settings, &self.only).await;
         }
@@ -96,9 +97,9 @@ impl Bench {
         }
         let removal = async {
             match &measured {
-                Ok(_) => stack::remove_stack(ctx, cluster).await,
+                Ok(_) => one_engine::remove_stack(ctx, cluster).await,
                 // Dropped work may still land a container: remove until none does.
-                Err(_) => stack::remove_stack_settled(ctx, cluster).await,
+                Err(_) => one_engine::remove_stack_settled(ctx, cluster).await,
             }
         };
         let removed = interrupt.guard(removal).await;
@@ -128,7 +129,7 @@ async fn measure(
 ) -> anyhow::Result<Results> {
     let started = Instant::now();
     let started_at = cluster::time::rfc3339(std::time::SystemTime::now());
-    let removed = stack::remove_containers(ctx, cluster).await?;
+    let removed = one_engine::remove_containers(ctx, cluster).await?;
     if !removed.is_empty() {
         println!(
             "bench: removed the {} containers of project {} to start fresh",
@@ -178,7 +179,7 @@ async fn measure(
     let (requests, phases) = runner.into_record();
     // The engine's part is done: its stack goes now, so the Swarm's engines have the
     // cores to themselves (and the end of the run finds nothing left to remove).
-    stack::remove_stack(ctx, cluster).await?;
+    one_engine::remove_stack(ctx, cluster).await?;
     println!("bench: 9 Swarm ({} nodes)", settings.swarm_nodes);
     let swarm = swarm::run(ctx, swarm_bench, settings)
         .await

@@ -11,9 +11,10 @@ use super::report::Target;
 use super::report::{membership_section, membership_targets};
 use super::scenario::{data_path, idle, membership, Runner};
 use super::settings::Settings;
+use crate::build;
 use crate::context::Ctx;
+use crate::deploy::one_engine;
 use crate::interrupt::Interrupt;
-use crate::{build, stack};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Only {
@@ -33,8 +34,8 @@ pub(crate) async fn run(
     let measured = interrupt.guard(measure(ctx, cluster, settings, only)).await;
     let removal = async {
         match &measured {
-            Ok(_) => stack::remove_stack(ctx, cluster).await,
-            Err(_) => stack::remove_stack_settled(ctx, cluster).await,
+            Ok(_) => one_engine::remove_stack(ctx, cluster).await,
+            Err(_) => one_engine::remove_stack_settled(ctx, cluster).await,
         }
     };
     if let Err(err) = interrupt.guard(removal).await {
@@ -56,7 +57,7 @@ async fn measure(
     settings: &Settings,
     only: &[Only],
 ) -> anyhow::Result<(String, Vec<Target>)> {
-    stack::remove_containers(ctx, cluster).await?;
+    one_engine::remove_containers(ctx, cluster).await?;
     build::ensure_images(ctx).await?;
     let runner = Runner::new(ctx, cluster, settings, Instant::now());
     runner

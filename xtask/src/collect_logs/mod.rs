@@ -18,9 +18,10 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use cluster::Cluster;
 
+use crate::build;
 use crate::context::Ctx;
+use crate::deploy::one_engine;
 use crate::interrupt::Interrupt;
-use crate::{build, stack};
 use scenario::Task;
 
 /// `TASK`: one lab task, or all of them in turn.
@@ -78,7 +79,7 @@ impl CollectLogs {
             output::check_replaceable(target)?;
         }
         let most = tasks.iter().map(|t| t.max_webapps()).max().unwrap_or(0);
-        stack::preflight(ctx, cluster, most).await?;
+        one_engine::preflight(ctx, cluster, most).await?;
         build::ensure_images(ctx).await?;
         let mut interrupt = Interrupt::listen()?;
         for (task, target) in targets {
@@ -114,9 +115,9 @@ impl CollectLogs {
             // Best effort, also after a failure; a second Ctrl-C skips it.
             let removal = async {
                 match &result {
-                    Ok(()) => stack::remove_stack(ctx, cluster).await,
+                    Ok(()) => one_engine::remove_stack(ctx, cluster).await,
                     // Dropped work may still land a container: remove until none does.
-                    Err(_) => stack::remove_stack_settled(ctx, cluster).await,
+                    Err(_) => one_engine::remove_stack_settled(ctx, cluster).await,
                 }
             };
             let removed = interrupt.guard(removal).await;

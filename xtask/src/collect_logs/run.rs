@@ -10,7 +10,8 @@ use super::capture;
 use super::readme::{self, FileRecord, Report, StepRecord};
 use super::scenario::{self, Action, Task};
 use crate::context::Ctx;
-use crate::{progress, stack};
+use crate::deploy::one_engine;
+use crate::progress;
 
 /// Writes the evidence of `task` into `dir` (the staging folder).
 pub(crate) async fn task(
@@ -21,7 +22,7 @@ pub(crate) async fn task(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let name = task.name();
-    let removed = stack::remove_containers(ctx, cluster)
+    let removed = one_engine::remove_containers(ctx, cluster)
         .await
         .context("removing the previous stack")?;
     if !removed.is_empty() {
@@ -46,7 +47,7 @@ pub(crate) async fn task(
         let started = SystemTime::now();
         apply(ctx, cluster, step.action).await.with_context(what)?;
         let expected: Vec<String> = serving.iter().map(|n| cluster.webapp_name(*n)).collect();
-        let wait = stack::wait_for_servers(ctx, cluster, &expected, timeout, &bar).await;
+        let wait = one_engine::wait_for_servers(ctx, cluster, &expected, timeout, &bar).await;
         bar.finish_and_clear();
         let waited = wait.with_context(what)?;
         let converged = SystemTime::now();
@@ -97,11 +98,11 @@ pub(crate) async fn task(
 async fn apply(ctx: &Ctx, cluster: &Cluster, action: Action) -> anyhow::Result<()> {
     match action {
         Action::Run { webapps } => {
-            stack::converge(ctx, cluster, webapps).await?;
+            one_engine::converge(ctx, cluster, webapps).await?;
         }
         Action::RunStatic { webapps } => {
             let config = crate::gen::static_haproxy(ctx, cluster, webapps)?;
-            stack::start_static(ctx, cluster, webapps, &config).await?;
+            one_engine::start_static(ctx, cluster, webapps, &config).await?;
         }
         Action::Observe => {}
         Action::Stop(n) => {
@@ -109,7 +110,7 @@ async fn apply(ctx: &Ctx, cluster: &Cluster, action: Action) -> anyhow::Result<(
             let name = cluster.webapp_name(n);
             ctx.engine()
                 .await?
-                .stop_container(&name, stack::stop_timeout_s(cluster, &name))
+                .stop_container(&name, one_engine::stop_timeout_s(cluster, &name))
                 .await?;
         }
     }

@@ -37,7 +37,7 @@ pub(crate) struct SwarmLocal {
 
 /// One node as a manager lists it (`docker node ls`).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SwarmMember {
+pub(crate) struct SwarmNode {
     pub(crate) id: String,
     pub(crate) hostname: String,
     pub(crate) manager: bool,
@@ -47,14 +47,14 @@ pub(crate) struct SwarmMember {
     pub(crate) addr: String,
 }
 
-impl SwarmMember {
+impl SwarmNode {
     pub(crate) fn is_ready(&self) -> bool {
         self.state == NodeState::READY
     }
 
-    fn from_node(node: Node) -> SwarmMember {
+    fn from_node(node: Node) -> SwarmNode {
         let status = node.status.unwrap_or_default();
-        SwarmMember {
+        SwarmNode {
             id: node.id.unwrap_or_default(),
             hostname: node
                 .description
@@ -147,17 +147,17 @@ impl Engine {
     }
 
     /// On a manager: every node of the swarm (`docker node ls`).
-    pub(crate) async fn swarm_members(&self) -> anyhow::Result<Vec<SwarmMember>> {
+    pub(crate) async fn swarm_members(&self) -> anyhow::Result<Vec<SwarmNode>> {
         let nodes = self
             .docker
             .list_nodes(None)
             .await
             .context("listing the swarm's nodes")?;
-        Ok(nodes.into_iter().map(SwarmMember::from_node).collect())
+        Ok(nodes.into_iter().map(SwarmNode::from_node).collect())
     }
 
     /// On a manager: `docker node rm --force <id>`.
-    pub(crate) async fn remove_swarm_member(&self, member: &SwarmMember) -> anyhow::Result<()> {
+    pub(crate) async fn remove_swarm_member(&self, member: &SwarmNode) -> anyhow::Result<()> {
         let options = DeleteNodeOptionsBuilder::new().force(true).build();
         self.docker
             .delete_node(&member.id, Some(options))

@@ -11,10 +11,10 @@ use clap::Args;
 use futures_util::stream::{self, StreamExt as _};
 
 use crate::context::{Ctx, UsageError};
+use crate::deploy::one_engine;
 use crate::engine::{Engine, Lines};
 use crate::interrupt::Interrupt;
 use crate::serf_log;
-use crate::stack;
 use line::Line;
 
 #[derive(Args)]
@@ -46,7 +46,7 @@ impl Logs {
             None => 0,
         };
         let engine = ctx.engine().await?;
-        let mut nodes: Vec<String> = stack::observe(engine, cluster)
+        let mut nodes: Vec<String> = one_engine::observe(engine, cluster)
             .await?
             .into_iter()
             .map(|o| o.name)

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use bollard::models::{LocalNodeState, NodeState};
 
-use crate::engine::{SwarmLocal, SwarmMember};
+use crate::engine::{SwarmLocal, SwarmNode};
 
 /// Nodes `swarm-lab up` runs when `--nodes` is not given.
 pub(crate) const DEFAULT_NODES: u32 = 3;
@@ -107,7 +107,7 @@ fn advertised(addr: &str) -> Option<Ipv4Addr> {
 
 /// One line per node that is not a ready member yet: `<hostname> (<why>)`. `nodes` are
 /// (hostname, node ID as its own engine reports it, empty while it joins).
-pub(crate) fn not_ready(nodes: &[(String, String)], members: &[SwarmMember]) -> Vec<String> {
+pub(crate) fn not_ready(nodes: &[(String, String)], members: &[SwarmNode]) -> Vec<String> {
     nodes
         .iter()
         .filter_map(|(hostname, id)| {
@@ -127,9 +127,9 @@ pub(crate) fn not_ready(nodes: &[(String, String)], members: &[SwarmMember]) -> 
 /// (a node removed and created again joins under a new ID; the old one stays `down`).
 pub(crate) fn stale_members<'a>(
     project: &str,
-    members: &'a [SwarmMember],
+    members: &'a [SwarmNode],
     current_ids: &[String],
-) -> Vec<&'a SwarmMember> {
+) -> Vec<&'a SwarmNode> {
     members
         .iter()
         .filter(|m| node_number(project, &m.hostname).is_some())
@@ -152,8 +152,8 @@ mod tests {
         }
     }
 
-    fn member(id: &str, hostname: &str, state: NodeState) -> SwarmMember {
-        SwarmMember {
+    fn member(id: &str, hostname: &str, state: NodeState) -> SwarmNode {
+        SwarmNode {
             id: id.into(),
             hostname: hostname.into(),
             manager: false,

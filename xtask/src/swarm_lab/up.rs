@@ -13,7 +13,7 @@ use indicatif::ProgressBar;
 
 use crate::build::bootstrap_tag;
 use crate::context::{Ctx, UsageError};
-use crate::engine::{is_running, Engine, SwarmLocal, SwarmMember};
+use crate::engine::{is_running, Engine, SwarmLocal, SwarmNode};
 use crate::nested::{self, Nested};
 use crate::progress;
 use crate::table::{self, Column};
@@ -184,7 +184,7 @@ async fn converge(
     existing: &HashMap<u32, bool>,
     host_id: &str,
     bars: Vec<ProgressBar>,
-) -> anyhow::Result<(Vec<Node>, Vec<SwarmMember>, Vec<SwarmMember>)> {
+) -> anyhow::Result<(Vec<Node>, Vec<SwarmNode>, Vec<SwarmNode>)> {
     let mut nodes = try_join_all(bars.into_iter().enumerate().map(|(i, bar)| {
         let k = i as u32 + 1;
         start_node(ctx, engine, cluster, k, existing.get(&k).copied(), bar)
@@ -204,7 +204,7 @@ async fn converge(
     .await?;
     let (ids, members) = wait_ready(&nodes, host_id).await?;
     let manager = &nodes[0].nested.engine;
-    let removed: Vec<SwarmMember> = plan::stale_members(&cluster.project, &members, &ids)
+    let removed: Vec<SwarmNode> = plan::stale_members(&cluster.project, &members, &ids)
         .into_iter()
         .cloned()
         .collect();
@@ -319,7 +319,7 @@ async fn join(
 async fn wait_ready(
     nodes: &[Node],
     host_id: &str,
-) -> anyhow::Result<(Vec<String>, Vec<SwarmMember>)> {
+) -> anyhow::Result<(Vec<String>, Vec<SwarmNode>)> {
     let started = Instant::now();
     let manager = &nodes[0].nested.engine;
     loop {

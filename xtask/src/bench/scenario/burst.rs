@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{remove_all, Runner};
 use crate::bench::stats::secs;
-use crate::stack::{self, Action};
+use crate::deploy::one_engine::{self, Action};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct BurstResult {
@@ -32,13 +32,13 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<BurstResult> {
     let before = quiet_log(runner).await?;
 
     let engine = runner.ctx.engine().await?;
-    let desired = stack::desired(engine, cluster, from + burst).await?;
+    let desired = one_engine::desired(engine, cluster, from + burst).await?;
     let new = runner.webapp_names(from + 1..=from + burst);
     let started = Instant::now();
     let actions: Vec<Action> = new.iter().cloned().map(Action::Create).collect();
     let creations = actions
         .iter()
-        .map(|action| stack::apply(runner.ctx, cluster, action, &desired));
+        .map(|action| one_engine::apply(runner.ctx, cluster, action, &desired));
     let created = futures_util::future::join_all(creations).await;
     for result in created {
         result?;

@@ -19,7 +19,8 @@ use crate::bench::closed_loop::{self, Closed};
 use crate::bench::load::Recorded;
 use crate::bench::report::{opt, Target};
 use crate::bench::stats::{round, summarize, Summary};
-use crate::{gen, haproxy_stats, stack};
+use crate::deploy::one_engine;
+use crate::{gen, haproxy_stats};
 
 /// The CPU both balancers run on, and the load's: apart.
 const BALANCER_CPU: usize = 0;
@@ -73,7 +74,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<DataPathResult> {
         // The running webapps' addresses: numbered in `lab`, they would skip its
         // balancer's address instead of ha's.
         let config = gen::static_haproxy_for(runner.ctx, &lab, &cluster.webapp_nodes(webapps))?;
-        stack::start_static_balancer(runner.ctx, &lab, &config).await?;
+        one_engine::start_static_balancer(runner.ctx, &lab, &config).await?;
         runner.wait_serving(&lab, webapps).await?;
         runner.quietly(rounds(runner, &lab, webapps)).await
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::Runner;
 use crate::bench::load::Sample;
 use crate::bench::stats::{percentile, secs, summarize, Summary};
-use crate::stack::Applied;
+use crate::deploy::one_engine::Applied;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct JoinResult {

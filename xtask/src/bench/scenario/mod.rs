@@ -24,8 +24,9 @@ use super::load::{Load, Profile, Recorded};
 use super::settings::Settings;
 use super::timeline::Phase;
 use crate::context::Ctx;
+use crate::deploy::one_engine;
 use crate::haproxy_stats::{self, ServerStat};
-use crate::{progress, stack};
+use crate::progress;
 
 pub(crate) struct Runner<'a> {
     pub(crate) ctx: &'a Ctx,
@@ -133,8 +134,8 @@ impl<'a> Runner<'a> {
         &self,
         cluster: &Cluster,
         webapps: u32,
-    ) -> anyhow::Result<Vec<stack::Applied>> {
-        let actions = stack::converge(self.ctx, cluster, webapps).await?;
+    ) -> anyhow::Result<Vec<one_engine::Applied>> {
+        let actions = one_engine::converge(self.ctx, cluster, webapps).await?;
         self.wait_serving(cluster, webapps).await?;
         Ok(actions)
     }
@@ -143,7 +144,7 @@ impl<'a> Runner<'a> {
         let expected = self.webapp_names(1..=webapps);
         let multi = progress::multi();
         let bar = progress::spinner(&multi, "bench");
-        let waited = stack::wait_for_servers(
+        let waited = one_engine::wait_for_servers(
             self.ctx,
             cluster,
             &expected,
@@ -215,7 +216,7 @@ pub(crate) async fn remove_all(
     let engine = ctx.engine().await?;
     let removals = names
         .iter()
-        .map(|name| stack::stop_and_remove(engine, cluster, name));
+        .map(|name| one_engine::stop_and_remove(engine, cluster, name));
     for result in futures_util::future::join_all(removals).await {
         result?;
     }

@@ -11,7 +11,8 @@ use xshell::cmd;
 
 use super::{in_rotation, Runner};
 use crate::bench::stats::{secs, summarize};
-use crate::{haproxy_stats, stack};
+use crate::deploy::one_engine;
+use crate::haproxy_stats;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct RollingResult {
@@ -56,7 +57,13 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<Vec<RollingResult
         let mut foreign = cluster.clone();
         foreign.webapps.image = Some(nginx("v1"));
         // Onto nginx v1 (not measured), then v1 -> v2 (measured).
-        stack::converge_with(runner.ctx, &foreign, webapps, &stack::Rollout::default()).await?;
+        one_engine::converge_with(
+            runner.ctx,
+            &foreign,
+            webapps,
+            &one_engine::Rollout::default(),
+        )
+        .await?;
         runner.wait_serving(&foreign, webapps).await?;
         let nginx_row = roll(
             runner,
@@ -67,7 +74,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<Vec<RollingResult
         )
         .await?;
         // Back to the lab's app for the scenarios after this one.
-        stack::converge(runner.ctx, cluster, webapps).await?;
+        one_engine::converge(runner.ctx, cluster, webapps).await?;
         runner.wait_serving(cluster, webapps).await?;
         anyhow::Ok(vec![lab, nginx_row])
     }
@@ -121,14 +128,14 @@ async fn roll(
         .await?
         .and_then(|i| i.id)
         .with_context(|| format!("bench image {image} not found after its build"))?;
-    let rollout = stack::Rollout {
+    let rollout = one_engine::Rollout {
         image: Some(id),
-        ..stack::Rollout::default()
+        ..one_engine::Rollout::default()
     };
     let load = runner.load(runner.settings.rate, Duration::from_secs(600));
     let started = Instant::now();
     let (rolled, min_up) = {
-        let rolled = stack::converge_with(runner.ctx, cluster, webapps, &rollout);
+        let rolled = one_engine::converge_with(runner.ctx, cluster, webapps, &rollout);
         tokio::pin!(rolled);
         let mut min_up = usize::MAX;
         let rolled = loop {

@@ -7,9 +7,10 @@ use cluster::{Cluster, SwarmImages};
 use indicatif::ProgressBar;
 
 use super::nodes::node_engine;
+use crate::build;
 use crate::context::{Ctx, UsageError};
+use crate::deploy::one_engine;
 use crate::engine::{split_tag, Engine};
-use crate::{build, stack};
 
 /// Builds (cached) on the manager, tags for the Swarm, and loads into every ready node
 /// that lacks them, or pushes them to `deploy.registry`. Returns the pinned names.
@@ -27,7 +28,7 @@ pub(crate) async fn distribute(
         manager,
         cluster,
         "webapp",
-        &stack::app::webapp_image(cluster),
+        &one_engine::app::webapp_image(cluster),
     )
     .await?;
     let tags = [

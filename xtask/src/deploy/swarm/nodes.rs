@@ -4,7 +4,7 @@
 use cluster::Cluster;
 
 use crate::context::Ctx;
-use crate::engine::{Engine, SwarmMember};
+use crate::engine::{Engine, SwarmNode};
 use crate::nested;
 
 /// The engine of `node`, or None when the host cannot reach it.
@@ -12,7 +12,7 @@ pub(crate) async fn node_engine(
     ctx: &Ctx,
     cluster: &Cluster,
     manager: &Engine,
-    node: &SwarmMember,
+    node: &SwarmNode,
 ) -> Option<Engine> {
     if manager
         .swarm_local()

@@ -1,9 +1,11 @@
-//! The running stack: observe the project's containers, plan, apply, wait. Shared by
-//! `up`, `scale`, `collect-logs` and `bench`.
+//! The one-engine target: observe the project's containers, plan, apply, wait. Shared by
+//! `up`, `scale`, `collect-logs` and `bench` (the lab's tasks and the benches run on one
+//! engine).
 pub(crate) mod app;
 mod certificate;
 mod converge;
 mod neighbours;
+pub(crate) mod ops;
 mod plan;
 mod preflight;
 mod rollout;

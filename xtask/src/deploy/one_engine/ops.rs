@@ -1,80 +1,49 @@
-//! One Docker engine: a container per node on a bridge network, converged by the stack
-//! module; ports published on the host's loopback by default.
+//! This target's half of `up`, `scale`, `status` and `down`: a container per node on a
+//! bridge network, converged by this module's parent; ports published on the host's
+//! loopback by default.
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use cluster::Cluster;
-use futures_util::future::LocalBoxFuture;
 
-use super::{timings, Member, Observed, ScaleRequest, Scaled, Target, Timings, UpRequest};
 use crate::context::Ctx;
-use crate::stack;
+use crate::deploy::{timings, ClusterStatus, NodeStatus, ScaleRequest, Scaled, Timings, UpRequest};
 use crate::{build, haproxy_stats, progress, tls};
 
-pub(crate) struct OneEngine;
-
-impl Target for OneEngine {
-    fn up<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        cluster: &'a Cluster,
-        request: &'a UpRequest,
-    ) -> LocalBoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(up(ctx, cluster, request))
-    }
-
-    fn scale<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        cluster: &'a Cluster,
-        request: &'a ScaleRequest,
-    ) -> LocalBoxFuture<'a, anyhow::Result<Scaled>> {
-        Box::pin(scale_to(ctx, cluster, request))
-    }
-
-    fn observe<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        cluster: &'a Cluster,
-    ) -> LocalBoxFuture<'a, anyhow::Result<Observed>> {
-        Box::pin(async move {
-            let members = members(ctx, cluster).await?;
-            let engine = ctx.engine().await?;
-            Ok(Observed {
-                members,
-                ha: Ok((engine.clone(), cluster.ha.name.clone())),
-            })
-        })
-    }
-
-    fn remove<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        cluster: &'a Cluster,
-    ) -> LocalBoxFuture<'a, anyhow::Result<Vec<String>>> {
-        Box::pin(stack::remove_stack(ctx, cluster))
-    }
+/// `status`: the containers, and ha's.
+pub(crate) async fn observe(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
+    let members = members(ctx, cluster).await?;
+    let engine = ctx.engine().await?;
+    Ok(ClusterStatus {
+        members,
+        ha: Ok((engine.clone(), cluster.ha.name.clone())),
+    })
 }
 
-async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result<()> {
+/// `down`: the project's containers and network.
+pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    super::remove_stack(ctx, cluster).await
+}
+
+pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result<()> {
     let start = Instant::now();
-    stack::check_neighbours(cluster.webapps.count, request.tune_host)?;
-    stack::app::check_input(ctx, cluster).await?;
+    super::check_neighbours(cluster.webapps.count, request.tune_host)?;
+    super::app::check_input(ctx, cluster).await?;
     let image = match request.rollback {
-        true => Some(stack::previous_image(ctx, cluster).await?),
+        true => Some(super::previous_image(ctx, cluster).await?),
         false => None,
     };
-    stack::preflight(ctx, cluster, cluster.webapps.count).await?;
+    super::preflight(ctx, cluster, cluster.webapps.count).await?;
     // A rollback runs images that exist: the context may be broken right now.
     if image.is_none() {
         build::ensure_images(ctx).await?;
         check_new_app(ctx, cluster).await?;
     }
-    let rollout = stack::Rollout {
+    let rollout = super::Rollout {
         timeout: request.timeout,
         image,
     };
-    let actions = stack::converge_with(ctx, cluster, cluster.webapps.count, &rollout).await?;
+    let actions = super::converge_with(ctx, cluster, cluster.webapps.count, &rollout).await?;
     if actions.is_empty() {
         println!(
             "stack {} is already as declared: nothing to change",
@@ -88,7 +57,7 @@ async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result
         .collect();
     let multi = progress::multi();
     let bar = progress::spinner(&multi, "waiting");
-    let wait = stack::wait_for_servers(ctx, cluster, &expected, request.timeout, &bar).await;
+    let wait = super::wait_for_servers(ctx, cluster, &expected, request.timeout, &bar).await;
     bar.finish_and_clear();
     wait?;
     println!(
@@ -120,7 +89,7 @@ async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result
 /// A new app image must listen on its port before it replaces a serving webapp.
 async fn check_new_app(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
     let engine = ctx.engine().await?;
-    let image = stack::app::webapp_image(cluster);
+    let image = super::app::webapp_image(cluster);
     let new = engine.image(&image).await?.and_then(|i| i.id);
     let first = cluster.webapp_name(1);
     let running = engine
@@ -130,16 +99,20 @@ async fn check_new_app(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
     if new.is_some() && new == running {
         return Ok(());
     }
-    stack::app::check_listens(ctx, cluster, &image).await
+    super::app::check_listens(ctx, cluster, &image).await
 }
 
 /// Converges to the new count; each new container is timed from its start.
-async fn scale_to(ctx: &Ctx, cluster: &Cluster, request: &ScaleRequest) -> anyhow::Result<Scaled> {
-    stack::check_neighbours(request.webapps, request.tune_host)?;
+pub(crate) async fn scale_to(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    request: &ScaleRequest,
+) -> anyhow::Result<Scaled> {
+    super::check_neighbours(request.webapps, request.tune_host)?;
     let engine = ctx.engine().await?;
     let mut timings = Timings::new();
     let mut started = BTreeMap::new();
-    for applied in stack::converge(ctx, cluster, request.webapps).await? {
+    for applied in super::converge(ctx, cluster, request.webapps).await? {
         if let Some(name) = applied.started_webapp(cluster) {
             started.insert(name.to_string(), applied.done - timings.start);
         }
@@ -155,7 +128,7 @@ async fn scale_to(ctx: &Ctx, cluster: &Cluster, request: &ScaleRequest) -> anyho
     let start = timings.start;
     let (joined, up) = (&mut timings.joined, &mut timings.up);
     tokio::select! {
-        waited = stack::wait_for_servers_with(ctx, cluster, &expected, request.timeout, &bar, |s| timings::note_up(up, start, s)) => { waited?; }
+        waited = super::wait_for_servers_with(ctx, cluster, &expected, request.timeout, &bar, |s| timings::note_up(up, start, s)) => { waited?; }
         () = timings::poll_joined(engine, &cluster.ha.name, start, joined) => {}
     }
     bar.finish_and_clear();
@@ -167,11 +140,11 @@ async fn scale_to(ctx: &Ctx, cluster: &Cluster, request: &ScaleRequest) -> anyho
 }
 
 /// One member per container of the project.
-async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<Member>> {
+async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<NodeStatus>> {
     let engine = ctx.engine().await?;
     let node = engine.host_name().await?;
     let mut members = Vec::new();
-    for observed in stack::observe(engine, cluster).await? {
+    for observed in super::observe(engine, cluster).await? {
         let info = engine.inspect_container(&observed.name).await?;
         let state = info.as_ref().and_then(|i| i.state.as_ref());
         let ip = info
@@ -181,7 +154,7 @@ async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<Member>> {
             .and_then(|n| n.get(&cluster.network.name))
             .and_then(|e| e.ip_address.clone())
             .unwrap_or_default();
-        members.push(Member {
+        members.push(NodeStatus {
             name: observed.name,
             state: state
                 .and_then(|s| s.status)

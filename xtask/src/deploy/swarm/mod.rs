@@ -7,6 +7,7 @@
 pub(crate) mod commands;
 mod images;
 mod nodes;
+pub(crate) mod ops;
 mod plan;
 mod registry_login;
 mod secrets;
@@ -21,9 +22,10 @@ use bollard::models::Service;
 use cluster::{labels, Cluster, Role};
 
 use crate::context::{Ctx, UsageError};
+use crate::deploy::one_engine;
+use crate::deploy::NodeStatus;
 use crate::engine::{Engine, NetworkDriver, SwarmTask};
-use crate::target::Member;
-use crate::{progress, stack};
+use crate::progress;
 pub(crate) use nodes::node_engine;
 use plan::{DesiredService, ObservedService, ServiceAction};
 pub(crate) use wait::wait_serving;
@@ -104,7 +106,7 @@ pub(crate) async fn converge(
     bar.finish_and_clear();
     let images = images?;
     let secret_ids = secrets::ensure(ctx, cluster, engine).await?;
-    stack::ensure_network_of(engine, cluster, NetworkDriver::Overlay).await?;
+    one_engine::ensure_network_of(engine, cluster, NetworkDriver::Overlay).await?;
     let specs: Vec<_> = cluster
         .swarm_services(&images, &cluster.swarm_secrets(), webapps)
         .iter()
@@ -155,9 +157,9 @@ pub(crate) async fn converge(
 /// What the user must fix, found before anything is built, loaded or created: the app's
 /// build folder, a network or secret in the way, a node the images cannot reach.
 async fn check(ctx: &Ctx, cluster: &Cluster, engine: &Engine) -> anyhow::Result<()> {
-    stack::app::check_input(ctx, cluster).await?;
+    one_engine::app::check_input(ctx, cluster).await?;
     secrets::check(ctx, cluster, engine).await?;
-    stack::check_network_of(engine, cluster, NetworkDriver::Overlay).await?;
+    one_engine::check_network_of(engine, cluster, NetworkDriver::Overlay).await?;
     if cluster.deploy.registry.is_none() {
         for node in engine
             .swarm_members()
@@ -227,7 +229,7 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
 }
 
 /// The wanted tasks of both services, named as Serf and HAProxy name them.
-pub(crate) async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<Member>> {
+pub(crate) async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<NodeStatus>> {
     let engine = manager(ctx).await?;
     let nodes = engine.swarm_members().await?;
     let mut rows = Vec::new();
@@ -247,7 +249,7 @@ pub(crate) async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<
                 },
                 _ => String::new(),
             };
-            rows.push(Member {
+            rows.push(NodeStatus {
                 name: task_name(cluster, role, &task),
                 state: task.state.clone(),
                 health,

@@ -9,9 +9,9 @@ use indicatif::ProgressBar;
 
 use super::{service_image, service_name, services, task_name};
 use crate::context::Ctx;
+use crate::deploy::one_engine;
 use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
-use crate::stack;
 
 /// Waits until ha's task and exactly `webapps` webapp tasks run the image their service
 /// names (a rolling update is over), then until HAProxy serves exactly those webapps;
@@ -67,7 +67,7 @@ pub(crate) async fn wait_serving(
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let left = timeout.saturating_sub(start.elapsed());
-    stack::wait_for_servers_with(ctx, cluster, &names, left, bar, on_poll).await?;
+    one_engine::wait_for_servers_with(ctx, cluster, &names, left, bar, on_poll).await?;
     Ok(names)
 }
 

@@ -139,7 +139,10 @@ fn fingerprint(spec: &ServiceSpec) -> String {
     }
     // serde_json sorts no map keys: sort them so the same spec always hashes the same.
     let value = serde_json::to_value(&stable).expect("a service spec serializes");
-    format!("{:016x}", crate::stack::fnv1a(canonical(&value).as_bytes()))
+    format!(
+        "{:016x}",
+        crate::deploy::one_engine::fnv1a(canonical(&value).as_bytes())
+    )
 }
 
 fn canonical(value: &serde_json::Value) -> String {
