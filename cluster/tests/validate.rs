@@ -1,5 +1,9 @@
 //! One row per validation error: the input change and the exact one-line message.
-const LAB: &str = include_str!("../../cluster.toml");
+//! The rows edit a fixture of their own, not the user's cluster.toml: a comment added
+//! there must not move the line numbers the messages expect.
+const LAB: &str = include_str!("fixtures/lab.toml");
+/// The repository's cluster file, which the fixture copies.
+const ROOT: &str = include_str!("../../cluster.toml");
 
 fn error_for(text: &str) -> String {
     cluster::parse(text, "cluster.toml")
@@ -13,6 +17,16 @@ fn the_lab_file_is_valid() {
     assert_eq!(cluster.project, "lab4");
     assert_eq!(cluster.ha.ip.to_string(), "192.168.42.42");
     assert_eq!(cluster.webapp_nodes(2).len(), 2);
+}
+
+/// The fixture may differ from cluster.toml in comments and layout, never in meaning.
+#[test]
+fn the_fixture_declares_the_same_cluster_as_the_lab_file() {
+    assert_eq!(
+        cluster::parse(LAB, "tests/fixtures/lab.toml").unwrap(),
+        cluster::parse(ROOT, "cluster.toml").unwrap(),
+        "cluster.toml changed meaning: update tests/fixtures/lab.toml and the expected line numbers"
+    );
 }
 
 #[test]
@@ -80,7 +94,7 @@ fn each_mistake_has_a_precise_message() {
     for (from, to, expected) in table {
         assert!(
             LAB.contains(from),
-            "test table: {from:?} not in cluster.toml"
+            "test table: {from:?} not in tests/fixtures/lab.toml"
         );
         let mut text = LAB.replacen(from, to, 1);
         if expected.contains("webapps.count: 20") {

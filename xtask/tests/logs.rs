@@ -24,15 +24,16 @@ fn logs_interleave_nodes_and_events_and_follow_until_ctrl_c() {
     for line in text.lines() {
         let (prefix, rest) = line.split_once(" | ").expect("`node | line`");
         sources.insert(prefix.trim().to_string());
-        times.push(rest.split(' ').next().unwrap().to_string());
+        let stamp = rest.split(' ').next().unwrap();
+        let at = humantime::parse_rfc3339(stamp)
+            .unwrap_or_else(|err| panic!("{stamp:?} is not an RFC 3339 UTC time ({err}): {line}"));
+        times.push(at);
     }
     let expected = [ha.clone(), events.clone(), s1.clone(), stack.node(2)];
     assert_eq!(sources, expected.into_iter().collect(), "{text}");
-    // In time order (RFC 3339 in UTC with the same precision sorts as text only roughly,
-    // so compare parsed seconds).
-    let seconds: Vec<&str> = times.iter().map(|t| &t[..19]).collect();
+    // In time order: the parsed instants, not the stamps' text.
     assert!(
-        seconds.windows(2).all(|w| w[0] <= w[1]),
+        times.windows(2).all(|w| w[0] <= w[1]),
         "not in time order:\n{text}"
     );
     assert!(

@@ -39,26 +39,57 @@ pub(crate) fn exclusive(path: &Path) -> anyhow::Result<Lock> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
+    use std::sync::{mpsc, Arc};
+
+    /// Takes the lock without waiting, on a descriptor of its own, as another process would.
+    fn try_exclusive(path: &Path) -> std::io::Result<File> {
+        let file = OpenOptions::new().write(true).open(path)?;
+        // SAFETY: flock on a descriptor we own; no memory is shared with the kernel.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            Ok(file)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/agent.lock");
+        let first = exclusive(&path).unwrap();
+        let err = try_exclusive(&path).expect_err("lock was not exclusive");
+        assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK), "{err}");
+        drop(first);
+        try_exclusive(&path).expect("lock was not released on drop");
+    }
 
     #[test]
     fn second_holder_waits_for_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/agent.lock");
         let first = exclusive(&path).unwrap();
-        let acquired = Arc::new(AtomicBool::new(false));
+        let released = Arc::new(AtomicBool::new(false));
+        let (acquired, rx) = mpsc::channel();
         let waiter = {
-            let (path, acquired) = (path.clone(), acquired.clone());
+            let (path, released) = (path.clone(), released.clone());
             std::thread::spawn(move || {
-                let _second = exclusive(&path).unwrap();
-                acquired.store(true, Ordering::SeqCst);
+                let second = exclusive(&path).unwrap();
+                acquired.send(released.load(Ordering::SeqCst)).unwrap();
+                second
             })
         };
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(!acquired.load(Ordering::SeqCst), "lock was not exclusive");
+        released.store(true, Ordering::SeqCst);
         drop(first);
-        waiter.join().unwrap();
-        assert!(acquired.load(Ordering::SeqCst));
+        let after_release = rx.recv().expect("the waiter failed");
+        assert!(
+            after_release,
+            "the second holder got the lock while the first held it"
+        );
+        let second = waiter.join().unwrap();
+        let err = try_exclusive(&path).expect_err("the second holder's lock was not exclusive");
+        assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK), "{err}");
+        drop(second);
+        try_exclusive(&path).expect("lock was not released on drop");
     }
 }

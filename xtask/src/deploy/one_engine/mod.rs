@@ -4,6 +4,7 @@
 pub(crate) mod app;
 mod certificate;
 mod converge;
+mod fingerprint;
 mod neighbours;
 pub(crate) mod ops;
 mod plan;
@@ -20,6 +21,8 @@ use crate::context::Ctx;
 use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
 pub(crate) use converge::{converge, converge_with, Applied};
+use fingerprint::fingerprint;
+pub(crate) use fingerprint::fnv1a;
 pub(crate) use neighbours::{check as check_neighbours, overflow_warning, TuneHost};
 pub(crate) use plan::{Action, Desired, Observed};
 pub(crate) use preflight::{check_network_of, ensure_network_of};
@@ -100,52 +103,6 @@ async fn desired_with(
             }
         })
         .collect())
-}
-
-/// What a node's container is created from, minus what may change without recreating it:
-/// the join list (Serf gossips membership anyway) and the declared webapp count.
-fn fingerprint(cluster: &Cluster, node: &Node, image_id: &str) -> String {
-    let mut stable = cluster.clone();
-    stable.webapps.count = 0;
-    if node.role == Role::Balancer {
-        // Set in place by `converge` (`ha-agent drain-ms`): a new drain time does not
-        // recreate the load balancer.
-        stable.webapps.drain_ms = cluster::parse("", "defaults")
-            .expect("the defaults are valid")
-            .webapps
-            .drain_ms;
-    }
-    let env: Vec<(String, String)> = stable
-        .node_env(node, &[])
-        .into_iter()
-        .filter(|(name, _)| name != "SERF_JOIN")
-        .collect();
-    let mut inputs = serde_json::json!([image_id, node, env, cluster.network, cluster.ha.bind]);
-    if node.role == Role::Backend {
-        // The webapps' hardening: containers made before it are recreated once.
-        let hardening = serde_json::json!([
-            "cap-drop",
-            cluster::WEBAPP_CAP_DROP,
-            cluster.webapps.cap_add
-        ]);
-        inputs.as_array_mut().expect("an array").push(hardening);
-    }
-    if node.role == Role::Backend && cluster.webapps.mode() != AppMode::Lab {
-        // What a foreign app runs with; left out for the lab's app so its stacks stay as
-        // they are.
-        let app = &cluster.webapps;
-        let settings = serde_json::json!([app.image, app.build, app.command, app.drain_ms]);
-        inputs.as_array_mut().expect("an array").push(settings);
-    }
-    format!("{:016x}", fnv1a(inputs.to_string().as_bytes()))
-}
-
-/// FNV-1a: a hash that stays the same across Rust releases (the fingerprint is stored on
-/// containers and compared by later runs).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3)
-    })
 }
 
 fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
