@@ -14,7 +14,7 @@ mod teardown;
 mod wait;
 
 use anyhow::Context as _;
-use cluster::{labels, AppMode, Cluster, Node, Role};
+use cluster::{labels, Cluster, Node, Role};
 use std::collections::{HashMap, HashSet};
 
 use crate::context::Ctx;
