@@ -28,6 +28,7 @@ mod swarm_lab;
 mod table;
 mod tls;
 mod up;
+mod wait;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
