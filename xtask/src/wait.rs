@@ -58,7 +58,7 @@ impl Wait {
                 Ok(Poll::Pending(state)) => state,
                 Err(err) => return Err(Stopped::Failed(err)),
             };
-            if start.elapsed() + self.interval > self.timeout {
+            if start.elapsed().saturating_add(self.interval) > self.timeout {
                 return Err(Stopped::TimedOut(last));
             }
             tokio::time::sleep(self.interval).await;

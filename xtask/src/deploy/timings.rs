@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
 use crate::serf_members;
+use crate::wait::{Poll, Wait};
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -39,12 +40,16 @@ pub(super) async fn poll_joined(
     start: Instant,
     joined: &mut BTreeMap<String, Duration>,
 ) {
-    loop {
-        if let Ok(members) = serf_members::members(engine, ha).await {
-            for member in members.iter().filter(|m| m.status == "alive") {
-                joined.entry(member.name.clone()).or_insert(start.elapsed());
+    // Never ready: it records until the caller stops polling it.
+    let _ = Wait::new("members to join", Duration::MAX)
+        .every(POLL)
+        .poll(async || -> anyhow::Result<Poll<(), ()>> {
+            if let Ok(members) = serf_members::members(engine, ha).await {
+                for member in members.iter().filter(|m| m.status == "alive") {
+                    joined.entry(member.name.clone()).or_insert(start.elapsed());
+                }
             }
-        }
-        tokio::time::sleep(POLL).await;
-    }
+            Ok(Poll::Pending(()))
+        })
+        .await;
 }

@@ -2,7 +2,9 @@
 //! host's hierarchy, which the node mounts: the engine that would remove them goes with the
 //! node, so removing the node removes them.
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait::{Poll, Stopped, Wait};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -56,23 +58,35 @@ fn hierarchies() -> impl Iterator<Item = PathBuf> {
 /// such as no permission, is not). What cannot go is named in a warning: an empty cgroup
 /// costs nothing, and the node itself is gone. Whether they all went.
 pub(crate) async fn remove(parent: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left: Vec<(PathBuf, std::io::Error)> = trees(parent)
-            .into_iter()
-            .filter_map(|tree| remove_tree(&tree).err().map(|err| (tree, err)))
-            .collect();
-        let Some((tree, err)) = left.first() else {
-            return true;
-        };
-        if err.kind() != std::io::ErrorKind::ResourceBusy || Instant::now() > deadline {
+    let wait =
+        Wait::new("the cgroups to go", Duration::from_secs(10)).every(Duration::from_millis(250));
+    let removed = wait
+        .poll(async || {
+            let left: Option<(PathBuf, std::io::Error)> = trees(parent)
+                .into_iter()
+                .find_map(|tree| remove_tree(&tree).err().map(|err| (tree, err)));
+            Ok(match left {
+                None => Poll::Ready(None),
+                Some((_, ref err)) if err.kind() == std::io::ErrorKind::ResourceBusy => {
+                    Poll::Pending(left)
+                }
+                left => Poll::Ready(left),
+            })
+        })
+        .await;
+    let left = match removed {
+        Ok(left) | Err(Stopped::TimedOut(left)) => left,
+        Err(Stopped::Failed(_)) => unreachable!("the check never fails"),
+    };
+    match left {
+        None => true,
+        Some((tree, err)) => {
             eprintln!(
                 "warning: could not remove cgroup {} ({err}); rmdir it once its processes are gone",
                 tree.display()
             );
-            return false;
+            false
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

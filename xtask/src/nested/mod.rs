@@ -10,7 +10,6 @@ pub(crate) mod command;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use cluster::{labels, Cluster};
@@ -18,6 +17,7 @@ use cluster::{labels, Cluster};
 use crate::build::{bootstrap_tag, BuildContext};
 use crate::context::{Ctx, UsageError};
 use crate::engine::{BuildSpec, Engine, NodeSpec, NESTED_START_TIMEOUT};
+use crate::wait::Wait;
 
 /// Label value (`lbkit.role`) of nested engine nodes and of their image.
 const ROLE: &str = "nested-engine";
@@ -203,16 +203,9 @@ fn ensure_ours(
 
 /// The engine behind `socket`, once it answers.
 pub(crate) async fn wait(socket: &std::path::Path) -> anyhow::Result<Engine> {
-    let started = Instant::now();
-    loop {
-        match Engine::connect_socket(socket).await {
-            Ok(engine) => return Ok(engine),
-            Err(err) if started.elapsed() > NESTED_START_TIMEOUT => {
-                return Err(err).context("the nested engine did not answer in time")
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-        }
-    }
+    Wait::new("the nested engine to answer", NESTED_START_TIMEOUT)
+        .retry(async || Engine::connect_socket(socket).await)
+        .await
 }
 
 /// Copies the project's images (and the base they are built FROM) into a nested engine,

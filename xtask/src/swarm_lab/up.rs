@@ -17,6 +17,7 @@ use crate::engine::{is_running, Engine, SwarmLocal, SwarmNode};
 use crate::nested::{self, Nested};
 use crate::progress;
 use crate::table::{self, Column};
+use crate::wait::{Poll, Wait};
 
 use super::lab_nodes;
 use super::plan::{self, ManagerStep, WorkerStep};
@@ -320,9 +321,9 @@ async fn wait_ready(
     nodes: &[Node],
     host_id: &str,
 ) -> anyhow::Result<(Vec<String>, Vec<SwarmNode>)> {
-    let started = Instant::now();
     let manager = &nodes[0].nested.engine;
-    loop {
+    let wait = Wait::new("every node of the swarm lab to be Ready", READY_TIMEOUT);
+    wait.until(async || {
         let mut expected = Vec::with_capacity(nodes.len());
         for node in nodes {
             expected.push((node.name.clone(), node.swarm_local(host_id).await?.node_id));
@@ -343,15 +344,9 @@ async fn wait_ready(
         }
         if waiting.is_empty() {
             let ids = expected.into_iter().map(|(_, id)| id).collect();
-            return Ok((ids, members));
+            return Ok(Poll::Ready((ids, members)));
         }
-        if started.elapsed() > READY_TIMEOUT {
-            anyhow::bail!(
-                "swarm lab: not every node is Ready after {}s: {}",
-                READY_TIMEOUT.as_secs(),
-                waiting.join(", ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        Ok(Poll::Pending(waiting.join(", ")))
+    })
+    .await
 }

@@ -3,7 +3,7 @@
 //! an app image, and how a webapp is drained before it stops.
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cluster::{labels, AppMode, Cluster, Node};
 
@@ -11,6 +11,7 @@ use crate::context::{Ctx, UsageError};
 use anyhow::Context as _;
 
 use crate::engine::{AttachedSpec, ContainerSpec, Engine, FileUpload};
+use crate::wait::{Poll, Stopped, Wait};
 
 /// Label on a sidecar: the webapp whose Serf agent it runs.
 pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
@@ -346,31 +347,32 @@ async fn trial_run(
         })
         .await?;
     engine.start_container(probe).await?;
-    let started = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let state = |info: Option<bollard::models::ContainerInspectResponse>| {
-            let state = info.and_then(|c| c.state);
-            (
-                state.as_ref().and_then(|s| s.running).unwrap_or(false),
-                state.and_then(|s| s.exit_code).unwrap_or(-1),
-            )
-        };
-        let (probing, code) = state(engine.inspect_container(probe).await?);
-        if probing && started.elapsed() < PROBE_TIMEOUT * 2 {
-            continue;
-        }
-        if code == 0 {
-            return Ok(Trial::Listens);
-        }
-        let ports = engine.logs(probe, None).await?;
-        let ports: Vec<&str> = ports.split_whitespace().collect();
-        return Ok(if ports.is_empty() {
-            Trial::Nothing
-        } else {
-            Trial::Elsewhere(format!("port {}", ports.join(", ")))
-        });
+    // The probe gives up by itself after PROBE_TIMEOUT; twice that is a safety margin.
+    let probed = Wait::new("the trial's port probe", PROBE_TIMEOUT * 2)
+        .poll(async || {
+            let state = engine.inspect_container(probe).await?.and_then(|c| c.state);
+            let probing = state.as_ref().and_then(|s| s.running).unwrap_or(false);
+            let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+            Ok(match probing {
+                true => Poll::Pending(code),
+                false => Poll::Ready(code),
+            })
+        })
+        .await;
+    let code = match probed {
+        Ok(code) | Err(Stopped::TimedOut(code)) => code,
+        Err(Stopped::Failed(err)) => return Err(err),
+    };
+    if code == 0 {
+        return Ok(Trial::Listens);
     }
+    let ports = engine.logs(probe, None).await?;
+    let ports: Vec<&str> = ports.split_whitespace().collect();
+    Ok(if ports.is_empty() {
+        Trial::Nothing
+    } else {
+        Trial::Elsewhere(format!("port {}", ports.join(", ")))
+    })
 }
 
 #[cfg(test)]

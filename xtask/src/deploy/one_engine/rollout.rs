@@ -17,6 +17,7 @@ use super::{create, retire, wait_for_servers, Action, Applied, Desired};
 use crate::context::{Ctx, UsageError};
 use crate::engine::Engine;
 use crate::progress;
+use crate::wait::{Poll, Wait};
 
 /// How `up` rolls webapps over.
 pub(crate) struct Rollout {
@@ -196,22 +197,26 @@ pub(crate) async fn run(
 /// Resolves when one of `names` stops running (an app that exits at start), with an
 /// error naming it and its last log lines. Never resolves while they all run.
 async fn first_exit(engine: &Engine, names: &[String]) -> anyhow::Error {
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        for name in names {
-            let state = match engine.inspect_container(name).await {
-                Ok(info) => info.and_then(|c| c.state),
-                Err(err) => return err,
-            };
-            let running = state.as_ref().and_then(|s| s.running).unwrap_or(false);
-            if !running {
-                let code = state.and_then(|s| s.exit_code).unwrap_or_default();
-                let logs = engine.logs(name, Some(10)).await.unwrap_or_default();
-                return anyhow::anyhow!(
-                    "{name} exited with code {code}; its last log lines:\n{}",
-                    logs.trim_end()
-                );
+    let wait = Wait::new("a replacement to exit", Duration::MAX).every(Duration::from_secs(1));
+    let exited = wait
+        .poll(async || {
+            for name in names {
+                let state = engine.inspect_container(name).await?.and_then(|c| c.state);
+                let running = state.as_ref().and_then(|s| s.running).unwrap_or(false);
+                if !running {
+                    let code = state.and_then(|s| s.exit_code).unwrap_or_default();
+                    let logs = engine.logs(name, Some(10)).await.unwrap_or_default();
+                    return Ok(Poll::Ready(anyhow::anyhow!(
+                        "{name} exited with code {code}; its last log lines:\n{}",
+                        logs.trim_end()
+                    )));
+                }
             }
-        }
+            Ok(Poll::Pending("all running"))
+        })
+        .await;
+    match exited {
+        Ok(exit) => exit,
+        Err(stopped) => wait.error(stopped),
     }
 }

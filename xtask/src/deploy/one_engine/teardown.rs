@@ -7,6 +7,7 @@ use cluster::{labels, Cluster};
 use super::{observe, stop_and_remove};
 use crate::context::Ctx;
 use crate::engine::Engine;
+use crate::wait::{Poll, Stopped, Wait};
 
 /// Stops and removes the project's containers: the webapps together (each stop lets
 /// Serf leave), then ha, which keeps serving the others meanwhile. Returns their names.
@@ -45,7 +46,7 @@ pub(crate) async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result
 
 /// How long the project must show no container before an interrupted run's cleanup ends.
 const QUIET: Duration = Duration::from_secs(3);
-/// How many removals an interrupted run's cleanup tries before it gives up.
+/// How many looks an interrupted run's cleanup takes before it gives up.
 const ROUNDS: usize = 5;
 
 /// The stack's removal after its work was dropped mid-way (an interrupt, a timeout, an
@@ -59,29 +60,40 @@ pub(crate) async fn remove_stack_settled(
     let engine = ctx.engine().await?;
     let mut removed = Vec::new();
     let mut failure = None;
-    for _ in 0..ROUNDS {
-        // A container that landed meanwhile keeps the network busy: the next round.
-        let round = remove_stack(ctx, cluster).await;
-        tokio::time::sleep(QUIET).await;
-        let settled = observe(engine, cluster).await?.is_empty()
-            && project_networks(engine, cluster).await?.is_empty();
-        match round {
-            Ok(names) => {
-                removed.extend(names);
-                failure = None;
+    let mut rounds = 0;
+    let what = format!("project {} to stay removed", cluster.project);
+    // A round, QUIET, a look: settled, or (a container that landed meanwhile keeps the
+    // network busy) the next round.
+    let wait = Wait::new(what, QUIET * (ROUNDS as u32 + 1)).every(QUIET);
+    let settled = wait
+        .poll(async || {
+            if rounds > 0
+                && observe(engine, cluster).await?.is_empty()
+                && project_networks(engine, cluster).await?.is_empty()
+            {
+                return Ok(Poll::Ready(()));
             }
-            Err(err) => failure = Some(err),
-        }
-        if settled {
-            return Ok(removed);
-        }
+            rounds += 1;
+            match remove_stack(ctx, cluster).await {
+                Ok(names) => {
+                    removed.extend(names);
+                    failure = None;
+                }
+                Err(err) => failure = Some(err),
+            }
+            Ok(Poll::Pending(()))
+        })
+        .await;
+    match settled {
+        Ok(()) => Ok(removed),
+        Err(Stopped::Failed(err)) => Err(err),
+        Err(Stopped::TimedOut(())) => Err(failure.unwrap_or_else(|| {
+            anyhow::anyhow!(
+                "containers or networks of project {} kept appearing",
+                cluster.project
+            )
+        })),
     }
-    Err(failure.unwrap_or_else(|| {
-        anyhow::anyhow!(
-            "containers or networks of project {} kept appearing",
-            cluster.project
-        )
-    }))
 }
 
 /// The names of the networks carrying the project's label.

@@ -8,6 +8,7 @@ use indicatif::ProgressBar;
 
 use crate::context::Ctx;
 use crate::haproxy_stats::{self, ServerStat};
+use crate::wait::{Poll, Stopped, Wait};
 
 /// Polls until the `nodes` backend lists exactly `expected`, all UP; returns how long it
 /// took. On timeout, names the missing and unexpected servers and shows their last logs.
@@ -32,31 +33,40 @@ pub(crate) async fn wait_for_servers_with(
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
-    let mut last: Result<Vec<ServerStat>, String> = Err("no answer yet".into());
-    while start.elapsed() < timeout {
-        last = haproxy_stats::fetch(cluster)
-            .await
-            .map_err(|e| format!("{e:#}"));
-        if let Ok(servers) = &last {
-            on_poll(servers);
-            let up: BTreeSet<&str> = servers
-                .iter()
-                .filter(|s| s.is_up())
-                .map(|s| s.name.as_str())
-                .collect();
-            let listed: BTreeSet<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-            bar.set_message(format!(
-                "HAProxy: {}/{} UP",
-                up.intersection(&expected).count(),
-                expected.len()
-            ));
-            if up == expected && listed == expected {
-                return Ok(start.elapsed());
+    let wait = Wait::new("HAProxy to serve exactly the expected servers", timeout)
+        .every(Duration::from_millis(250));
+    let served = wait
+        .poll(async || {
+            let last = haproxy_stats::fetch(cluster)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            if let Ok(servers) = &last {
+                on_poll(servers);
+                let up: BTreeSet<&str> = servers
+                    .iter()
+                    .filter(|s| s.is_up())
+                    .map(|s| s.name.as_str())
+                    .collect();
+                let listed: BTreeSet<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+                bar.set_message(format!(
+                    "HAProxy: {}/{} UP",
+                    up.intersection(&expected).count(),
+                    expected.len()
+                ));
+                if up == expected && listed == expected {
+                    return Ok(Poll::Ready(start.elapsed()));
+                }
             }
+            Ok(Poll::Pending(last))
+        })
+        .await;
+    match served {
+        Ok(took) => Ok(took),
+        Err(Stopped::TimedOut(last)) => {
+            Err(timeout_error(ctx, cluster, &expected, &last, timeout).await)
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        Err(Stopped::Failed(err)) => Err(err),
     }
-    Err(timeout_error(ctx, cluster, &expected, &last, timeout).await)
 }
 
 async fn timeout_error(

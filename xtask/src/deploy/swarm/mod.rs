@@ -26,6 +26,7 @@ use crate::deploy::one_engine;
 use crate::deploy::NodeStatus;
 use crate::engine::{Engine, NetworkDriver, SwarmTask};
 use crate::progress;
+use crate::wait::Wait;
 pub(crate) use nodes::node_engine;
 use plan::{DesiredService, ObservedService, ServiceAction};
 pub(crate) use wait::wait_serving;
@@ -339,14 +340,9 @@ pub(crate) async fn ha_container_within(
     cluster: &Cluster,
     timeout: Duration,
 ) -> anyhow::Result<(Engine, String)> {
-    let start = std::time::Instant::now();
-    loop {
-        match ha_container(ctx, cluster).await {
-            Err(err) if start.elapsed() > timeout => return Err(err),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-            found => return found,
-        }
-    }
+    Wait::new("Swarm to report ha's task running", timeout)
+        .retry(async || ha_container(ctx, cluster).await)
+        .await
 }
 
 /// ha's running container and the engine of its node, for `serf members` and its logs.

@@ -12,6 +12,7 @@ use crate::context::Ctx;
 use crate::deploy::one_engine;
 use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
+use crate::wait::{Poll, Stopped, Wait};
 
 /// Waits until ha's task and exactly `webapps` webapp tasks run the image their service
 /// names (a rolling update is over), then until HAProxy serves exactly those webapps;
@@ -29,43 +30,49 @@ pub(crate) async fn wait_serving(
     on_poll: impl FnMut(&[ServerStat]),
 ) -> anyhow::Result<Vec<String>> {
     let start = Instant::now();
-    let names = loop {
-        let current = services(engine, cluster).await?;
-        let updating = match update_state(&current, since) {
-            UpdateState::RolledBack { service, message } => bail!(
-                "the rolling update of service {service} failed and Swarm rolled it back (the previous version keeps serving): {message}"
-            ),
-            UpdateState::Updating => true,
-            UpdateState::Done => false,
-        };
-        let image = |role: Role| {
-            let name = cluster.swarm_service_name(role);
-            current
-                .iter()
-                .find(|s| service_name(s) == name)
-                .and_then(service_image)
-                .unwrap_or_default()
-        };
-        let ha = running(engine, cluster, Role::Balancer, &image(Role::Balancer)).await?;
-        let tasks = running(engine, cluster, Role::Backend, &image(Role::Backend)).await?;
-        bar.set_message(format!(
-            "Swarm: {}/{webapps} webapp tasks running{}",
-            tasks.len(),
-            if updating { ", rolling update" } else { "" }
-        ));
-        if !updating && ha.len() == 1 && tasks.len() == webapps as usize {
-            break tasks;
-        }
-        if start.elapsed() > timeout {
-            bail!(
-                "timed out after {}s waiting for Swarm to run ha and {webapps} webapp tasks ({} running); see `cargo xtask status` and `docker service ps {}`",
-                timeout.as_secs(),
+    let wait = Wait::new(
+        format!("Swarm to run ha and {webapps} webapp tasks"),
+        timeout,
+    );
+    let names = wait
+        .poll(async || {
+            let current = services(engine, cluster).await?;
+            let updating = match update_state(&current, since) {
+                UpdateState::RolledBack { service, message } => bail!(
+                    "the rolling update of service {service} failed and Swarm rolled it back (the previous version keeps serving): {message}"
+                ),
+                UpdateState::Updating => true,
+                UpdateState::Done => false,
+            };
+            let image = |role: Role| {
+                let name = cluster.swarm_service_name(role);
+                current
+                    .iter()
+                    .find(|s| service_name(s) == name)
+                    .and_then(service_image)
+                    .unwrap_or_default()
+            };
+            let ha = running(engine, cluster, Role::Balancer, &image(Role::Balancer)).await?;
+            let tasks = running(engine, cluster, Role::Backend, &image(Role::Backend)).await?;
+            bar.set_message(format!(
+                "Swarm: {}/{webapps} webapp tasks running{}",
                 tasks.len(),
+                if updating { ", rolling update" } else { "" }
+            ));
+            if !updating && ha.len() == 1 && tasks.len() == webapps as usize {
+                return Ok(Poll::Ready(tasks));
+            }
+            Ok(Poll::Pending(format!("{} running", tasks.len())))
+        })
+        .await
+        .map_err(|stopped| match stopped {
+            Stopped::TimedOut(running) => anyhow::anyhow!(
+                "timed out after {}s waiting for Swarm to run ha and {webapps} webapp tasks ({running}); see `cargo xtask status` and `docker service ps {}`",
+                timeout.as_secs(),
                 cluster.swarm_service_name(Role::Backend)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+            ),
+            Stopped::Failed(err) => err,
+        })?;
     let left = timeout.saturating_sub(start.elapsed());
     one_engine::wait_for_servers_with(ctx, cluster, &names, left, bar, on_poll).await?;
     Ok(names)
@@ -140,37 +147,27 @@ pub(crate) async fn tasks_gone(
             engines.push(node_engine);
         }
     }
-    let start = Instant::now();
-    loop {
-        let mut left = 0;
-        for node_engine in &engines {
-            left += node_engine
-                .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
-                .await
-                .map_or(0, |c| c.len());
-        }
-        if left == 0 {
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            bail!(
-                "timed out after {}s waiting for the {left} task containers of project {} to stop",
-                timeout.as_secs(),
-                cluster.project
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let what = format!("the task containers of project {} to stop", cluster.project);
+    Wait::new(what, timeout)
+        .until(async || {
+            let mut left = 0;
+            for node_engine in &engines {
+                left += node_engine
+                    .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
+                    .await
+                    .map_or(0, |c| c.len());
+            }
+            Ok(match left {
+                0 => Poll::Ready(()),
+                left => Poll::Pending(format!("{left} left")),
+            })
+        })
+        .await
 }
 
 /// Removes an overlay network, retrying while the Swarm still detaches the last tasks.
 pub(crate) async fn remove_network(engine: &Engine, name: &str) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        match engine.remove_network(name).await {
-            Ok(()) => return Ok(()),
-            Err(err) if start.elapsed() > Duration::from_secs(30) => return Err(err),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
+    Wait::new(format!("network {name} to go"), Duration::from_secs(30))
+        .retry(async || engine.remove_network(name).await)
+        .await
 }
