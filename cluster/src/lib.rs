@@ -32,7 +32,7 @@ pub use render::{
 };
 pub use stats::{parse_stats_csv, ServerStat, BACKEND};
 pub use swarm::{
-    SwarmImages, SwarmSecret, SwarmService, LOCAL_REGISTRY, SERF_SECRET_TARGET, STACK_NAMESPACE,
+    SwarmImages, SwarmPolicy, SwarmSecret, SwarmService, SWARM_POLICY, LOCAL_REGISTRY, SERF_SECRET_TARGET, STACK_NAMESPACE,
     STATS_SECRET_TARGET, STATS_USER,
 };
 

@@ -178,6 +178,7 @@ pub fn render_stack(
         context! {
             cluster,
             services,
+            policy => crate::swarm::SWARM_POLICY,
             secrets => &inputs.secrets,
             logging => logging(),
             labels => context! {

@@ -34,6 +34,40 @@ pub struct SwarmImages {
     pub webapp: String,
 }
 
+/// How every service of the cluster runs and is updated on a Swarm: the one source for
+/// the Engine API's service spec (`xtask`) and for `generated/stack.yml` (its template),
+/// so the two cannot drift apart. Values are Docker's own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SwarmPolicy {
+    /// `any`: a task that exits is restarted, after `restart_delay_s`.
+    pub restart_condition: &'static str,
+    pub restart_delay_s: u32,
+    /// `stop-first`: a task keeps its slot's name (Serf allows one member per name), so
+    /// the old one stops first.
+    pub update_order: &'static str,
+    /// `rollback`: a failed update rolls back; the old version keeps serving.
+    pub update_failure_action: &'static str,
+    pub update_monitor_s: u32,
+    /// `dnsrr`: tasks find each other through DNS (`tasks.<service>`); no virtual IP.
+    pub endpoint_mode: &'static str,
+    /// Secrets are files of root's, read-only: owner, group, mode (octal).
+    pub secret_uid: &'static str,
+    pub secret_gid: &'static str,
+    pub secret_mode: &'static str,
+}
+
+pub const SWARM_POLICY: SwarmPolicy = SwarmPolicy {
+    restart_condition: "any",
+    restart_delay_s: 1,
+    update_order: "stop-first",
+    update_failure_action: "rollback",
+    update_monitor_s: 10,
+    endpoint_mode: "dnsrr",
+    secret_uid: "0",
+    secret_gid: "0",
+    secret_mode: "0400",
+};
+
 /// One service of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SwarmService {

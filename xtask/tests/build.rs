@@ -28,6 +28,9 @@ const IMAGES: [&str; 3] = ["base", "ha", "webapp"];
 
 #[test]
 fn builds_layered_images_that_cache_and_serve() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("buildtest", 19, 1);
     assert_eq!(stack.name, project());
     let engine = Engine::connect();

@@ -36,6 +36,9 @@ fn write(root: &Path, path: &str, contents: &[u8]) {
 
 #[test]
 fn the_context_is_what_docker_build_would_send() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::with("e2e-context", 85, 1, |text| {
         format!("{text}build = \"app\"\n")
     });

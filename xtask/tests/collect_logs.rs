@@ -113,6 +113,9 @@ fn assert_reads_like_the_cli(ours: &str, cli: &str) {
 
 #[test]
 fn task0_serves_the_static_config_and_docker_ps_reads_like_the_cli() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-logs0", 25, 2);
     let scratch = Scratch::new("e2e-logs0-out");
     let out = scratch.path("task0");
@@ -172,6 +175,9 @@ fn task0_serves_the_static_config_and_docker_ps_reads_like_the_cli() {
 
 #[test]
 fn task5_captures_configs_nodes_and_the_stop_of_s1() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-logs5", 21, 2);
     let scratch = Scratch::new("e2e-logs5-out");
     let out = scratch.path("task5");
@@ -238,6 +244,9 @@ fn task5_captures_configs_nodes_and_the_stop_of_s1() {
 
 #[test]
 fn task6_screenshots_the_stats_page_with_4_webapps_then_without_s2() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-logs6", 22, 2);
     let scratch = Scratch::new("e2e-logs6-out");
     let out = scratch.path("task6");
@@ -268,6 +277,9 @@ fn task6_screenshots_the_stats_page_with_4_webapps_then_without_s2() {
 
 #[test]
 fn task3_serf_log_has_ha_s1_s2_joining_in_order() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-logs3", 23, 2);
     let scratch = Scratch::new("e2e-logs3-out");
     let out = scratch.path("task3");
@@ -303,6 +315,9 @@ fn task3_serf_log_has_ha_s1_s2_joining_in_order() {
 /// the previous folder stays exactly as it was.
 #[test]
 fn an_interrupted_run_leaves_the_previous_evidence_intact() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-logsint", 24, 2);
     let scratch = Scratch::new("e2e-logsint-out");
     let out = scratch.path("task3");

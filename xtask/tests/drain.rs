@@ -101,6 +101,9 @@ fn follow_logs(scratch: &Scratch, name: &str) -> Child {
 
 #[test]
 fn long_requests_finish_while_webapps_drain() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::with("e2e-drain", 83, 4, |text| {
         text.replace("[webapps]\n", "[webapps]\ndrain_ms = 15000\n")
     });

@@ -63,6 +63,9 @@ fn assert_repaired(
 
 #[test]
 fn live_servers_that_drift_from_the_config_are_repaired() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-drift", 82, 2);
     stack.xtask(&["up"]).assert_success();
     let real = stack.nodes(&[1, 2]);

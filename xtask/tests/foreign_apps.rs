@@ -333,6 +333,9 @@ fn assert_refused(stack: &Stack, what: &str, expected: &str) {
 
 #[test]
 fn nginx_image_with_a_serf_sidecar() {
+    if support::skip_without_engine() {
+        return;
+    }
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let context = root().join("examples/nginx");
     let repo = sharded("lbkit-e2e-nginx");
@@ -481,6 +484,9 @@ fn nginx_image_with_a_serf_sidecar() {
 
 #[test]
 fn python_http_server_built_on_the_base() {
+    if support::skip_without_engine() {
+        return;
+    }
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let app = Scratch::new("python-app");
     std::fs::copy(

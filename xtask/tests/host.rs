@@ -71,6 +71,9 @@ fn xtask_over_tcp(stack: &Stack, port: u16, consent: bool, args: &[&str]) -> Run
 
 #[test]
 fn secrets_over_tcp_only_when_agreed_no_remote_tuning_and_a_neighbour_table_warning() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-host", 84, 1);
     stack.xtask(&["build"]).assert_success();
     let port = relay_to_the_engine();

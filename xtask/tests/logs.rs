@@ -10,6 +10,9 @@ use support::{docker, run_tool, Stack};
 
 #[test]
 fn logs_interleave_nodes_and_events_and_follow_until_ctrl_c() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-xlogs", 74, 2);
     let _images = support::DropImages(&stack);
     stack.xtask(&["up"]).assert_success();

@@ -115,6 +115,9 @@ fn status_states(stack: &Stack) -> BTreeMap<String, String> {
 
 #[test]
 fn https_metrics_health_and_restart_policy() {
+    if support::skip_without_engine() {
+        return;
+    }
     let (stack, https_port) = tls_stack("e2e-ops", 71, 2);
     let _images = support::DropImages(&stack);
     let up = stack.xtask(&["up"]);
@@ -388,6 +391,9 @@ fn https_metrics_health_and_restart_policy() {
 
 #[test]
 fn bad_certificate_files_are_refused_before_anything_starts() {
+    if support::skip_without_engine() {
+        return;
+    }
     let scratch = Scratch::new("e2e-badtls-pem");
     let key = scratch.path("key.pem");
     let cert = scratch.path("cert.pem");
@@ -453,6 +459,9 @@ const NEW_EC_KEY: [&str; 5] = [
 
 #[test]
 fn a_user_certificate_is_served_and_replaced_in_place_without_a_failed_request() {
+    if support::skip_without_engine() {
+        return;
+    }
     let scratch = Scratch::new("e2e-usertls-pem");
     let (cert, key) = (scratch.path("cert.pem"), scratch.path("key.pem"));
     self_signed(&cert, &key, "first");

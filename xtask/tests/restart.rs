@@ -66,6 +66,9 @@ fn restart_daemon(stack: &Stack, node: &str, expected: &BTreeSet<String>) -> Dur
 
 #[test]
 fn a_daemon_restart_brings_the_cluster_back_with_no_command() {
+    if support::skip_without_engine() {
+        return;
+    }
     // In the node, ha listens on the node's own address; the node publishes its ports on
     // the host's 127.0.0.1 only.
     let stack = Stack::with("e2e-restart", 73, 2, |text| {

@@ -102,6 +102,9 @@ fn serf_log(stack: &Stack) -> String {
 
 #[test]
 fn joins_leaves_and_failures_need_no_reload() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-runtime", 33, 2);
     stack.xtask(&["up"]).assert_success();
     wait_exactly(&stack, &[1, 2]);
@@ -181,6 +184,9 @@ fn joins_leaves_and_failures_need_no_reload() {
 
 #[test]
 fn a_template_change_reloads_hitlessly_keeping_server_state() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-structural", 34, 2);
     stack.xtask(&["up"]).assert_success();
     wait_exactly(&stack, &[1, 2]);
@@ -241,6 +247,9 @@ fn a_template_change_reloads_hitlessly_keeping_server_state() {
 
 #[test]
 fn fifty_webapps_need_a_tuned_host() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-fifty50", 36, 2);
     stack.xtask(&["up"]).assert_success();
     let containers = stack.containers();

@@ -9,6 +9,9 @@ use support::{docker, eventually, Stack};
 
 #[test]
 fn up_scale_and_down_leave_other_projects_alone() {
+    if support::skip_without_engine() {
+        return;
+    }
     // Another project running at the same time must come through untouched.
     let other = Stack::new("e2e-other", 12, 1);
     other.xtask(&["up"]).assert_success();
@@ -146,6 +149,9 @@ fn up_scale_and_down_leave_other_projects_alone() {
 
 #[test]
 fn a_taken_host_port_is_named() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-port", 13, 1);
     let _holder = TcpListener::bind(("127.0.0.1", stack.stats_port)).expect("test holds the port");
     let up = stack.xtask(&["up"]);
@@ -160,6 +166,9 @@ fn a_taken_host_port_is_named() {
 
 #[test]
 fn an_overlapping_subnet_is_named() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-overlap", 14, 1);
     let foreign = &format!("{}-foreign", stack.name);
     let net = &stack.net;
@@ -187,6 +196,9 @@ fn an_overlapping_subnet_is_named() {
 
 #[test]
 fn a_foreign_container_with_a_node_name_is_named_and_untouched() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-name", 15, 1);
     let squatter = stack.node(1);
     stack.xtask(&["build"]).assert_success();
@@ -215,6 +227,9 @@ fn a_foreign_container_with_a_node_name_is_named_and_untouched() {
 
 #[test]
 fn an_unreachable_engine_is_one_clear_line() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-noengine", 16, 1);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["status", "--config", stack.config.to_str().unwrap()])
@@ -237,6 +252,9 @@ fn an_unreachable_engine_is_one_clear_line() {
 /// instead of falling back to the local socket.
 #[test]
 fn docker_host_names_the_engine_every_command_talks_to() {
+    if support::skip_without_engine() {
+        return;
+    }
     support::require_engine();
     let stack = Stack::new("e2e-dockerhost", 20, 1);
     let relay = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -311,6 +329,9 @@ fn docker_host_names_the_engine_every_command_talks_to() {
 
 #[test]
 fn a_timeout_names_the_missing_servers_and_shows_their_logs() {
+    if support::skip_without_engine() {
+        return;
+    }
     // Health checks on a path the web app does not serve: the servers never come UP.
     let stack = Stack::with("e2e-timeout", 17, 1, |text| {
         format!("{text}\n[ha.health]\npath = \"/missing\"\n")
@@ -348,6 +369,9 @@ fn a_timeout_names_the_missing_servers_and_shows_their_logs() {
 
 #[test]
 fn the_generated_compose_file_starts_an_equivalent_stack() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-compose", 18, 2);
     stack.xtask(&["build"]).assert_success();
     let out = stack.config.parent().unwrap().join("generated");

@@ -254,6 +254,9 @@ fn stats_status(stack: &Stack, credentials: Option<&str>) -> u16 {
 
 #[test]
 fn the_cluster_runs_on_a_three_node_swarm() {
+    if support::skip_without_engine() {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::new("e2e-swarm", 61, 4);
     let _images = support::DropImages(&stack);
@@ -609,8 +612,20 @@ fn the_cluster_runs_on_a_three_node_swarm() {
     stack_deploy();
     let _ = std::fs::remove_dir_all(&gen_out);
 
-    // down removes services, secrets and network; swarm-lab down the engines.
-    lab.xtask(&["down"]).assert_success();
+    // down removes services, secrets and network (and with --images the manager's
+    // Swarm tags, saying the workers keep theirs); swarm-lab down the engines.
+    let down = lab.xtask(&["down", "--images"]);
+    down.assert_success();
+    let said = down.stdout_text();
+    let swarm_tag = format!("removed image tag lbkit.invalid/{}/webapp:", stack.name);
+    assert!(said.contains(&swarm_tag), "{said}");
+    assert!(said.contains("the other nodes keep their copies"), "{said}");
+    let manager = lab.manager();
+    for image in ["ha", "webapp"] {
+        let repo = format!("lbkit.invalid/{}/{image}", stack.name);
+        let left = lab.docker_on(&manager, &["images", "-q", &repo]);
+        assert_eq!(left.stdout_text().trim(), "", "{repo} left on the manager");
+    }
     for kind in ["service", "secret", "network"] {
         assert!(
             lab.objects(kind).is_empty(),
@@ -628,6 +643,9 @@ fn the_cluster_runs_on_a_three_node_swarm() {
 /// carry the registry's name, none the loaded kind's, and no spec shows the password.
 #[test]
 fn images_reach_the_nodes_through_the_users_registry() {
+    if support::skip_without_engine() {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::new("e2e-swreg", 63, 3);
     let _images = support::DropImages(&stack);
@@ -808,6 +826,9 @@ impl Drop for DropImage {
 /// commands that run on one engine only: one line naming the file, exit 2, nothing made.
 #[test]
 fn a_swarm_file_is_refused_where_it_cannot_run() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-swarm-refused", 62, 2);
     let config = stack.config.with_file_name("swarm.toml");
     let text = std::fs::read_to_string(&stack.config).unwrap();
@@ -831,6 +852,22 @@ fn a_swarm_file_is_refused_where_it_cannot_run() {
         assert!(
             stderr.contains(config) && stderr.contains("deploy.target = \"swarm\""),
             "{args:?}: names the file and key: {stderr}"
+        );
+    }
+    // This host's kernel is not the nodes': --tune-host is refused before anything.
+    for args in [
+        &["up", "--tune-host"][..],
+        &["scale", "--webapps", "3", "--tune-host"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--config", config]);
+        let run = support::xtask(&all);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.all_text());
+        let stderr = run.stderr_text();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(
+            stderr.contains("--tune-host: on a Swarm"),
+            "{args:?}: {stderr}"
         );
     }
     assert!(stack.containers().is_empty());

@@ -446,6 +446,9 @@ fn fake_balancer_that_leaves(t: &Trial) {
 
 #[test]
 fn rogue_members_never_get_traffic() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-trust", 81, WEBAPPS);
     stack.xtask(&["up"]).assert_success();
     let trial = Trial::new(&stack);

@@ -114,6 +114,19 @@ impl Deploy {
         }
     }
 
+    /// `down --images`: the images the toolkit made for the project; what was done, one
+    /// line each.
+    pub(crate) async fn remove_images(
+        self,
+        ctx: &Ctx,
+        cluster: &Cluster,
+    ) -> anyhow::Result<Vec<String>> {
+        match self {
+            Deploy::OneEngine => one_engine::ops::remove_images(ctx, cluster).await,
+            Deploy::Swarm => swarm::ops::remove_images(ctx, cluster).await,
+        }
+    }
+
     /// `down`: everything of the project; what was removed.
     pub(crate) async fn remove(self, ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
         match self {

@@ -176,6 +176,25 @@ impl Engine {
         }
     }
 
+    /// The tags (`repo:tag`) of the images in repository `repo`.
+    pub(crate) async fn tags_in_repo(&self, repo: &str) -> anyhow::Result<Vec<String>> {
+        let filters = HashMap::from([("reference", vec![format!("{repo}:*")])]);
+        let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .with_context(|| format!("listing the images of {repo}"))?;
+        let prefix = format!("{repo}:");
+        let mut tags: Vec<String> = images
+            .into_iter()
+            .flat_map(|image| image.repo_tags)
+            .filter(|tag| tag.starts_with(&prefix))
+            .collect();
+        tags.sort();
+        Ok(tags)
+    }
+
     /// Ids of the untagged images carrying every one of `labels` (left by rebuilds).
     pub async fn dangling_images(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
         let filters = HashMap::from([

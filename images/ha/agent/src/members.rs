@@ -188,6 +188,25 @@ mod tests {
         }
     }
 
+    /// `serf members -format=json` as Serf printed it (see fixtures/README.md).
+    #[test]
+    fn parses_the_json_serf_printed() {
+        let members = parse(include_str!("../fixtures/serf-members.json")).unwrap();
+        let seen: Vec<(&str, &str, &str)> = members
+            .iter()
+            .map(|m| (m.name.as_str(), m.addr.as_str(), m.status.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("s1", "172.18.0.2:7946", "alive"),
+                ("s2", "172.18.0.3:7946", "left")
+            ]
+        );
+        assert_eq!(members[0].tags["role"], "backend");
+        assert_eq!(members[1].tags["port"], "3000");
+    }
+
     #[test]
     fn parses_serf_members_json() {
         let members = parse(SERF_JSON).unwrap();

@@ -340,62 +340,27 @@ mod tests {
         assert_eq!(members[0].addr, "10.0.0.2:7946");
     }
 
+    /// Bytes captured from Serf itself (see fixtures/README.md): the handshake's and the
+    /// members request's response headers, then the members body.
     #[test]
-    fn decodes_a_members_body_as_serf_sends_it() {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Out {
-            name: &'static str,
-            #[serde(with = "bin")]
-            addr: Vec<u8>,
-            port: u16,
-            tags: BTreeMap<String, String>,
-            status: &'static str,
-            protocol_min: u8,
+    fn decodes_the_members_body_serf_sent() {
+        let bytes: &[u8] = include_bytes!("../fixtures/serf-members.msgpack");
+        let mut reader = bytes;
+        for seq in [0, 1] {
+            let header: ResponseHeader = rmp_serde::from_read(&mut reader).unwrap();
+            assert_eq!((header.seq, header.error.as_str()), (seq, ""));
         }
-        mod bin {
-            pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_bytes(v)
-            }
-        }
-        let mut v4_mapped = vec![0u8; 10];
-        v4_mapped.extend([0xff, 0xff, 10, 0, 0, 2]);
-        let mut buf = Vec::new();
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Body {
-            members: Vec<Out>,
-        }
-        let tags = BTreeMap::from([("role".to_string(), "backend".to_string())]);
-        rmp_serde::encode::write_named(
-            &mut buf,
-            &Body {
-                members: vec![
-                    Out {
-                        name: "s1",
-                        addr: v4_mapped,
-                        port: 7946,
-                        tags: tags.clone(),
-                        status: "alive",
-                        protocol_min: 2,
-                    },
-                    Out {
-                        name: "s2",
-                        addr: vec![10, 0, 0, 3],
-                        port: 7946,
-                        tags,
-                        status: "failed",
-                        protocol_min: 2,
-                    },
-                ],
-            },
-        )
-        .unwrap();
-        let body: MembersBody = rmp_serde::from_slice(&buf).unwrap();
+        let body: MembersBody = rmp_serde::from_read(&mut reader).unwrap();
+        assert!(reader.is_empty(), "the whole answer is read");
         let members: Vec<Member> = body.members.into_iter().map(member).collect();
-        assert_eq!(members[0].addr, "10.0.0.2:7946");
+        // Serf sends IPv4 addresses IPv4-mapped in 16 bytes.
+        assert_eq!(members[0].name, "s1");
+        assert_eq!(members[0].addr, "172.18.0.2:7946");
+        assert_eq!(members[0].status, "alive");
         assert_eq!(members[0].tags["role"], "backend");
-        assert_eq!(members[1].addr, "10.0.0.3:7946");
-        assert_eq!(members[1].status, "failed");
+        assert_eq!(members[0].tags["port"], "3000");
+        assert_eq!(members[1].name, "s2");
+        assert_eq!(members[1].addr, "172.18.0.3:7946");
+        assert_eq!(members[1].status, "left");
     }
 }

@@ -20,6 +20,35 @@ pub(crate) async fn observe(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Clus
     })
 }
 
+/// `down --images`: the three images the build makes, and the tag a rollout put on the
+/// image it replaced (for `--rollback`) while it still names that image.
+pub(crate) async fn remove_images(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    let engine = ctx.engine().await?;
+    let mut done = Vec::new();
+    // Checked against the project label: images a user built FROM ours inherit that
+    // label, but not these tags.
+    for image in ["ha", "webapp", "base"] {
+        let tag = cluster.image_tag(image);
+        if engine.image_of_project(&tag, &cluster.project).await? {
+            engine.remove_image(&tag).await?;
+            done.push(format!("removed image {tag}"));
+        }
+    }
+    let previous = super::previous_tag(cluster);
+    let tagged = engine.image(&previous).await?.and_then(|image| image.id);
+    if let Some(id) = tagged {
+        if super::recorded_previous(ctx, cluster).as_ref() == Some(&id) {
+            engine.remove_image(&previous).await?;
+            done.push(format!("removed image tag {previous}"));
+        } else {
+            done.push(format!(
+                "kept image tag {previous}: it is not the image this project's last rollout tagged"
+            ));
+        }
+    }
+    Ok(done)
+}
+
 /// `down`: the project's containers and network.
 pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     super::remove_stack(ctx, cluster).await

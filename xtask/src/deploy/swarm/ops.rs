@@ -6,11 +6,13 @@ use anyhow::bail;
 use cluster::Cluster;
 
 use crate::context::{Ctx, UsageError};
+use crate::deploy::one_engine::TuneHost;
 use crate::deploy::{timings, ClusterStatus, ScaleRequest, Scaled, Timings, UpRequest};
 use crate::progress;
 
 /// `up`: the stack deployed and converged; a rollback is the Swarm's own.
 pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result<()> {
+    refuse_tune_host(request.tune_host)?;
     if request.rollback {
         bail!(UsageError(format!(
             "--rollback: on a Swarm a failed update rolls back by itself; `docker service rollback {}` undoes the last one",
@@ -20,12 +22,54 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
     super::commands::up(ctx, cluster, request.timeout).await
 }
 
+/// `--tune-host` changes this host's kernel; a Swarm's tasks run on its nodes' kernels.
+fn refuse_tune_host(tune_host: Option<TuneHost>) -> anyhow::Result<()> {
+    if tune_host.is_some() {
+        bail!(UsageError(
+            "--tune-host: on a Swarm the webapps run on the nodes' kernels, not this host's; raise net.ipv4.neigh.default.gc_thresh1/2/3 on each node (see the README's 50+ webapps), or drop --tune-host".into()
+        ));
+    }
+    Ok(())
+}
+
 /// `status`: the services' tasks, and ha's container on its node.
 pub(crate) async fn observe(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
     Ok(ClusterStatus {
         members: super::members(ctx, cluster).await?,
         ha: super::ha_container(ctx, cluster).await,
     })
+}
+
+/// `down --images`: on the manager, the Swarm tags `up` made (`<registry>/<project>/ha|webapp:*`)
+/// and the images the build made there; the copies loaded into the other nodes stay, and
+/// the last line says how to remove them.
+pub(crate) async fn remove_images(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    let manager = super::manager(ctx).await?;
+    let mut done = Vec::new();
+    let mut swarm_tags = Vec::new();
+    for image in ["ha", "webapp"] {
+        let latest = cluster.swarm_image(image, "latest");
+        let (repo, _) = crate::engine::split_tag(&latest);
+        swarm_tags.extend(manager.tags_in_repo(repo).await?);
+    }
+    for tag in &swarm_tags {
+        manager.remove_image(tag).await?;
+        done.push(format!("removed image tag {tag} (on the manager)"));
+    }
+    for image in ["ha", "webapp", "base"] {
+        let tag = cluster.image_tag(image);
+        if manager.image_of_project(&tag, &cluster.project).await? {
+            manager.remove_image(&tag).await?;
+            done.push(format!("removed image {tag} (on the manager)"));
+        }
+    }
+    if !swarm_tags.is_empty() {
+        done.push(format!(
+            "the other nodes keep their copies: `docker image rm {}` on each",
+            swarm_tags.join(" ")
+        ));
+    }
+    Ok(done)
 }
 
 /// `down`: the stack's services, secrets and network.
@@ -40,6 +84,7 @@ pub(crate) async fn scale_to(
     cluster: &Cluster,
     request: &ScaleRequest,
 ) -> anyhow::Result<Scaled> {
+    refuse_tune_host(request.tune_host)?;
     let manager = super::manager(ctx).await?;
     let mut timings = Timings::new();
     let begun = SystemTime::now();

@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
     NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
-    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
-    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
+    ServiceSpecUpdateConfig, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
     TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum,
 };
 use cluster::{labels, Cluster, SwarmService, STACK_NAMESPACE};
 
@@ -16,6 +14,21 @@ use cluster::{labels, Cluster, SwarmService, STACK_NAMESPACE};
 pub(crate) const FINGERPRINT: &str = "lbkit.fingerprint";
 
 const SECOND_NS: i64 = 1_000_000_000;
+
+/// The policy both this spec and stack.yml's template read.
+const POLICY: cluster::SwarmPolicy = cluster::SWARM_POLICY;
+
+/// One of the policy's words as the Engine API's enum (a word bollard does not know is a
+/// bug in [`cluster::SWARM_POLICY`], caught by the unit test).
+fn docker_word<T: std::str::FromStr<Err = String>>(word: &str) -> T {
+    word.parse()
+        .unwrap_or_else(|err| panic!("cluster::SWARM_POLICY: {err}"))
+}
+
+/// The secrets' file mode, written in octal in the policy.
+fn secret_mode() -> u32 {
+    u32::from_str_radix(POLICY.secret_mode, 8).expect("cluster::SWARM_POLICY: an octal mode")
+}
 
 /// The service spec of `service`; `secret_ids` maps each secret's name to its id.
 pub(crate) fn service_spec(
@@ -34,9 +47,9 @@ pub(crate) fn service_spec(
         .map(|secret| TaskSpecContainerSpecSecrets {
             file: Some(TaskSpecContainerSpecFile {
                 name: Some(secret.target.clone()),
-                uid: Some("0".into()),
-                gid: Some("0".into()),
-                mode: Some(0o400),
+                uid: Some(POLICY.secret_uid.into()),
+                gid: Some(POLICY.secret_gid.into()),
+                mode: Some(secret_mode()),
             }),
             secret_id: secret_ids.get(&secret.name).cloned(),
             secret_name: Some(secret.name.clone()),
@@ -77,8 +90,8 @@ pub(crate) fn service_spec(
         task_template: Some(TaskSpec {
             container_spec: Some(container),
             restart_policy: Some(TaskSpecRestartPolicy {
-                condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
-                delay: Some(SECOND_NS),
+                condition: Some(docker_word(POLICY.restart_condition)),
+                delay: Some(i64::from(POLICY.restart_delay_s) * SECOND_NS),
                 ..Default::default()
             }),
             placement: Some(TaskSpecPlacement {
@@ -105,14 +118,14 @@ pub(crate) fn service_spec(
         // stops first; a failed update rolls back, the old version keeps serving.
         update_config: Some(ServiceSpecUpdateConfig {
             parallelism: Some(i64::from(service.update_parallelism)),
-            order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
-            failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
-            monitor: Some(10 * SECOND_NS),
+            order: Some(docker_word(POLICY.update_order)),
+            failure_action: Some(docker_word(POLICY.update_failure_action)),
+            monitor: Some(i64::from(POLICY.update_monitor_s) * SECOND_NS),
             ..Default::default()
         }),
         // Tasks find each other through DNS (tasks.<service>); no virtual IP.
         endpoint_spec: Some(EndpointSpec {
-            mode: Some(EndpointSpecModeEnum::DNSRR),
+            mode: Some(docker_word::<EndpointSpecModeEnum>(POLICY.endpoint_mode)),
             ports: Some(ports),
         }),
         ..Default::default()
@@ -181,6 +194,32 @@ fn caps(names: &[String]) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bollard::models::{
+        ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum,
+        TaskSpecRestartPolicyConditionEnum,
+    };
+
+    #[test]
+    fn the_policy_reads_as_the_engine_apis_words() {
+        let spec = |word| docker_word::<TaskSpecRestartPolicyConditionEnum>(word);
+        assert_eq!(
+            spec(POLICY.restart_condition),
+            TaskSpecRestartPolicyConditionEnum::ANY
+        );
+        assert_eq!(
+            docker_word::<ServiceSpecUpdateConfigOrderEnum>(POLICY.update_order),
+            ServiceSpecUpdateConfigOrderEnum::STOP_FIRST
+        );
+        assert_eq!(
+            docker_word::<ServiceSpecUpdateConfigFailureActionEnum>(POLICY.update_failure_action),
+            ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK
+        );
+        assert_eq!(
+            docker_word::<EndpointSpecModeEnum>(POLICY.endpoint_mode),
+            EndpointSpecModeEnum::DNSRR
+        );
+        assert_eq!(secret_mode(), 0o400);
+    }
     use cluster::{Role, SwarmImages};
 
     fn swarm_cluster() -> Cluster {
