@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::context::{Ctx, UsageError};
-use crate::deploy::one_engine::TuneHost;
+use crate::deploy::neighbours::TuneHost;
 use crate::deploy::{self, ScaleRequest, Scaled};
 use crate::table::{self, Column};
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::context::Ctx;
-use crate::deploy::one_engine::TuneHost;
+use crate::deploy::neighbours::TuneHost;
 use crate::deploy::{self, UpRequest};
 
 #[derive(Args)]

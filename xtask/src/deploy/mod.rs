@@ -2,7 +2,12 @@
 //! and `down` talk to a [`Deploy`], each target's half of those commands; [`Deploy::of`]
 //! is where they pick it. (What differs only in data, such as where the stats page is published
 //! and whether it asks for a password, the model answers: `Cluster::deploy`.)
+pub(crate) mod app_input;
+pub(crate) mod neighbours;
+pub(crate) mod network;
 pub(crate) mod one_engine;
+pub(crate) mod serving;
+pub(crate) mod stable_hash;
 pub(crate) mod swarm;
 mod timings;
 
@@ -21,14 +26,14 @@ pub(crate) struct UpRequest {
     /// Put the webapps' previous image back.
     pub(crate) rollback: bool,
     /// Raise the host's neighbour-table thresholds when the cluster needs it.
-    pub(crate) tune_host: Option<crate::deploy::one_engine::TuneHost>,
+    pub(crate) tune_host: Option<neighbours::TuneHost>,
 }
 
 /// What `scale` asks of a target.
 pub(crate) struct ScaleRequest {
     pub(crate) webapps: u32,
     pub(crate) timeout: Duration,
-    pub(crate) tune_host: Option<crate::deploy::one_engine::TuneHost>,
+    pub(crate) tune_host: Option<neighbours::TuneHost>,
 }
 
 /// One node of the cluster as its target runs it, for `status`.

@@ -68,7 +68,10 @@ fn sources_hash(ctx: &Ctx) -> anyhow::Result<String> {
         bytes.extend(mode.to_le_bytes());
         bytes.extend(std::fs::read(&file).with_context(what)?);
     }
-    Ok(format!("{:016x}", crate::deploy::one_engine::fnv1a(&bytes)))
+    Ok(format!(
+        "{:016x}",
+        crate::deploy::stable_hash::fnv1a(&bytes)
+    ))
 }
 
 /// One running nested engine.

@@ -2,7 +2,6 @@
 //! app): the image a webapp runs, the s6 services the toolkit hands it, the Serf sidecar of
 //! an app image, and how a webapp is drained before it stops.
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cluster::{labels, AppMode, Cluster, Node};
@@ -10,6 +9,7 @@ use cluster::{labels, AppMode, Cluster, Node};
 use crate::context::{Ctx, UsageError};
 use anyhow::Context as _;
 
+pub(crate) use crate::deploy::app_input::{build_context, check_input, webapp_image};
 use crate::engine::{AttachedSpec, ContainerSpec, Engine, FileUpload};
 use crate::wait::{Poll, Stopped, Wait};
 
@@ -23,15 +23,6 @@ const TRIAL: &str = "trial";
 /// The sidecar of webapp `node` (`s1-serf`).
 pub(crate) fn sidecar_name(node: &str) -> String {
     format!("{node}-serf")
-}
-
-/// The image webapps run: the user's image, or the project's webapp image (the lab's app
-/// or the user's context built on our base).
-pub(crate) fn webapp_image(cluster: &Cluster) -> String {
-    match cluster.webapps.mode() {
-        AppMode::Image(image) => image.to_string(),
-        AppMode::Lab | AppMode::Build(_) => cluster.image_tag("webapp"),
-    }
 }
 
 /// True when webapps run an unchanged image beside a Serf sidecar.
@@ -214,45 +205,6 @@ pub(crate) async fn drain(engine: &Engine, cluster: &Cluster, node: &str) -> any
             .exec(&serf, &["s6-svc", "-d", "/etc/s6/serf"])
             .await?;
         tokio::time::sleep(Duration::from_millis(cluster.webapps.drain_ms.into())).await;
-    }
-    Ok(())
-}
-
-/// `[webapps] build`, relative to the folder of the cluster file.
-pub(crate) fn build_context(ctx: &Ctx, cluster: &Cluster) -> Option<PathBuf> {
-    let AppMode::Build(dir) = cluster.webapps.mode() else {
-        return None;
-    };
-    let folder = ctx
-        .config_path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    Some(folder.join(dir))
-}
-
-/// The app's input, checked before anything is built or touched: the image exists, the
-/// build context has a Dockerfile.
-pub(crate) async fn check_input(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
-    let file = ctx.config_file();
-    match cluster.webapps.mode() {
-        AppMode::Lab => {}
-        AppMode::Image(image) => {
-            if ctx.engine().await?.image(image).await?.is_none() {
-                anyhow::bail!(UsageError(format!(
-                    "{file}: webapps.image: image {image:?} is not on the engine (no registry is used); build or `docker load` it first, or fix the name"
-                )));
-            }
-        }
-        AppMode::Build(dir) => {
-            let context = build_context(ctx, cluster).expect("build mode has a context");
-            if !context.join("Dockerfile").is_file() {
-                anyhow::bail!(UsageError(format!(
-                    "{file}: webapps.build: {dir:?} ({}) has no Dockerfile; add one starting `ARG BASE` / `FROM ${{BASE}}`, or fix the path",
-                    context.display()
-                )));
-            }
-        }
     }
     Ok(())
 }

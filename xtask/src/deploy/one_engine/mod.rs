@@ -5,30 +5,26 @@ pub(crate) mod app;
 mod certificate;
 mod converge;
 mod fingerprint;
-mod neighbours;
 pub(crate) mod ops;
 mod plan;
 mod preflight;
 mod rollout;
 mod teardown;
-mod wait;
 
 use anyhow::Context as _;
 use cluster::{labels, Cluster, Node, Role};
 use std::collections::{HashMap, HashSet};
 
 use crate::context::Ctx;
+pub(crate) use crate::deploy::neighbours::{check as check_neighbours, overflow_warning};
+pub(crate) use crate::deploy::serving::{wait_for_servers, wait_for_servers_with};
 use crate::engine::{is_running, ContainerSpec, Engine, FileUpload};
 use crate::{secrets, tls};
 pub(crate) use converge::{converge, converge_with, Applied};
 use fingerprint::fingerprint;
-pub(crate) use fingerprint::fnv1a;
-pub(crate) use neighbours::{check as check_neighbours, overflow_warning, TuneHost};
 pub(crate) use plan::{Action, Desired, Observed};
-pub(crate) use preflight::{check_network_of, ensure_network_of};
 pub(crate) use rollout::{previous_image, previous_tag, recorded_previous, Rollout};
 pub(crate) use teardown::{remove_containers, remove_stack, remove_stack_settled};
-pub(crate) use wait::{wait_for_servers, wait_for_servers_with};
 
 /// Label holding the fingerprint of what a container was created from.
 const FINGERPRINT: &str = "lbkit.fingerprint";

@@ -9,7 +9,6 @@ use indicatif::ProgressBar;
 use super::nodes::node_engine;
 use crate::build;
 use crate::context::{Ctx, UsageError};
-use crate::deploy::one_engine;
 use crate::engine::{split_tag, Engine};
 
 /// Builds (cached) on the manager, tags for the Swarm, and loads into every ready node
@@ -28,7 +27,7 @@ pub(crate) async fn distribute(
         manager,
         cluster,
         "webapp",
-        &one_engine::app::webapp_image(cluster),
+        &crate::deploy::app_input::webapp_image(cluster),
     )
     .await?;
     let tags = [

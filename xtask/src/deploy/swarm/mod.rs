@@ -22,7 +22,6 @@ use bollard::models::Service;
 use cluster::{labels, Cluster, Role};
 
 use crate::context::{Ctx, UsageError};
-use crate::deploy::one_engine;
 use crate::deploy::NodeStatus;
 use crate::engine::{Engine, NetworkDriver, SwarmTask};
 use crate::progress;
@@ -107,7 +106,7 @@ pub(crate) async fn converge(
     bar.finish_and_clear();
     let images = images?;
     let secret_ids = secrets::ensure(ctx, cluster, engine).await?;
-    one_engine::ensure_network_of(engine, cluster, NetworkDriver::Overlay).await?;
+    crate::deploy::network::ensure_network_of(engine, cluster, NetworkDriver::Overlay).await?;
     let specs: Vec<_> = cluster
         .swarm_services(&images, &cluster.swarm_secrets(), webapps)
         .iter()
@@ -158,9 +157,9 @@ pub(crate) async fn converge(
 /// What the user must fix, found before anything is built, loaded or created: the app's
 /// build folder, a network or secret in the way, a node the images cannot reach.
 async fn check(ctx: &Ctx, cluster: &Cluster, engine: &Engine) -> anyhow::Result<()> {
-    one_engine::app::check_input(ctx, cluster).await?;
+    crate::deploy::app_input::check_input(ctx, cluster).await?;
     secrets::check(ctx, cluster, engine).await?;
-    one_engine::check_network_of(engine, cluster, NetworkDriver::Overlay).await?;
+    crate::deploy::network::check_network_of(engine, cluster, NetworkDriver::Overlay).await?;
     if cluster.deploy.registry.is_none() {
         for node in engine
             .swarm_members()

@@ -6,7 +6,7 @@ use anyhow::bail;
 use cluster::Cluster;
 
 use crate::context::{Ctx, UsageError};
-use crate::deploy::one_engine::TuneHost;
+use crate::deploy::neighbours::TuneHost;
 use crate::deploy::{timings, ClusterStatus, ScaleRequest, Scaled, Timings, UpRequest};
 use crate::progress;
 

@@ -7,7 +7,6 @@ use anyhow::{bail, Context as _};
 use cluster::{labels, Cluster, STACK_NAMESPACE};
 
 use crate::context::{Ctx, UsageError};
-use crate::deploy::one_engine;
 use crate::engine::Engine;
 use crate::secrets;
 
@@ -42,7 +41,7 @@ pub(crate) async fn check(ctx: &Ctx, cluster: &Cluster, engine: &Engine) -> anyh
 }
 
 fn hash(contents: &[u8]) -> String {
-    format!("{:016x}", one_engine::fnv1a(contents))
+    format!("{:016x}", crate::deploy::stable_hash::fnv1a(contents))
 }
 
 /// Creates the missing secrets (after [`check`]); returns every secret's id by name.

@@ -154,7 +154,7 @@ fn fingerprint(spec: &ServiceSpec) -> String {
     let value = serde_json::to_value(&stable).expect("a service spec serializes");
     format!(
         "{:016x}",
-        crate::deploy::one_engine::fnv1a(canonical(&value).as_bytes())
+        crate::deploy::stable_hash::fnv1a(canonical(&value).as_bytes())
     )
 }
 

@@ -9,7 +9,6 @@ use indicatif::ProgressBar;
 
 use super::{service_image, service_name, services, task_name};
 use crate::context::Ctx;
-use crate::deploy::one_engine;
 use crate::engine::Engine;
 use crate::haproxy_stats::ServerStat;
 use crate::wait::{Poll, Stopped, Wait};
@@ -74,7 +73,7 @@ pub(crate) async fn wait_serving(
             Stopped::Failed(err) => err,
         })?;
     let left = timeout.saturating_sub(start.elapsed());
-    one_engine::wait_for_servers_with(ctx, cluster, &names, left, bar, on_poll).await?;
+    crate::deploy::serving::wait_for_servers_with(ctx, cluster, &names, left, bar, on_poll).await?;
     Ok(names)
 }
 
