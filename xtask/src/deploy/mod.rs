@@ -8,6 +8,7 @@ pub(crate) mod network;
 pub(crate) mod one_engine;
 pub(crate) mod serving;
 pub(crate) mod stable_hash;
+mod summary;
 pub(crate) mod swarm;
 mod timings;
 

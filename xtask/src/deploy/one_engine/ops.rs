@@ -7,7 +7,9 @@ use std::time::Instant;
 use cluster::Cluster;
 
 use crate::context::Ctx;
-use crate::deploy::{timings, ClusterStatus, NodeStatus, ScaleRequest, Scaled, Timings, UpRequest};
+use crate::deploy::{
+    summary, timings, ClusterStatus, NodeStatus, ScaleRequest, Scaled, Timings, UpRequest,
+};
 use crate::{build, haproxy_stats, progress, tls};
 
 /// `status`: the containers, and ha's.
@@ -74,10 +76,7 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
     };
     let actions = super::converge_with(ctx, cluster, cluster.webapps.count, &rollout).await?;
     if actions.is_empty() {
-        println!(
-            "stack {} is already as declared: nothing to change",
-            cluster.project
-        );
+        summary::nothing_to_change(cluster);
     }
     let expected: Vec<String> = cluster
         .webapp_nodes(cluster.webapps.count)
@@ -89,11 +88,9 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
     let wait = super::wait_for_servers(ctx, cluster, &expected, request.timeout, &bar).await;
     bar.finish_and_clear();
     wait?;
+    summary::serving(cluster, expected.len(), start.elapsed(), None);
     println!(
-        "{} webapps UP behind {} in {:.1}s\n  load balancer: {}\n  stats:         {}",
-        expected.len(),
-        cluster.ha.name,
-        start.elapsed().as_secs_f64(),
+        "  load balancer: {}\n  stats:         {}",
         haproxy_stats::lb_url(cluster),
         haproxy_stats::stats_url(cluster),
     );

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use cluster::Cluster;
 
 use crate::context::Ctx;
+use crate::deploy::summary;
 use crate::{haproxy_stats, progress, secrets};
 
 /// `up`: converge, wait until HAProxy serves exactly the declared webapps.
@@ -13,18 +14,14 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyho
     let since = SystemTime::now();
     let actions = super::converge(ctx, cluster, cluster.webapps.count).await?;
     if actions.is_empty() {
-        println!(
-            "stack {} is already as declared: nothing to change",
-            cluster.project
-        );
+        summary::nothing_to_change(cluster);
     }
     let names = wait(ctx, cluster, cluster.webapps.count, since, timeout).await?;
-    println!(
-        "{} webapps UP behind {} in {:.1}s (on Swarm: {})",
+    summary::serving(
+        cluster,
         names.len(),
-        cluster.ha.name,
-        start.elapsed().as_secs_f64(),
-        names.join(", ")
+        start.elapsed(),
+        Some(&names.join(", ")),
     );
     print_published(ctx, cluster);
     Ok(())

@@ -1,0 +1,25 @@
+//! What `up` says on both targets, in the same words (the tests and users read them).
+use std::time::Duration;
+
+use cluster::Cluster;
+
+/// `up` found nothing to create, replace or remove.
+pub(crate) fn nothing_to_change(cluster: &Cluster) {
+    println!(
+        "stack {} is already as declared: nothing to change",
+        cluster.project
+    );
+}
+
+/// `<n> webapps UP behind <ha> in <s>s`, and where they run when the target says (a
+/// Swarm's task names); each target then prints where the cluster is published.
+pub(crate) fn serving(cluster: &Cluster, webapps: usize, took: Duration, on: Option<&str>) {
+    let on = on
+        .map(|on| format!(" (on Swarm: {on})"))
+        .unwrap_or_default();
+    println!(
+        "{webapps} webapps UP behind {} in {:.1}s{on}",
+        cluster.ha.name,
+        took.as_secs_f64(),
+    );
+}
