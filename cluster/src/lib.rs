@@ -32,8 +32,8 @@ pub use render::{
 };
 pub use stats::{parse_stats_csv, ServerStat, BACKEND};
 pub use swarm::{
-    SwarmImages, SwarmPolicy, SwarmSecret, SwarmService, SWARM_POLICY, LOCAL_REGISTRY, SERF_SECRET_TARGET, STACK_NAMESPACE,
-    STATS_SECRET_TARGET, STATS_USER,
+    SwarmImages, SwarmPolicy, SwarmSecret, SwarmService, LOCAL_REGISTRY, SERF_SECRET_TARGET,
+    STACK_NAMESPACE, STATS_SECRET_TARGET, STATS_USER, SWARM_POLICY,
 };
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.

@@ -121,6 +121,9 @@ fn load_summary(json: &Value, path: &str) {
 
 #[test]
 fn quick_bench_writes_a_complete_report_and_cleans_up() {
+    if support::skip_without_engine() {
+        return;
+    }
     let stack = Stack::new("e2e-bench", 41, 2);
     let swarm = SwarmLab(format!("{}-swarm", stack.name));
     let scratch = Scratch::new("e2e-bench-out");
@@ -548,4 +551,28 @@ fn swarm_figures(json: &Value, project: &str, stack: &Stack) {
     assert!(out > 0.0, "taken out after the kill");
     within(json, "swarm.node_loss.back_s", out..=SWARM_S);
     load_summary(json, "swarm.node_loss.load");
+}
+
+/// `bench` runs the cluster on one engine (its Swarm rows start their own swarm-lab): a
+/// cluster file for a Swarm is refused in one line, before anything runs. The engine is
+/// unreachable here, so any engine call would end in another error (exit 1).
+#[test]
+fn a_swarm_cluster_file_is_refused_before_any_engine_call() {
+    let scratch = Scratch::new("bench-swarm-refused");
+    let config = scratch.write(
+        "swarm.toml",
+        "project = \"bench-refused\"\n\n[deploy]\ntarget = \"swarm\"\n",
+    );
+    let unreachable = format!("unix://{}", scratch.path("no-engine.sock").display());
+    let run = support::xtask_on(&unreachable, &config, &["bench", "--quick"]);
+    assert_eq!(run.status.code(), Some(2), "{}", run.all_text());
+    let stderr = run.stderr_text();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(config.to_str().unwrap())
+            && stderr.contains("deploy.target = \"swarm\"")
+            && stderr.contains("deploy.target = \"engine\""),
+        "names the file, the key and the fix: {stderr}"
+    );
+    assert!(run.stdout.is_empty(), "nothing ran: {}", run.stdout_text());
 }

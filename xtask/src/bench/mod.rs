@@ -9,6 +9,8 @@
 mod cgroup_cpu;
 mod client;
 mod closed_loop;
+#[cfg(test)]
+mod golden;
 mod load;
 mod only;
 mod plot;
@@ -56,7 +58,11 @@ pub(crate) struct Bench {
 
 impl Bench {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let cluster = ctx.cluster()?;
+        // Before anything else: the bench drives the one engine, whatever the file says.
+        let cluster = ctx.engine_cluster(
+            "bench",
+            "its Swarm rows start their own swarm-lab; use a cluster file with deploy.target = \"engine\"",
+        )?;
         let settings = Settings::new(self.quick);
         if settings.max_webapps() > cluster.max_webapps() {
             bail!(UsageError(format!(
@@ -184,12 +190,7 @@ async fn measure(
     let swarm = swarm::run(ctx, swarm_bench, settings)
         .await
         .context("scenario 9 (Swarm)")?;
-    let mut targets = report::targets(&join, &churn, &cycles, &reloads, &burst);
-    targets.extend(report::membership_targets(&membership));
-    targets.extend(report::swarm_targets(&swarm));
-    targets.extend(idle::targets(&idle));
-    targets.extend(data_path::targets(&data_path));
-    Ok(Results {
+    let mut results = Results {
         schema: report::SCHEMA,
         mode: if settings.quick { "quick" } else { "full" },
         started_at,
@@ -209,16 +210,18 @@ async fn measure(
         swarm,
         idle,
         data_path,
-        targets,
+        targets: Vec::new(),
         timeline: timeline::bucket(&up, &requests, phases),
-    })
+    };
+    results.targets = report::targets(&results);
+    Ok(results)
 }
 
 fn write(out: &Path, results: &Results) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let json = serde_json::to_string_pretty(results).context("serializing the results")?;
+    let json = report::json(results).context("serializing the results")?;
     let files = [
-        ("results.json", json + "\n"),
+        ("results.json", json),
         ("results.md", report::markdown(results)),
         ("timeline.svg", plot::svg(&results.timeline)),
     ];

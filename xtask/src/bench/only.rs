@@ -8,7 +8,6 @@ use clap::ValueEnum;
 use cluster::Cluster;
 
 use super::report::Target;
-use super::report::{membership_section, membership_targets};
 use super::scenario::{data_path, idle, membership, Runner};
 use super::settings::Settings;
 use crate::build;
@@ -82,8 +81,8 @@ async fn measure(
             }
             Only::Membership => {
                 let result = membership::run(&runner).await?;
-                membership_section(&mut md, &result, settings);
-                targets.extend(membership_targets(&result));
+                membership::section(&mut md, &result, settings);
+                targets.extend(membership::targets(&result));
             }
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Settings {
     pub(crate) quick: bool,
     /// Constant load, requests per second, every request on a new connection: what a
@@ -23,6 +24,7 @@ pub(crate) struct Settings {
     pub(crate) cycle_high: u32,
     /// Scenario 3: how long the same load runs without scaling, for comparison.
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) baseline: Duration,
     /// Scenario 4: forced reloads per method.
     pub(crate) reloads: u32,
@@ -46,23 +48,29 @@ pub(crate) struct Settings {
     /// Scenario 9: longest wait for a task to be UP, out of rotation or back after a node
     /// loss (Swarm reschedules, Serf reaps the dead member first: about a minute).
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) swarm_timeout: Duration,
     /// Scenario 10: webapps UP while nothing happens, after `idle_settle`, for `idle_window`.
     pub(crate) idle_webapps: u32,
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) idle_settle: Duration,
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) idle_window: Duration,
     /// Scenario 11: rounds, each a run of `data_path_run` on ha then on the static
     /// balancer, with `data_path_connections` kept-alive connections in a closed loop.
     pub(crate) data_path_rounds: u32,
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) data_path_run: Duration,
     pub(crate) data_path_connections: usize,
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) request_timeout: Duration,
     /// Longest wait for HAProxy to serve the expected servers after a change.
     #[serde(serialize_with = "as_secs")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) converge_timeout: Duration,
 }
 
@@ -139,4 +147,9 @@ impl Settings {
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+#[cfg(test)]
+fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_secs_f64(serde::Deserialize::deserialize(d)?))
 }

@@ -9,6 +9,7 @@ use super::load::{Recorded, Sample};
 
 /// What a load run (or a window of it) did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Summary {
     pub(crate) requests: u64,
     pub(crate) ok: u64,
@@ -106,6 +107,16 @@ pub(crate) mod tests {
             sent: Duration::from_millis(sent_ms),
             latency: Duration::from_millis(latency_ms),
             outcome,
+        }
+    }
+
+    /// A load run's summary: `requests`, of which `failed` failed.
+    pub(crate) fn load(requests: u64, failed: u64) -> Summary {
+        Summary {
+            requests,
+            ok: requests - failed,
+            failed,
+            ..Summary::default()
         }
     }
 

@@ -16,16 +16,20 @@ use crate::haproxy_stats;
 
 /// A named span of the run (a scenario).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Phase {
     pub(crate) name: String,
     #[serde(serialize_with = "as_secs", rename = "start_s")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) start: Duration,
     #[serde(serialize_with = "as_secs", rename = "end_s")]
+    #[cfg_attr(test, serde(deserialize_with = "from_secs"))]
     pub(crate) end: Duration,
 }
 
 /// One second of the run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Point {
     pub(crate) t: u64,
     /// Servers HAProxy had in rotation at the last sample of that second (none: no answer).
@@ -35,6 +39,7 @@ pub(crate) struct Point {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Timeline {
     pub(crate) bucket_s: u64,
     pub(crate) phases: Vec<Phase>,
@@ -133,6 +138,11 @@ pub(crate) fn bucket(
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(secs(*d))
+}
+
+#[cfg(test)]
+fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    Ok(Duration::from_secs_f64(serde::Deserialize::deserialize(d)?))
 }
 
 #[cfg(test)]

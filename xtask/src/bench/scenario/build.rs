@@ -10,14 +10,26 @@ use anyhow::Context as _;
 use serde::Serialize;
 use xshell::cmd;
 
+use crate::bench::report::{opt, Section};
 use crate::bench::stats::{round, secs};
 use crate::context::Ctx;
 use crate::process;
+
+/// Its section's number in results.md.
+const NUMBER: u32 = 8;
+
+/// No target: the figures are reported as measured.
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.build),
+    targets: |_| Vec::new(),
+};
 
 /// A cold build (every step again) takes minutes; one that is still going after this hangs.
 const BUILD_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct BuildResult {
     /// None when skipped (`--quick`).
     pub(crate) cold_s: Option<f64>,
@@ -29,6 +41,7 @@ pub(crate) struct BuildResult {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct ImageSize {
     pub(crate) image: String,
     pub(crate) size_mb: f64,
@@ -165,4 +178,29 @@ async fn from_size(
         }
     }
     Ok(None)
+}
+
+pub(crate) fn section(md: &mut String, b: &BuildResult) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Build and size\n\n`cargo xtask build` as a user runs it (host binaries by cargo, then base, ha, webapp).\n\n\
+         | build | time (s) |\n|---|---|\n\
+         | cold (`--no-cache`; the imported Debian base is kept) | {} |\n\
+         | warm (nothing changed) | {:.1} |\n\
+         | after a template change (`--templates` with a modified copy) | {:.1} |\n\
+         | back to the real template | {:.1} |\n\n\
+         | image | size (MB) | on top of its base (MB) |\n|---|---|---|\n",
+        b.cold_s
+            .map_or("skipped (`--quick`)".into(), |s| format!("{s:.1}")),
+        b.warm_s,
+        b.template_change_s,
+        b.template_restore_s
+    ));
+    for image in &b.images {
+        md.push_str(&format!(
+            "| {} | {:.1} | {} |\n",
+            image.image,
+            image.size_mb,
+            opt(image.own_mb, 1)
+        ));
+    }
 }

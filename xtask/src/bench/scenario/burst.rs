@@ -8,10 +8,13 @@ use cluster::record;
 use serde::Serialize;
 
 use super::{remove_all, Runner};
+use crate::bench::report::{Section, Target};
 use crate::bench::stats::secs;
 use crate::deploy::one_engine::{self, Action};
+use crate::wait::{Poll, Stopped, Wait};
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct BurstResult {
     pub(crate) from: u32,
     pub(crate) started: u32,
@@ -21,6 +24,15 @@ pub(crate) struct BurstResult {
     /// From the concurrent creation requests until HAProxy served every new node.
     pub(crate) all_up_s: f64,
 }
+
+/// Its section's number in results.md.
+const NUMBER: u32 = 5;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.burst),
+    targets: |r| targets(&r.burst),
+};
 
 /// Longer than ha-agent's periodic reconcile (every 5 s): a late reload still counts.
 const QUIET: Duration = Duration::from_secs(6);
@@ -61,20 +73,34 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<BurstResult> {
     })
 }
 
-/// serf.log once no new reload line has appeared for `QUIET` (within a minute).
+/// serf.log once no new reload line has appeared for `QUIET`, read every 500 ms; after a
+/// minute, as it is then.
 async fn quiet_log(runner: &Runner<'_>) -> anyhow::Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut log = runner.serf_log().await?;
-    let mut since = Instant::now();
-    while since.elapsed() < QUIET && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = runner.serf_log().await?;
-        if reload_lines(&now).len() != reload_lines(&log).len() {
-            since = Instant::now();
-        }
-        log = now;
+    let what = format!("no new reload line in serf.log for {} s", QUIET.as_secs());
+    let wait = Wait::new(what, Duration::from_secs(60)).every(Duration::from_millis(500));
+    // The last read, and since when its reload lines are the same.
+    let mut last: Option<(String, Instant)> = None;
+    let waited = wait
+        .poll(async || {
+            let log = runner.serf_log().await?;
+            let since = match &last {
+                Some((before, since)) if reload_lines(before).len() == reload_lines(&log).len() => {
+                    *since
+                }
+                _ => Instant::now(),
+            };
+            last = Some((log, since));
+            Ok(if since.elapsed() >= QUIET {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(())
+            })
+        })
+        .await;
+    match waited {
+        Ok(()) | Err(Stopped::TimedOut(())) => Ok(last.expect("read at least once").0),
+        Err(Stopped::Failed(err)) => Err(err),
     }
-    Ok(log)
 }
 
 /// The reloads of a new config recorded in serf.log, as recorded (without their times).
@@ -85,6 +111,33 @@ pub(crate) fn reload_lines(log: &str) -> Vec<String> {
         .filter(|line| line.record.is_reload())
         .map(|line| line.record.to_string())
         .collect()
+}
+
+/// Issue 7's burst target: a burst of joins costs at most two reloads.
+pub(crate) fn targets(burst: &BurstResult) -> Vec<Target> {
+    vec![Target::new(
+        format!("HAProxy reloads for a burst of {} joins", burst.started),
+        "<= 2",
+        burst.reloads.to_string(),
+        Some(burst.reloads <= 2),
+    )]
+}
+
+pub(crate) fn section(md: &mut String, b: &BurstResult) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Reloads per burst\n\n{} webapps started at once (concurrent create and start) next to {}; HAProxy reloads \
+         counted as the `reload #n` lines ha-agent added to ha's /var/log/serf.log until no new one came for 6 s.\n\n\
+         | webapps started at once | HAProxy reloads | all UP after (s) |\n|---|---|---|\n| {} | {} | {:.2} |\n",
+        b.started, b.from, b.started, b.reloads, b.all_up_s
+    ));
+    if !b.reload_lines.is_empty() {
+        md.push_str("\n```\n");
+        for line in &b.reload_lines {
+            md.push_str(line);
+            md.push('\n');
+        }
+        md.push_str("```\n");
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,24 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cycles::CyclesResult;
 use super::{in_rotation, remove_all, Runner};
 use crate::bench::load::Sample;
+use crate::bench::report::{failures, opt, Section, Target};
+use crate::bench::settings::Settings;
 use crate::bench::stats::{failed_between, secs, summarize, Summary};
 
+/// Its section's number in results.md.
+const NUMBER: u32 = 2;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.leave_crash, &r.settings),
+    targets: |r| targets(&r.leave_crash, &r.scale_cycles),
+};
+
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct ChurnResult {
     pub(crate) webapps: u32,
     pub(crate) graceful_stop: Departure,
@@ -19,6 +32,7 @@ pub(crate) struct ChurnResult {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Departure {
     pub(crate) node: String,
     /// Failed requests that ended between the stop/kill and the next event.
@@ -117,6 +131,59 @@ fn departure(
         out_of_rotation_s: out.map(|t| secs(t.saturating_sub(from))),
         removed_s: removed.map(|t| secs(t.saturating_sub(from))),
     }
+}
+
+/// Issue 7's targets on stops and kills. Every scale-down of the scale cycles is graceful
+/// stops too: they count here as well.
+pub(crate) fn targets(churn: &ChurnResult, cycles: &CyclesResult) -> Vec<Target> {
+    vec![
+        Target::new(
+            "failed requests on graceful stop",
+            "0",
+            format!(
+                "{} (one stop); {} over the {} stops of the scale cycles",
+                churn.graceful_stop.failed,
+                cycles.failed_scaling_down,
+                cycles.cycles * (cycles.high - cycles.low)
+            ),
+            Some(churn.graceful_stop.failed == 0 && cycles.failed_scaling_down == 0),
+        ),
+        Target::new(
+            "failed idempotent requests on SIGKILL",
+            "0",
+            churn.sigkill.failed.to_string(),
+            Some(churn.sigkill.failed == 0),
+        ),
+    ]
+}
+
+pub(crate) fn section(md: &mut String, c: &ChurnResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Leave and crash under load\n\n{} webapps under {} req/s: `docker stop` of one (Serf leaves on SIGINT), then \
+         SIGKILL of another. Failed requests count from the event to the next one; times are from the stop/kill request. \
+         HAProxy retries a failed connection (`retries 3`, `option redispatch`).\n\n\
+         | event | node | failed requests | answered after | last answer (s) | out of rotation (s) | removed from config (s) |\n\
+         |---|---|---|---|---|---|---|\n",
+        c.webapps, s.rate
+    ));
+    let row = |md: &mut String, event: &str, d: &Departure| {
+        md.push_str(&format!(
+            "| {event} | {} | {} | {} | {:.2} | {} | {} |\n",
+            d.node,
+            d.failed,
+            d.answered_after,
+            d.last_answer_s,
+            opt(d.out_of_rotation_s, 2),
+            opt(d.removed_s, 2)
+        ))
+    };
+    row(md, "graceful stop", &c.graceful_stop);
+    row(md, "SIGKILL", &c.sigkill);
+    md.push_str(&format!(
+        "\nWhole run: {} requests, {} failed.\n",
+        c.load.requests, c.load.failed
+    ));
+    failures(md, "", &c.load);
 }
 
 #[cfg(test)]

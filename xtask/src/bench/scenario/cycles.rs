@@ -7,9 +7,21 @@ use serde::Serialize;
 
 use super::Runner;
 use crate::bench::load::Recorded;
+use crate::bench::report::{failures, load_header, load_row, Section, Target};
+use crate::bench::settings::Settings;
 use crate::bench::stats::{failed_between, secs, summarize, Summary};
 
+/// Its section's number in results.md.
+const NUMBER: u32 = 3;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.scale_cycles, &r.settings),
+    targets: |r| targets(&r.scale_cycles),
+};
+
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct CyclesResult {
     pub(crate) cycles: u32,
     pub(crate) low: u32,
@@ -102,4 +114,45 @@ async fn scale_cycles(
     let recorded = runner.finish(load).await?;
     cycles?;
     Ok((recorded, spans))
+}
+
+/// Issue 7's target on the scale cycles (their graceful stops count in churn's).
+pub(crate) fn targets(cycles: &CyclesResult) -> Vec<Target> {
+    vec![Target::new(
+        "failed requests over the scale cycles",
+        "0",
+        format!("{} of {}", cycles.scaling.failed, cycles.scaling.requests),
+        Some(cycles.scaling.failed == 0),
+    )]
+}
+
+pub(crate) fn section(md: &mut String, c: &CyclesResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Scale cycles under load\n\n{} cycles of {} -> {} -> {} webapps at a constant {} req/s, compared with the \
+         same load for {} s on {} webapps without scaling.\n\n{}",
+        c.cycles,
+        c.low,
+        c.high,
+        c.low,
+        s.rate,
+        s.baseline.as_secs(),
+        c.low,
+        load_header()
+    ));
+    md.push_str(&load_row("no scaling", &c.baseline));
+    md.push_str(&load_row("scale cycles", &c.scaling));
+    let cycles: Vec<String> = c
+        .failed_per_cycle
+        .iter()
+        .zip(&c.cycle_s)
+        .enumerate()
+        .map(|(i, (failed, secs))| format!("{}: {failed} failed in {secs:.1} s", i + 1))
+        .collect();
+    md.push_str(&format!(
+        "\nPer cycle: {}. Failed while scaling up: {}; while scaling down (graceful stops): {}.\n",
+        cycles.join("; "),
+        c.failed_scaling_up,
+        c.failed_scaling_down
+    ));
+    failures(md, "", &c.scaling);
 }

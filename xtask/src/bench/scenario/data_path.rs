@@ -17,10 +17,19 @@ use super::Runner;
 use crate::bench::cgroup_cpu::{percent_of_a_core, CpuFile};
 use crate::bench::closed_loop::{self, Closed};
 use crate::bench::load::Recorded;
-use crate::bench::report::{opt, Target};
+use crate::bench::report::{opt, Section, Target};
 use crate::bench::stats::{round, summarize, Summary};
 use crate::deploy::one_engine;
 use crate::{gen, haproxy_stats};
+
+/// Its section's number in results.md.
+const NUMBER: u32 = 11;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.data_path),
+    targets: |r| targets(&r.data_path),
+};
 
 /// The CPU both balancers run on, and the load's: apart.
 const BALANCER_CPU: usize = 0;
@@ -29,6 +38,7 @@ const LOAD_CPU: usize = 1;
 const WARM_UP: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct DataPathResult {
     pub(crate) webapps: u32,
     pub(crate) connections: usize,
@@ -46,6 +56,7 @@ pub(crate) struct DataPathResult {
 
 /// One balancer over every round.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct Side {
     pub(crate) balancer: String,
     pub(crate) target: String,
@@ -279,7 +290,7 @@ pub(crate) fn section(md: &mut String, r: &DataPathResult) {
         "not pinned: this host has one CPU".to_string()
     };
     md.push_str(&format!(
-        "\n## 11. Data-path cost, side by side\n\nRequests per second at saturation through ha (HAProxy, its agent and \
+        "\n## {NUMBER}. Data-path cost, side by side\n\nRequests per second at saturation through ha (HAProxy, its agent and \
          Serf running) and through the same HAProxy alone on lab task 0's static config with the same {} webapps \
          (`{}`, its own published port; both reached through the engine's port publication on the host, \
          docker-proxy included where the engine uses it); {pinning}. Load: {} kept-alive connections in a closed loop (each sends \

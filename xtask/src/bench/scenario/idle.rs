@@ -10,8 +10,17 @@ use serde::Serialize;
 
 use super::Runner;
 use crate::bench::cgroup_cpu::{percent_of_a_core, CpuFile};
-use crate::bench::report::{opt, Target};
+use crate::bench::report::{opt, Section, Target};
 use crate::bench::stats::{round, secs};
+
+/// Its section's number in results.md.
+const NUMBER: u32 = 10;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.idle, r.settings.idle_settle),
+    targets: |r| targets(&r.idle),
+};
 
 /// What Serf logs for each RPC connection it accepts.
 const RPC_ACCEPTED: &str = "agent.ipc: Accepted client";
@@ -19,6 +28,7 @@ const RPC_ACCEPTED: &str = "agent.ipc: Accepted client";
 const SAMPLE_LINES: usize = 5;
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct IdleResult {
     pub(crate) webapps: u32,
     pub(crate) window_s: f64,
@@ -134,7 +144,7 @@ pub(crate) fn targets(r: &IdleResult) -> Vec<Target> {
 
 pub(crate) fn section(md: &mut String, r: &IdleResult, settle: Duration) {
     md.push_str(&format!(
-        "\n## 10. Idle cost\n\n{} webapps all UP, then {} s more to settle, then nothing for {:.0} s: no load, \
+        "\n## {NUMBER}. Idle cost\n\n{} webapps all UP, then {} s more to settle, then nothing for {:.0} s: no load, \
          no stats polls. ha's CPU is its cgroup's (`{}`: every process in ha), Serf RPC connections are \
          the `{RPC_ACCEPTED}` lines Serf logs, new PIDs are read from ha's PID namespace (processes and \
          threads started in ha, the agent's spawns among them). Per minute: the count scaled to a minute.\n\n\

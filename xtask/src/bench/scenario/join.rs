@@ -10,10 +10,22 @@ use serde::Serialize;
 
 use super::Runner;
 use crate::bench::load::Sample;
+use crate::bench::report::{failures, opt, Section, Target};
+use crate::bench::settings::Settings;
 use crate::bench::stats::{percentile, secs, summarize, Summary};
 use crate::deploy::one_engine::Applied;
 
+/// Its section's number in results.md.
+const NUMBER: u32 = 1;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.join, &r.settings),
+    targets: |r| targets(&r.join),
+};
+
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct JoinResult {
     pub(crate) from: u32,
     pub(crate) to: u32,
@@ -27,6 +39,7 @@ pub(crate) struct JoinResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct NodeJoin {
     pub(crate) name: String,
     /// From the creation request (create, key upload, start: what `scale` does for a
@@ -106,6 +119,49 @@ pub(crate) fn first_answers(started: &[Started], samples: &[Sample]) -> Vec<Node
             }
         })
         .collect()
+}
+
+/// Issue 7's join target: every new node served, the p95 within 3 s.
+pub(crate) fn targets(join: &JoinResult) -> Vec<Target> {
+    let all_joined = join.nodes.iter().all(|n| n.to_first_answer_s.is_some());
+    vec![Target::new(
+        "join to serving, p95",
+        "<= 3 s",
+        match join.p95_s {
+            Some(p95) if all_joined => format!("{p95:.2} s"),
+            Some(p95) => format!("{p95:.2} s (some nodes never served)"),
+            None => "no node served".into(),
+        },
+        Some(all_joined && join.p95_s.is_some_and(|p| p <= 3.0)),
+    )]
+}
+
+pub(crate) fn section(md: &mut String, j: &JoinResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Join to serving\n\nScale {} -> {} webapps under {} req/s, a few nodes at a time as `scale` does. \
+         Time to the end of the first request a new node answered through the load balancer (its JSON `host`), \
+         from its creation request (create, gossip key upload, start: the figure the target is checked on) and, \
+         as a lower bound, from the return of the start call.\n\n\
+         | node | from creation request (s) | from started (s) |\n|---|---|---|\n",
+        j.from, j.to, s.rate
+    ));
+    for n in &j.nodes {
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            n.name,
+            opt(n.to_first_answer_s, 2),
+            opt(n.after_start_s, 2)
+        ));
+    }
+    md.push_str(&format!(
+        "\n| p50 (s) | p95 (s) | max (s) | requests | failed |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n",
+        opt(j.p50_s, 2),
+        opt(j.p95_s, 2),
+        opt(j.max_s, 2),
+        j.load.requests,
+        j.load.failed
+    ));
+    failures(md, "", &j.load);
 }
 
 #[cfg(test)]

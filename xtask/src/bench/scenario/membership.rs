@@ -11,15 +11,30 @@ use serde::Serialize;
 
 use super::join::{creation_requests, first_answers, NodeJoin};
 use super::{in_rotation, remove_all, Runner};
+use crate::bench::report::{failures, opt, Section, Target};
+use crate::bench::settings::Settings;
 use crate::bench::stats::{failed_between, percentile, round, secs, summarize, Summary};
 
+/// Its section's number in results.md.
+const NUMBER: u32 = 6;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.membership, &r.settings),
+    targets: |r| targets(&r.membership),
+};
+
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+// Its runs' `&'static str` names borrow from the text read back (the golden test).
+#[cfg_attr(test, serde(bound(deserialize = "'de: 'static")))]
 pub(crate) struct MembershipResult {
     pub(crate) runtime: UpdateRun,
     pub(crate) reload: UpdateRun,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct UpdateRun {
     pub(crate) update: &'static str,
     pub(crate) join_from: u32,
@@ -41,6 +56,7 @@ pub(crate) struct UpdateRun {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct BigScale {
     pub(crate) low: u32,
     pub(crate) high: u32,
@@ -223,6 +239,122 @@ fn master_reloads(show_proc: &str) -> Option<u64> {
             _ => None,
         }
     })
+}
+
+/// Issue 11's targets, on the runtime API's figures; the reload path's stand beside them.
+pub(crate) fn targets(m: &MembershipResult) -> Vec<Target> {
+    let (rt, rl) = (&m.runtime, &m.reload);
+    let s = |v: Option<f64>| opt(v, 2) + " s";
+    let target = |name: String, goal: &str, measured: String, met: bool| Target {
+        name,
+        goal: goal.into(),
+        measured,
+        met: Some(met),
+    };
+    let all_joined = rt.joins.iter().all(|n| n.to_first_answer_s.is_some());
+    let all_out = rt.kill_out_of_rotation_s.iter().all(Option::is_some);
+    vec![
+        target(
+            "runtime API: join to serving, p95".into(),
+            "<= 1.0 s",
+            format!(
+                "{} (reloads: {}); from started: {} (reloads: {})",
+                s(rt.join_p95_s),
+                s(rl.join_p95_s),
+                s(rt.join_after_start_p95_s),
+                s(rl.join_after_start_p95_s)
+            ),
+            all_joined && rt.join_p95_s.is_some_and(|p| p <= 1.0),
+        ),
+        target(
+            "runtime API: reloads caused by membership changes".into(),
+            "0",
+            format!(
+                "{} (reloads: {})",
+                rt.membership_reloads, rl.membership_reloads
+            ),
+            rt.membership_reloads == 0,
+        ),
+        target(
+            "runtime API: SIGKILL under load, out of rotation p95".into(),
+            "<= 1 s",
+            format!(
+                "{} (reloads: {})",
+                s(rt.kill_out_of_rotation_p95_s),
+                s(rl.kill_out_of_rotation_p95_s)
+            ),
+            all_out && rt.kill_out_of_rotation_p95_s.is_some_and(|p| p <= 1.0),
+        ),
+        target(
+            "runtime API: failed idempotent requests on SIGKILL".into(),
+            "0",
+            format!("{} (reloads: {})", rt.kill_failed, rl.kill_failed),
+            rt.kill_failed == 0,
+        ),
+        target(
+            format!(
+                "runtime API: scale {} -> {} -> {} at {:.0} req/s",
+                rt.big.low, rt.big.high, rt.big.low, rt.big.load.rate
+            ),
+            "0 failed, all UP <= 25 s",
+            format!(
+                "{} failed, all UP in {:.1} s (reloads: {} failed, {:.1} s)",
+                rt.big.load.failed, rt.big.all_up_s, rl.big.load.failed, rl.big.all_up_s
+            ),
+            rt.big.load.failed == 0 && rt.big.all_up_s <= 25.0,
+        ),
+    ]
+}
+
+pub(crate) fn section(md: &mut String, m: &MembershipResult, s: &Settings) {
+    let rt = &m.runtime;
+    md.push_str(&format!(
+        "\n## {NUMBER}. Membership: runtime API vs reloads, side by side\n\nThe same steps with `[ha] update = \"runtime\"` \
+         (servers added, drained and deleted through HAProxy's runtime API) and `update = \"reload\"` (every change \
+         rendered and reloaded), same run, {} req/s: scale {} -> {} a few nodes at a time (join to the first answer, \
+         from the creation request), {} SIGKILLs one after another (out of rotation: HAProxy no longer shows it UP), \
+         then scale {} -> {} -> {}. Reloads are the HAProxy master's counter over the joins, kills and removals.\n\n\
+         | update | join p95 (s) | from started, p95 (s) | membership reloads | SIGKILL out of rotation (s) | p95 (s) | failed on SIGKILL | failed (joins, kills) | \
+         {} UP after (s) | failed over {} -> {} -> {} | memory of {} webapps + ha (MB) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        s.rate, rt.join_from, rt.join_to, s.kills, rt.big.low, rt.big.high, rt.big.low,
+        rt.big.high, rt.big.low, rt.big.high, rt.big.low, rt.big.high
+    ));
+    for run in [&m.runtime, &m.reload] {
+        md.push_str(&update_row(run));
+    }
+    for run in [&m.runtime, &m.reload] {
+        failures(
+            md,
+            &format!(" ({}, joins and kills)", run.update),
+            &run.load,
+        );
+        failures(md, &format!(" ({}, big scale)", run.update), &run.big.load);
+    }
+}
+
+fn update_row(u: &UpdateRun) -> String {
+    let kills: Vec<String> = u
+        .kill_out_of_rotation_s
+        .iter()
+        .map(|k| opt(*k, 2))
+        .collect();
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} of {} | {:.1} | {} of {} | {:.0} |\n",
+        u.update,
+        opt(u.join_p95_s, 2),
+        opt(u.join_after_start_p95_s, 2),
+        u.membership_reloads,
+        kills.join(", "),
+        opt(u.kill_out_of_rotation_p95_s, 2),
+        u.kill_failed,
+        u.load.failed,
+        u.load.requests,
+        u.big.all_up_s,
+        u.big.load.failed,
+        u.big.load.requests,
+        u.big.memory_mb
+    )
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::context::Ctx;
 use crate::deploy::one_engine;
 use crate::haproxy_stats::{self, ServerStat};
 use crate::progress;
+use crate::wait::{Poll, Wait};
 
 pub(crate) struct Runner<'a> {
     pub(crate) ctx: &'a Ctx,
@@ -160,23 +161,23 @@ impl<'a> Runner<'a> {
         range.map(|n| self.cluster.webapp_name(n)).collect()
     }
 
-    /// Polls HAProxy's stats until `done` holds for the servers; returns when it did,
-    /// or `None` after `timeout`.
+    /// Polls HAProxy's stats every 100 ms until `done` holds for the servers (a stats page
+    /// that does not answer is not done); returns when it did, or `None` after `timeout`.
     pub(crate) async fn until_servers(
         &self,
         timeout: Duration,
         done: impl Fn(&[ServerStat]) -> bool,
     ) -> Option<Duration> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(servers) = haproxy_stats::fetch(self.cluster).await {
-                if done(&servers) {
-                    return Some(self.now());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
+        let wait = Wait::new("HAProxy's servers", timeout).every(Duration::from_millis(100));
+        let waited = wait
+            .poll(async || {
+                Ok(match haproxy_stats::fetch(self.cluster).await {
+                    Ok(servers) if done(&servers) => Poll::Ready(self.now()),
+                    _ => Poll::Pending(()),
+                })
+            })
+            .await;
+        waited.ok()
     }
 
     /// ha's /var/log/serf.log as it is now (after the file it was rotated to).

@@ -8,9 +8,23 @@ use cluster::ReloadMethod;
 use serde::Serialize;
 
 use super::Runner;
+use crate::bench::report::{failures, opt, Section, Target};
+use crate::bench::settings::Settings;
 use crate::bench::stats::{round, secs, summarize, Summary};
 
+/// Its section's number in results.md.
+const NUMBER: u32 = 4;
+
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.reloads, &r.settings),
+    targets: |r| targets(&r.reloads),
+};
+
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+// Its runs' `&'static str` names borrow from the text read back (the golden test).
+#[cfg_attr(test, serde(bound(deserialize = "'de: 'static")))]
 pub(crate) struct ReloadsResult {
     pub(crate) webapps: u32,
     pub(crate) hitless: MethodRun,
@@ -21,6 +35,7 @@ pub(crate) struct ReloadsResult {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct MethodRun {
     pub(crate) method: &'static str,
     pub(crate) reloads: u32,
@@ -101,4 +116,62 @@ async fn method_run(
         duration_s: secs(duration),
         load: summarize(&recorded),
     })
+}
+
+/// Issue 7's reload target: ours fails nothing where the lab's method fails; when neither
+/// fails, the run cannot tell.
+pub(crate) fn targets(reloads: &ReloadsResult) -> Vec<Target> {
+    let (ours, labs) = (reloads.hitless.load.failed, reloads.restart.load.failed);
+    vec![Target::new(
+        "failed requests under reloads: ours vs the lab's",
+        "ours 0 where the lab's fails",
+        format!("{ours} vs {labs}"),
+        match (ours, labs) {
+            (0, 0) => None,
+            (0, _) => Some(true),
+            _ => Some(false),
+        },
+    )]
+}
+
+pub(crate) fn section(md: &mut String, r: &ReloadsResult, s: &Settings) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Reload hitlessness, side by side\n\n{} forced reloads (`ha-agent reload`: same config) per method, \
+         {} webapps, {} req/s, same run. `hitless`: SIGUSR2 to the HAProxy master, which hands the listening \
+         sockets to the new worker. `restart`: the lab's method, a new HAProxy with `-sf <old pid>` \
+         (`[ha] reload = \"restart\"`, which recreates ha).\n\n\
+         | method | reloads | reload errors | duration (s) | requests | failed | p50 (ms) | p99 (ms) | max (ms) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        s.reloads, r.webapps, s.reload_rate
+    ));
+    let row = |m: &MethodRun| {
+        format!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
+            m.method,
+            m.reloads,
+            m.reload_errors,
+            m.duration_s,
+            m.load.requests,
+            m.load.failed,
+            opt(m.load.p50_ms, 1),
+            opt(m.load.p99_ms, 1),
+            opt(m.load.max_ms, 1)
+        )
+    };
+    md.push_str(&row(&r.hitless));
+    md.push_str(&row(&r.restart));
+    let ratio = match r.ratio {
+        Some(ratio) => {
+            format!("{ratio} failed requests with the lab's method per failed request with ours")
+        }
+        None if r.restart.load.failed > 0 => format!(
+            "ours failed none, the lab's method {}: no finite ratio",
+            r.restart.load.failed
+        ),
+        None => "neither method failed a request at this load: no ratio".into(),
+    };
+    md.push_str(&format!("\nRatio: {ratio}.\n"));
+    for m in [&r.hitless, &r.restart] {
+        failures(md, &format!(" ({})", m.method), &m.load);
+    }
 }

@@ -10,11 +10,24 @@ use serde::Serialize;
 use xshell::cmd;
 
 use super::{in_rotation, Runner};
+use crate::bench::report::Section;
+use crate::bench::settings::Settings;
 use crate::bench::stats::{secs, summarize};
 use crate::deploy::one_engine;
 use crate::haproxy_stats;
 
+/// Its section's number in results.md.
+const NUMBER: u32 = 7;
+
+/// No target: the figures are reported as measured.
+pub(crate) const SECTION: Section = Section {
+    number: NUMBER,
+    markdown: |md, r| section(md, &r.rolling, &r.settings),
+    targets: |_| Vec::new(),
+};
+
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub(crate) struct RollingResult {
     pub(crate) app: String,
     pub(crate) webapps: u32,
@@ -165,4 +178,21 @@ async fn roll(
         duration_s: secs(duration),
         min_up,
     })
+}
+
+pub(crate) fn section(md: &mut String, rows: &[RollingResult], s: &Settings) {
+    md.push_str(&format!(
+        "\n## {NUMBER}. Rolling updates under load\n\nEvery webapp replaced by a new image as `up` \
+         does it (each slot drained, then replaced, `max_unavailable` at a time), under {} req/s; \
+         the fewest servers in rotation is sampled from the stats every 100 ms.\n\n\
+         | app | webapps | max_unavailable | requests | failed | duration | min UP |\n\
+         |---|---|---|---|---|---|---|\n",
+        s.rate
+    ));
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.1} s | {} |\n",
+            r.app, r.webapps, r.max_unavailable, r.requests, r.failed, r.duration_s, r.min_up
+        ));
+    }
 }
