@@ -834,6 +834,16 @@ fn a_swarm_file_is_refused_where_it_cannot_run() {
     let text = std::fs::read_to_string(&stack.config).unwrap();
     std::fs::write(&config, format!("{text}\n[deploy]\ntarget = \"swarm\"\n")).unwrap();
     let config = config.to_str().unwrap();
+    // Exit 2 with one line on stderr, which it returns.
+    let refused = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", config]);
+        let run = support::xtask(&all);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.all_text());
+        let stderr = run.stderr_text();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        stderr
+    };
     for args in [
         &["up"][..],
         &["scale", "--webapps", "3"],
@@ -843,12 +853,7 @@ fn a_swarm_file_is_refused_where_it_cannot_run() {
         &["collect-logs", "task1"],
         &["nested", "up"],
     ] {
-        let mut all = args.to_vec();
-        all.extend(["--config", config]);
-        let run = support::xtask(&all);
-        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.all_text());
-        let stderr = run.stderr_text();
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        let stderr = refused(args);
         assert!(
             stderr.contains(config) && stderr.contains("deploy.target = \"swarm\""),
             "{args:?}: names the file and key: {stderr}"
@@ -859,12 +864,7 @@ fn a_swarm_file_is_refused_where_it_cannot_run() {
         &["up", "--tune-host"][..],
         &["scale", "--webapps", "3", "--tune-host"],
     ] {
-        let mut all = args.to_vec();
-        all.extend(["--config", config]);
-        let run = support::xtask(&all);
-        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", run.all_text());
-        let stderr = run.stderr_text();
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        let stderr = refused(args);
         assert!(
             stderr.contains("--tune-host: on a Swarm"),
             "{args:?}: {stderr}"
