@@ -19,9 +19,6 @@ fn gen(config: &Path, out: &Path) -> support::Run {
 
 #[test]
 fn generated_files_are_accepted_by_haproxy_and_compose() {
-    if support::skip_without_engine() {
-        return;
-    }
     let scratch = Scratch::new("gen-tools");
     for (name, count) in [("lab.toml", "2"), ("ten.toml", "10")] {
         let config = scratch.write(

@@ -29,10 +29,40 @@ pub(crate) async fn wait_for_servers_with(
     expected: &[String],
     timeout: Duration,
     bar: &ProgressBar,
+    on_poll: impl FnMut(&[ServerStat]),
+) -> anyhow::Result<Duration> {
+    wait_until(ctx, cluster, expected, &[], timeout, bar, on_poll).await
+}
+
+/// Polls until every one of `expected` is UP and the backend lists nothing but them and
+/// `also`, in whatever state (a rollout's batch: the others' health is not its business).
+pub(crate) async fn wait_for_servers_among(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    expected: &[String],
+    also: &[String],
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> anyhow::Result<Duration> {
+    wait_until(ctx, cluster, expected, also, timeout, bar, |_| {}).await
+}
+
+async fn wait_until(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    expected: &[String],
+    also: &[String],
+    timeout: Duration,
+    bar: &ProgressBar,
     mut on_poll: impl FnMut(&[ServerStat]),
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+    let allowed: BTreeSet<&str> = expected
+        .iter()
+        .copied()
+        .chain(also.iter().map(String::as_str))
+        .collect();
     let wait = Wait::new("HAProxy to serve exactly the expected servers", timeout)
         .every(Duration::from_millis(250));
     let served = wait
@@ -53,7 +83,7 @@ pub(crate) async fn wait_for_servers_with(
                     up.intersection(&expected).count(),
                     expected.len()
                 ));
-                if up == expected && listed == expected {
+                if up.is_superset(&expected) && listed.is_subset(&allowed) {
                     return Ok(Poll::Ready(start.elapsed()));
                 }
             }
@@ -63,7 +93,7 @@ pub(crate) async fn wait_for_servers_with(
     match served {
         Ok(took) => Ok(took),
         Err(Stopped::TimedOut(last)) => {
-            Err(timeout_error(ctx, cluster, &expected, &last, timeout).await)
+            Err(timeout_error(ctx, cluster, &expected, &allowed, &last, timeout).await)
         }
         Err(Stopped::Failed(err)) => Err(err),
     }
@@ -73,6 +103,7 @@ async fn timeout_error(
     ctx: &Ctx,
     cluster: &Cluster,
     expected: &BTreeSet<&str>,
+    allowed: &BTreeSet<&str>,
     last: &Result<Vec<ServerStat>, String>,
     timeout: Duration,
 ) -> anyhow::Error {
@@ -96,7 +127,7 @@ async fn timeout_error(
     let unexpected: Vec<String> = servers
         .iter()
         .map(|s| s.name.as_str())
-        .filter(|name| !expected.contains(name))
+        .filter(|name| !allowed.contains(name))
         .map(|name| cluster::escape_control(name).into_owned())
         .collect();
     let mut message = format!(

@@ -62,9 +62,13 @@ pub(crate) async fn remove(parent: &str) -> bool {
         Wait::new("the cgroups to go", Duration::from_secs(10)).every(Duration::from_millis(250));
     let removed = wait
         .poll(async || {
+            // Every tree each round; then the first that would not go.
             let left: Option<(PathBuf, std::io::Error)> = trees(parent)
                 .into_iter()
-                .find_map(|tree| remove_tree(&tree).err().map(|err| (tree, err)));
+                .filter_map(|tree| remove_tree(&tree).err().map(|err| (tree, err)))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .next();
             Ok(match left {
                 None => Poll::Ready(None),
                 Some((_, ref err)) if err.kind() == std::io::ErrorKind::ResourceBusy => {

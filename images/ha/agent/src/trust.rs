@@ -39,6 +39,9 @@ const TASKS_FRESH_FOR: Duration = Duration::from_secs(30);
 /// time, so the member is recorded once, not once per kind of failure.
 pub(crate) const UNSURE: &str = "the orchestrator's DNS did not answer; not in rotation until it confirms the member (retrying)";
 
+/// The trouble said while the engine's DNS does not answer.
+const ENGINE_DNS_SILENT: &str = "the engine's DNS did not answer: members it has confirmed keep serving, new ones wait (retrying)";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Orchestrator {
     Engine { prefix: String },
@@ -122,27 +125,37 @@ impl Trust {
             Orchestrator::Swarm { tasks } => self.swarm_verdicts(&tasks, candidates, now),
         };
         let mut decision = Decision::default();
-        let mut legit = Vec::new();
+        // Each admitted backend with the candidate it came from.
+        let mut legit: Vec<(Backend, &Candidate)> = Vec::new();
         for (candidate, (verdict, until)) in candidates.iter().zip(verdicts) {
-            let backend = &self.served_backend(candidate);
-            let serves = serving.get(&backend.name) == Some(&served_addr(backend));
+            let backend = self.served_backend(candidate);
             if verdict != Verdict::Legit {
                 decision.recheck_at = Some(decision.recheck_at.map_or(until, |t| t.min(until)));
             }
             match verdict {
-                Verdict::Legit => legit.push(backend.clone()),
-                Verdict::Unsure if serves => legit.push(backend.clone()),
-                Verdict::Unsure => decision.refused.push(candidate.skipped(UNSURE)),
+                Verdict::Legit => legit.push((backend, candidate)),
+                Verdict::Unsure => match live_backend(&backend.name, serving) {
+                    // Serving since it was confirmed: it keeps its live address. On one
+                    // engine a webapp's address is fixed, and a sidecar's member gossips
+                    // from another one than it is served at (its app's, which gossip does
+                    // not carry); a Swarm task that moved is a new address to confirm.
+                    Some(live) if live == backend || self.is_engine() => {
+                        legit.push((live, candidate))
+                    }
+                    _ => decision.refused.push(candidate.skipped(UNSURE)),
+                },
                 Verdict::Refused(reason) => decision.refused.push(candidate.skipped(&reason)),
             }
         }
-        let (admitted, doubles) = one_server_per_address(legit, serving);
+        let backends = legit.iter().map(|(backend, _)| backend.clone()).collect();
+        let (admitted, doubles) = one_server_per_address(backends, serving);
         decision.admitted = admitted;
         decision.trouble = self.trouble.clone();
         for (backend, holder) in doubles {
-            let candidate = candidates
+            let candidate = legit
                 .iter()
-                .find(|c| self.served_backend(c) == backend)
+                .find(|(b, _)| *b == backend)
+                .map(|(_, c)| *c)
                 .expect("a double is a candidate");
             decision.refused.push(candidate.skipped(&format!(
                 "{holder} already serves the address {}",
@@ -150,6 +163,10 @@ impl Trust {
             )));
         }
         decision
+    }
+
+    fn is_engine(&self) -> bool {
+        matches!(self.orchestrator, Orchestrator::Engine { .. })
     }
 
     /// The server a candidate would be: a sidecar's member serves at its app's address.
@@ -214,10 +231,11 @@ impl Trust {
             self.resolver.lookup_all(&sidecars)
         };
         if !answers.is_empty() {
-            let unsure = answers.values().any(|a| *a == Answer::Unsure);
-            self.trouble = unsure.then(|| {
-                "the engine's DNS did not answer: members it has confirmed keep serving, new ones wait (retrying)".to_string()
-            });
+            let unsure = answers
+                .values()
+                .chain(sidecar_answers.values())
+                .any(|a| *a == Answer::Unsure);
+            self.trouble = unsure.then(|| ENGINE_DNS_SILENT.to_string());
         }
         candidates
             .iter()
@@ -327,6 +345,16 @@ impl Trust {
 /// `base`, doubled for each miss in a row, at most [`RECHECK_AT_MOST`].
 fn backoff(base: Duration, misses: u32) -> Duration {
     base.saturating_mul(1 << misses.min(8)).min(RECHECK_AT_MOST)
+}
+
+/// Server `name` as the live config serves it, if it does.
+fn live_backend(name: &str, serving: &BTreeMap<String, String>) -> Option<Backend> {
+    let addr: std::net::SocketAddrV4 = serving.get(name)?.parse().ok()?;
+    Some(Backend {
+        name: name.to_string(),
+        ip: *addr.ip(),
+        port: addr.port(),
+    })
 }
 
 /// `ip:port` as the state and the live config's server list hold it.
@@ -554,5 +582,19 @@ mod tests {
         assert_eq!(reasons[1].0, "evil");
         assert!(reasons[1].1.contains("naming"), "{}", reasons[1].1);
         assert_eq!(decision.recheck_at, Some(now + RECHECK_UNSURE));
+
+        // A sidecar's member (gossiping from .250) serving at its app's .5, asked about
+        // by a fresh agent (nothing cached) while DNS is silent: it keeps serving at .5.
+        let mut fresh = Trust::new(
+            Orchestrator::Engine { prefix: "s".into() },
+            Resolver::at(silent.local_addr().unwrap()),
+        );
+        let sidecar = [Candidate {
+            backend: backend("s3", 250),
+            addr: "10.0.0.250:7946".into(),
+        }];
+        let serving = BTreeMap::from([("s3".to_string(), "10.0.0.5:3000".to_string())]);
+        let decision = fresh.decide(&sidecar, &serving, now);
+        assert_eq!(decision.admitted, [backend("s3", 5)]);
     }
 }

@@ -17,7 +17,7 @@ use crate::wait::{Poll, Stopped, Wait};
 pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
 
 /// Role label of a Serf sidecar, and of the containers of an app's trial run.
-const SIDECAR: &str = "sidecar";
+pub(crate) const SIDECAR: &str = "sidecar";
 const TRIAL: &str = "trial";
 
 /// The sidecar of webapp `node` (`s1-serf`).
@@ -53,22 +53,28 @@ fn app_service(command: &[String]) -> String {
 }
 
 /// The sidecar's watch on its app. It has no Docker socket (and must not): it probes the
-/// app's port by the app's container name, and once the app answered and then stops
-/// answering, it stops its own s6 tree, so Serf leaves (down-signal SIGINT) and ha drops
-/// the node. The restart policy starts the sidecar again; it rejoins, and leaves again
-/// only after its app has answered once more.
+/// app's port at the app's address (fixed, no DNS asked). Serf starts only once the app
+/// answers (its service is created down), leaves after three missed probes, and joins
+/// again when the app answers again: the sidecar itself keeps running, so neither a hung
+/// app nor one in Docker's restart back-off is put back in rotation by a restart.
 const APP_WATCH: &str = r#"#!/bin/bash
-# Written by `cargo xtask up`: the Serf sidecar leaves when its app stops answering.
+# Written by `cargo xtask up`: Serf runs while the app answers.
 exec 2>&1
 seen=0 fails=0
 while sleep 1; do
   if timeout 1 bash -c "</dev/tcp/$APP_HOST/$NODE_PORT" 2>/dev/null; then
-    seen=1 fails=0
+    fails=0
+    if [ "$seen" = 0 ]; then
+      seen=1
+      echo "app-watch: the app answers on $APP_HOST:$NODE_PORT; joining the cluster"
+      s6-svc -u /etc/s6/serf
+    fi
   elif [ "$seen" = 1 ]; then
     fails=$((fails + 1))
     if [ "$fails" -ge 3 ]; then
-      echo "app-watch: the app stopped answering on port $NODE_PORT; leaving the cluster"
-      exec s6-svscanctl -t /etc/s6
+      echo "app-watch: the app stopped answering on $APP_HOST:$NODE_PORT; leaving the cluster"
+      s6-svc -d /etc/s6/serf
+      seen=0 fails=0
     fi
   fi
 done
@@ -81,7 +87,11 @@ fn services(cluster: &Cluster) -> Vec<(&'static str, String)> {
         AppMode::Build(_) if !cluster.webapps.command.is_empty() => {
             vec![("app/run", app_service(&cluster.webapps.command))]
         }
-        AppMode::Image(_) => vec![("app-watch/run", APP_WATCH.to_string())],
+        // Serf starts down: app-watch brings it up once the app answers.
+        AppMode::Image(_) => vec![
+            ("app-watch/run", APP_WATCH.to_string()),
+            ("serf/down", String::new()),
+        ],
         AppMode::Build(_) | AppMode::Lab => Vec::new(),
     }
 }
@@ -122,7 +132,8 @@ pub(crate) async fn create_sidecar(
         (labels::ROLE.to_string(), SIDECAR.to_string()),
         (SIDECAR_OF.to_string(), node.name.clone()),
     ]);
-    env.push(("APP_HOST".to_string(), node.name.clone()));
+    // The app's fixed address: a probe must not depend on the engine's DNS answering.
+    env.push(("APP_HOST".to_string(), node.ip.to_string()));
     let spec = ContainerSpec {
         name: name.clone(),
         image: cluster.image_tag("base"),

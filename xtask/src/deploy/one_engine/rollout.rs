@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cluster::Cluster;
 
-use super::{create, retire, wait_for_servers, Action, Applied, Desired};
+use super::{create, retire, Action, Applied, Desired};
 use crate::context::{Ctx, UsageError};
+use crate::deploy::serving::wait_for_servers_among;
 use crate::engine::Engine;
-use crate::progress;
 use crate::wait::{Poll, Wait};
+use crate::{haproxy_stats, progress};
 
 /// How `up` rolls webapps over.
 pub(crate) struct Rollout {
@@ -104,9 +105,9 @@ async fn remember_previous(
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Replaces the webapps `names` batch by batch. After each batch every webapp that served
-/// before and every one replaced so far must be served; a batch that is not stops the
-/// rollout (the others keep serving).
+/// Replaces the webapps `names` batch by batch. After each batch every webapp UP before
+/// and every one replaced so far must be served; a batch that is not stops the rollout
+/// (the others keep serving).
 pub(crate) async fn run(
     ctx: &Ctx,
     cluster: &Cluster,
@@ -129,18 +130,25 @@ pub(crate) async fn run(
     if rollout.image.is_none() {
         remember_previous(ctx, engine, cluster, first, &find(first)?.image).await?;
     }
-    // The webapps serving now (one stopped by hand is not waited for until replaced),
-    // then each replaced one too.
-    let running: HashSet<String> = super::observe(engine, cluster)
-        .await?
-        .into_iter()
-        .filter(|o| o.running)
-        .map(|o| o.name)
-        .collect();
-    let mut expected: Vec<String> = desired
+    // After each batch: the webapps UP in HAProxy before it began, and every one replaced
+    // so far; the others (stopped by hand, restarting, hung) may be listed in any state.
+    let declared: Vec<String> = desired
         .iter()
-        .filter(|d| d.node.name != cluster.ha.name && running.contains(&d.node.name))
+        .filter(|d| d.node.name != cluster.ha.name)
         .map(|d| d.node.name.clone())
+        .collect();
+    // Stats not answering yet (ha just made): only the replaced ones are waited for.
+    let up_before: HashSet<String> = haproxy_stats::fetch(cluster)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.is_up())
+        .map(|s| s.name)
+        .collect();
+    let mut expected: Vec<String> = declared
+        .iter()
+        .filter(|name| up_before.contains(*name))
+        .cloned()
         .collect();
     let width = cluster.webapps.max_unavailable.max(1) as usize;
     let mut replaced = 0;
@@ -169,7 +177,7 @@ pub(crate) async fn run(
                 create(ctx, engine, cluster, find(name)?, &known).await?;
             }
             tokio::select! {
-                served = wait_for_servers(ctx, cluster, &expected, rollout.timeout, &bar) => served.map(|_| ()),
+                served = wait_for_servers_among(ctx, cluster, &expected, &declared, rollout.timeout, &bar) => served.map(|_| ()),
                 exited = first_exit(engine, batch) => Err(exited),
             }
         }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cluster::{labels, Cluster};
 
-use super::{observe, stop_and_remove};
+use super::{app, observe, stop_and_remove};
 use crate::context::Ctx;
 use crate::engine::Engine;
 use crate::wait::{Poll, Stopped, Wait};
@@ -26,7 +26,23 @@ pub(crate) async fn remove_containers(ctx: &Ctx, cluster: &Cluster) -> anyhow::R
             result?;
         }
     }
-    Ok(webapps.into_iter().chain(ha).collect())
+    // A sidecar whose app was removed by hand: it has an address of its own and would
+    // keep the network busy.
+    let sidecars = engine
+        .containers_with_labels(&[
+            (labels::PROJECT, &cluster.project),
+            (labels::ROLE, app::SIDECAR),
+        ])
+        .await?;
+    let mut orphans = Vec::new();
+    for webapp in sidecars
+        .iter()
+        .filter_map(|c| c.labels.as_ref()?.get(app::SIDECAR_OF).cloned())
+    {
+        app::remove_sidecar(engine, cluster, &webapp).await?;
+        orphans.push(app::sidecar_name(&webapp));
+    }
+    Ok(webapps.into_iter().chain(ha).chain(orphans).collect())
 }
 
 /// The containers, then the project's network. Returns what was removed.
@@ -46,7 +62,7 @@ pub(crate) async fn remove_stack(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result
 
 /// How long the project must show no container before an interrupted run's cleanup ends.
 const QUIET: Duration = Duration::from_secs(3);
-/// How many looks an interrupted run's cleanup takes before it gives up.
+/// How many removals an interrupted run's cleanup tries before it gives up.
 const ROUNDS: usize = 5;
 
 /// The stack's removal after its work was dropped mid-way (an interrupt, a timeout, an
@@ -63,15 +79,19 @@ pub(crate) async fn remove_stack_settled(
     let mut rounds = 0;
     let what = format!("project {} to stay removed", cluster.project);
     // A round, QUIET, a look: settled, or (a container that landed meanwhile keeps the
-    // network busy) the next round.
-    let wait = Wait::new(what, QUIET * (ROUNDS as u32 + 1)).every(QUIET);
+    // network busy) the next round; bounded by rounds, not time (a round of 50 webapps'
+    // stops takes a while).
+    let wait = Wait::new(what, Duration::MAX).every(QUIET);
     let settled = wait
         .poll(async || {
             if rounds > 0
                 && observe(engine, cluster).await?.is_empty()
                 && project_networks(engine, cluster).await?.is_empty()
             {
-                return Ok(Poll::Ready(()));
+                return Ok(Poll::Ready(true));
+            }
+            if rounds == ROUNDS {
+                return Ok(Poll::Ready(false));
             }
             rounds += 1;
             match remove_stack(ctx, cluster).await {
@@ -85,9 +105,9 @@ pub(crate) async fn remove_stack_settled(
         })
         .await;
     match settled {
-        Ok(()) => Ok(removed),
+        Ok(true) => Ok(removed),
         Err(Stopped::Failed(err)) => Err(err),
-        Err(Stopped::TimedOut(())) => Err(failure.unwrap_or_else(|| {
+        Ok(false) | Err(Stopped::TimedOut(())) => Err(failure.unwrap_or_else(|| {
             anyhow::anyhow!(
                 "containers or networks of project {} kept appearing",
                 cluster.project
