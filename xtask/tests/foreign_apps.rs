@@ -471,8 +471,15 @@ fn nginx_image_with_a_serf_sidecar() {
     // tagged: here it was moved to an image that was never a webapp's.
     let previous = format!("{}/webapp:previous", stack.name);
     docker(&["tag", bootstrap, &previous]).assert_success();
+    // An app removed by hand leaves its sidecar (an address of its own on the network):
+    // `down` removes it too, and then the network.
+    docker(&["rm", "-f", &stack.node(1)]).assert_success();
     let down = stack.xtask(&["down", "--images"]);
     down.assert_success();
+    let orphan = format!("container {}-serf", stack.node(1));
+    assert!(down.stdout_text().contains(&orphan), "{}", down.all_text());
+    assert!(stack.containers().is_empty(), "{:?}", stack.containers());
+    assert!(stack.networks().is_empty());
     assert!(
         down.stdout_text()
             .contains(&format!("kept image tag {previous}")),
