@@ -300,6 +300,12 @@ impl Cluster {
         }
     }
 
+    /// The container running webapp `webapp`'s Serf agent when its app is an unchanged
+    /// image (`s1-serf`): named by the host, corroborated by ha's agent through DNS.
+    pub fn sidecar_name(webapp: &str) -> String {
+        format!("{webapp}-serf")
+    }
+
     pub fn webapp_name(&self, index: u32) -> String {
         format!("{}{index}", self.webapps.prefix)
     }

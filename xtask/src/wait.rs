@@ -81,12 +81,17 @@ impl Wait {
     pub(crate) fn error<S: Display>(&self, stopped: Stopped<S>) -> anyhow::Error {
         match stopped {
             Stopped::Failed(err) => err,
-            Stopped::TimedOut(last) => anyhow::anyhow!(
-                "timed out after {} s waiting for {} (last seen: {last})",
-                self.timeout.as_secs(),
-                self.what
-            ),
+            Stopped::TimedOut(last) => anyhow::anyhow!("{} (last seen: {last})", self.timed_out()),
         }
+    }
+
+    /// "timed out after N s waiting for WHAT": how every wait's timeout begins.
+    fn timed_out(&self) -> String {
+        format!(
+            "timed out after {} s waiting for {}",
+            self.timeout.as_secs(),
+            self.what
+        )
     }
 
     /// Asks `attempt` until it succeeds; after `timeout` its last error, with context.
@@ -104,11 +109,7 @@ impl Wait {
             .await;
         match outcome {
             Ok(value) => Ok(value),
-            Err(Stopped::TimedOut(err)) => Err(err.context(format!(
-                "timed out after {} s waiting for {}",
-                self.timeout.as_secs(),
-                self.what
-            ))),
+            Err(Stopped::TimedOut(err)) => Err(err.context(self.timed_out())),
             Err(Stopped::Failed(err)) => Err(err),
         }
     }

@@ -91,7 +91,7 @@ impl Build {
                                 .await,
                         ),
                         AppMode::Build(_) => {
-                            let dir = crate::deploy::one_engine::app::build_context(ctx, cluster)
+                            let dir = crate::deploy::app_input::build_context(ctx, cluster)
                                 .expect("build mode has a context");
                             Some(job.user_app(&dir, &webapp_line).await)
                         }

@@ -221,7 +221,7 @@ impl Trust {
                 }
                 _ => false,
             })
-            .map(|c| sidecar_name(&c.backend.name))
+            .map(|c| Cluster::sidecar_name(&c.backend.name))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -253,7 +253,7 @@ impl Trust {
                             .get(&key)
                             .cloned()
                             .unwrap_or((Verdict::Unsure, now, 0));
-                    let judged = match sidecar_answers.get(&sidecar_name(name)) {
+                    let judged = match sidecar_answers.get(&Cluster::sidecar_name(name)) {
                         Some(sidecar) => judge_sidecar(name, ip, answer, sidecar),
                         None => (judge_engine(name, ip, answer), None),
                     };
@@ -397,11 +397,6 @@ pub(crate) fn judge_engine(name: &str, ip: Ipv4Addr, answer: &Answer) -> Verdict
     }
 }
 
-/// The container running webapp `name`'s Serf when its app is an unchanged image.
-pub(crate) fn sidecar_name(name: &str) -> String {
-    format!("{name}-serf")
-}
-
 /// The engine's word on a member gossiping from a sidecar: `<name>-serf` resolves to
 /// exactly its address, and `<name>` to exactly one address, the server's. Otherwise the
 /// verdict on the name alone stands.
@@ -411,7 +406,7 @@ pub(crate) fn judge_sidecar(
     app: &Answer,
     sidecar: &Answer,
 ) -> (Verdict, Option<Ipv4Addr>) {
-    let sidecar_name = sidecar_name(name);
+    let sidecar_name = Cluster::sidecar_name(name);
     match (judge_engine(&sidecar_name, ip, sidecar), app) {
         (Verdict::Legit, Answer::Addresses(addresses)) if addresses.len() == 1 => {
             (Verdict::Legit, addresses.first().copied())

@@ -9,7 +9,6 @@ use cluster::{labels, AppMode, Cluster, Node};
 use crate::context::{Ctx, UsageError};
 use anyhow::Context as _;
 
-pub(crate) use crate::deploy::app_input::{build_context, check_input, webapp_image};
 use crate::engine::{AttachedSpec, ContainerSpec, Engine, FileUpload};
 use crate::wait::{Poll, Stopped, Wait};
 
@@ -20,11 +19,6 @@ pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
 pub(crate) const SIDECAR: &str = "sidecar";
 const TRIAL: &str = "trial";
 
-/// The sidecar of webapp `node` (`s1-serf`).
-pub(crate) fn sidecar_name(node: &str) -> String {
-    format!("{node}-serf")
-}
-
 /// True when webapps run an unchanged image beside a Serf sidecar.
 pub(crate) fn has_sidecar(cluster: &Cluster) -> bool {
     matches!(cluster.webapps.mode(), AppMode::Image(_))
@@ -33,7 +27,7 @@ pub(crate) fn has_sidecar(cluster: &Cluster) -> bool {
 /// The container running webapp `node`'s Serf agent.
 pub(crate) fn serf_container(cluster: &Cluster, node: &str) -> String {
     if has_sidecar(cluster) {
-        sidecar_name(node)
+        Cluster::sidecar_name(node)
     } else {
         node.to_string()
     }
@@ -123,7 +117,7 @@ pub(crate) async fn create_sidecar(
     node: &Node,
     mut env: Vec<(String, String)>,
 ) -> anyhow::Result<String> {
-    let name = sidecar_name(&node.name);
+    let name = Cluster::sidecar_name(&node.name);
     let ip = cluster
         .sidecar_ip(&node.name)
         .with_context(|| format!("network.subnet has no address for {name}"))?;
@@ -164,7 +158,7 @@ pub(crate) async fn sidecar_exists(
     cluster: &Cluster,
     node: &str,
 ) -> anyhow::Result<bool> {
-    let name = sidecar_name(node);
+    let name = Cluster::sidecar_name(node);
     let Some(info) = engine.inspect_container(&name).await? else {
         return Ok(false);
     };
@@ -189,7 +183,7 @@ pub(crate) async fn remove_sidecar(
     node: &str,
 ) -> anyhow::Result<()> {
     if sidecar_exists(engine, cluster, node).await? {
-        let name = sidecar_name(node);
+        let name = Cluster::sidecar_name(node);
         engine
             .stop_container(&name, cluster.webapps.stop_timeout_s())
             .await?;

@@ -62,7 +62,7 @@ pub(crate) async fn converge_with(
     let engine = ctx.engine().await?;
     let image = match &rollout.image {
         Some(image) => image.clone(),
-        None => super::app::webapp_image(cluster),
+        None => crate::deploy::app_input::webapp_image(cluster),
     };
     let desired = desired_with(engine, cluster, webapps, &image).await?;
     let observed = observe(engine, cluster).await?;

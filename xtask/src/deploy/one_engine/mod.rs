@@ -71,7 +71,13 @@ pub(crate) async fn desired(
     cluster: &Cluster,
     webapps: u32,
 ) -> anyhow::Result<Vec<Desired>> {
-    desired_with(engine, cluster, webapps, &app::webapp_image(cluster)).await
+    desired_with(
+        engine,
+        cluster,
+        webapps,
+        &crate::deploy::app_input::webapp_image(cluster),
+    )
+    .await
 }
 
 /// [`desired`], the webapps running `webapp_image` (a tag or an image id).

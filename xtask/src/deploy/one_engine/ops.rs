@@ -8,7 +8,8 @@ use cluster::Cluster;
 
 use crate::context::Ctx;
 use crate::deploy::{
-    summary, timings, ClusterStatus, NodeStatus, ScaleRequest, Scaled, Timings, UpRequest,
+    app_input, summary, timings, ClusterStatus, NodeStatus, ScaleRequest, Scaled, Timings,
+    UpRequest,
 };
 use crate::{build, haproxy_stats, progress, tls};
 
@@ -59,7 +60,7 @@ pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<S
 pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result<()> {
     let start = Instant::now();
     super::check_neighbours(cluster.webapps.count, request.tune_host)?;
-    super::app::check_input(ctx, cluster).await?;
+    app_input::check_input(ctx, cluster).await?;
     let image = match request.rollback {
         true => Some(super::previous_image(ctx, cluster).await?),
         false => None,
@@ -115,7 +116,7 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
 /// A new app image must listen on its port before it replaces a serving webapp.
 async fn check_new_app(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
     let engine = ctx.engine().await?;
-    let image = super::app::webapp_image(cluster);
+    let image = app_input::webapp_image(cluster);
     let new = engine.image(&image).await?.and_then(|i| i.id);
     let first = cluster.webapp_name(1);
     let running = engine

@@ -40,7 +40,7 @@ pub(crate) async fn remove_containers(ctx: &Ctx, cluster: &Cluster) -> anyhow::R
         .filter_map(|c| c.labels.as_ref()?.get(app::SIDECAR_OF).cloned())
     {
         app::remove_sidecar(engine, cluster, &webapp).await?;
-        orphans.push(app::sidecar_name(&webapp));
+        orphans.push(Cluster::sidecar_name(&webapp));
     }
     Ok(webapps.into_iter().chain(ha).chain(orphans).collect())
 }
