@@ -13,10 +13,13 @@ mod names;
 mod raw;
 pub mod record;
 mod render;
+mod services;
 mod stats;
 mod swarm;
 pub mod time;
 mod validate;
+mod validate_services;
+mod view;
 
 pub use container::{HA_STOP_TIMEOUT_S, LEAVE_MS, LOG_DRIVER, LOG_OPTIONS, WEBAPP_CAP_DROP};
 pub use error::ConfigError;
@@ -27,14 +30,18 @@ pub use model::{
 };
 pub use names::{escape_control, is_dns_label, natural_key};
 pub use render::{
-    render_compose, render_haproxy, render_haproxy_live, render_stack, Backend, ComposeInputs,
-    StackInputs,
+    render_compose, render_haproxy, render_haproxy_live, render_routes_map, render_stack, Backend,
+    ComposeInputs, StackInputs,
 };
-pub use stats::{parse_stats_csv, ServerStat, BACKEND};
+pub use services::{
+    Route, RouteEntry, Service, ServiceRef, DEFAULT_BACKEND, DEFAULT_SERVICE, ROUTES_MAP,
+};
+pub use stats::{parse_all_stats, parse_backend_stats, parse_stats_csv, ServerStat, BACKEND};
 pub use swarm::{
     SwarmImages, SwarmPolicy, SwarmSecret, SwarmService, LOCAL_REGISTRY, SERF_SECRET_TARGET,
     STACK_NAMESPACE, STATS_SECRET_TARGET, STATS_USER, SWARM_POLICY,
 };
+pub use view::View;
 
 /// Parses and validates the text of a cluster file. `file` names it in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Cluster, ConfigError> {
@@ -48,4 +55,6 @@ pub mod labels {
     pub const PROJECT: &str = "lbkit.project";
     pub const ROLE: &str = "lbkit.role";
     pub const NODE: &str = "lbkit.node";
+    /// On a named service's webapps and sidecars: the service (none on the default's).
+    pub const SERVICE: &str = "lbkit.service";
 }

@@ -17,6 +17,12 @@ pub struct Cluster {
     /// the lab's rendered files and fingerprints stay as they were.
     #[serde(skip_serializing_if = "Deploy::is_default")]
     pub deploy: Deploy,
+    /// `[services.<name>]`, by name; none in the lab.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub services: std::collections::BTreeMap<String, crate::services::Service>,
+    /// Set on one named service seen as a cluster of its own (`view_of`); never in a file.
+    #[serde(skip)]
+    pub view: Option<crate::view::View>,
 }
 
 /// `[deploy]`: one Docker engine (the default) or a Swarm.
@@ -334,6 +340,9 @@ impl Cluster {
     /// the free addresses from the top of the subnet down, so neither a webapp's nor a
     /// sidecar's address depends on the count.
     pub fn sidecar_ip(&self, webapp: &str) -> Option<Ipv4Addr> {
+        if let Some(view) = &self.view {
+            return view.addresses.get(&Cluster::sidecar_name(webapp)).copied();
+        }
         let index: u32 = webapp.strip_prefix(&self.webapps.prefix)?.parse().ok()?;
         if index == 0 || index > self.max_webapps() {
             return None;
@@ -350,9 +359,13 @@ impl Cluster {
     /// Webapp number `index` (1-based): `s1` gets the first free address, and so on, so a
     /// node's address never depends on the order containers were started in.
     pub fn webapp_node(&self, index: u32) -> Option<Node> {
-        let ip = self
-            .webapp_addresses()
-            .nth(index.checked_sub(1)? as usize)?;
+        let ip = match &self.view {
+            // A named service's webapps are where they were placed.
+            Some(view) => *view.addresses.get(&self.webapp_name(index))?,
+            None => self
+                .webapp_addresses()
+                .nth(index.checked_sub(1)? as usize)?,
+        };
         Some(Node {
             name: self.webapp_name(index),
             ip,

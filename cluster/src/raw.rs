@@ -20,6 +20,9 @@ pub(crate) struct RawCluster {
     pub serf: RawSerf,
     #[serde(default)]
     pub deploy: RawDeploy,
+    /// `[services.<name>]`: further services, each with its routes.
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, RawService>,
 }
 
 fn default_project() -> String {
@@ -103,7 +106,7 @@ impl Default for RawHa {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawHealth {
     pub check: String,
@@ -151,6 +154,62 @@ impl Default for RawWebapps {
             max_unavailable: crate::model::DEFAULT_MAX_UNAVAILABLE.into(),
             drain_ms: crate::model::DEFAULT_DRAIN_MS.into(),
             cap_add: Vec::new(),
+        }
+    }
+}
+
+/// `[services.<name>]`: the keys of `[webapps]` (the prefix defaults to the name, the
+/// count to 1), the service's own health check (default: `[ha.health]`) and its routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawService {
+    pub count: i64,
+    pub prefix: Option<String>,
+    pub port: i64,
+    pub image: Option<String>,
+    pub build: Option<String>,
+    pub command: Vec<String>,
+    pub max_unavailable: i64,
+    pub drain_ms: i64,
+    pub cap_add: Vec<String>,
+    pub health: Option<RawHealth>,
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+}
+
+impl Default for RawService {
+    fn default() -> Self {
+        let webapps = RawWebapps::default();
+        RawService {
+            count: 1,
+            prefix: None,
+            port: webapps.port,
+            image: None,
+            build: None,
+            command: Vec::new(),
+            max_unavailable: webapps.max_unavailable,
+            drain_ms: webapps.drain_ms,
+            cap_add: Vec::new(),
+            health: None,
+            hosts: Vec::new(),
+            paths: Vec::new(),
+        }
+    }
+}
+
+impl RawService {
+    /// The keys this service shares with `[webapps]`, checked by the same rules.
+    pub(crate) fn app_keys(&self, name: &str) -> RawWebapps {
+        RawWebapps {
+            count: self.count,
+            prefix: self.prefix.clone().unwrap_or_else(|| name.to_string()),
+            port: self.port,
+            image: self.image.clone(),
+            build: self.build.clone(),
+            command: self.command.clone(),
+            max_unavailable: self.max_unavailable,
+            drain_ms: self.drain_ms,
+            cap_add: self.cap_add.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::model::{AppMode, Cluster, Node, Role};
 use crate::names::natural_key;
+use crate::services::DEFAULT_SERVICE;
 use crate::swarm::{SwarmImages, SwarmSecret};
 
 /// One `server` line of HAProxy's `nodes` backend.
@@ -72,19 +73,61 @@ fn render_haproxy_as(
 ) -> Result<String, minijinja::Error> {
     let mut backends = backends.to_vec();
     backends.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+    let sections: Vec<BackendSection> = cluster
+        .services()
+        .iter()
+        .map(|service| BackendSection {
+            name: service.backend.to_string(),
+            health: service.health.clone(),
+            // The check kind is left out of the serialized model when it is the default.
+            check: service.health.check.as_str(),
+            // A server's name says its service (validation keeps the names apart).
+            servers: backends
+                .iter()
+                .filter(|server| {
+                    cluster
+                        .service_of(&server.name)
+                        .map_or(DEFAULT_SERVICE, |s| s.name)
+                        == service.name
+                })
+                .cloned()
+                .collect(),
+        })
+        .collect();
     render(
         "haproxy.cfg.j2",
         template,
-        // The check kind is left out of the serialized model when it is the default.
         context! {
             cluster,
             ha => &cluster.ha,
-            check => cluster.ha.health.check.as_str(),
-            backends,
+            sections,
+            routes => !cluster.services.is_empty(),
+            routes_map => crate::services::ROUTES_MAP,
             live,
             // Published beyond this host on a Swarm: the stats page asks for a password.
             stats_auth => cluster.deploy.is_swarm(),
             stats_user => crate::swarm::STATS_USER,
+        },
+    )
+}
+
+/// One `backend` section of haproxy.cfg: a service's.
+#[derive(Serialize)]
+struct BackendSection {
+    name: String,
+    health: crate::model::Health,
+    check: &'static str,
+    servers: Vec<Backend>,
+}
+
+/// ha's routes map (`routes.map`): one line per route, in key order.
+pub fn render_routes_map(template: &str, cluster: &Cluster) -> Result<String, minijinja::Error> {
+    render(
+        "routes.map.j2",
+        template,
+        context! {
+            project => &cluster.project,
+            entries => cluster.route_entries(),
         },
     )
 }
@@ -104,6 +147,11 @@ struct ComposeService {
     node: Node,
     env: Vec<(String, String)>,
     stop_grace_s: u32,
+    image: String,
+    /// A named service's webapps carry its name as a label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    cap_add: Vec<String>,
 }
 
 /// The `logging:` block of every service, as `up` sets it.
@@ -114,24 +162,59 @@ fn logging() -> minijinja::Value {
     }
 }
 
-/// docker-compose.yml for the declared cluster: ha and `webapps.count` webapps.
+/// docker-compose.yml for the declared cluster: ha and `webapps.count` webapps, then each
+/// named service's webapps as a fresh `up` places them.
 pub fn render_compose(
     template: &str,
     cluster: &Cluster,
     inputs: &ComposeInputs,
 ) -> Result<String, minijinja::Error> {
-    let nodes = cluster.declared_nodes();
-    let services: Vec<ComposeService> = nodes
-        .iter()
-        .map(|node| ComposeService {
-            env: cluster.node_env(node, &nodes),
-            stop_grace_s: match node.role {
-                Role::Balancer => crate::HA_STOP_TIMEOUT_S,
-                Role::Backend => cluster.webapps.stop_timeout_s(),
-            },
-            node: node.clone(),
-        })
-        .collect();
+    let views = cluster
+        .fresh_views()
+        .map_err(|err| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, err))?;
+    let mut services = Vec::new();
+    for view in std::iter::once(cluster).chain(&views) {
+        let nodes = match view.view {
+            None => view.declared_nodes(),
+            Some(_) => view.webapp_nodes(view.webapps.count),
+        };
+        // A named service's webapps join ha, at its fixed address, and each other.
+        let mut known = nodes.clone();
+        if view.view.is_some() {
+            known.push(view.ha_node());
+        }
+        for node in &nodes {
+            let mut env = view.node_env(node, &known);
+            if node.role == Role::Balancer && !cluster.services.is_empty() {
+                // Compose has no `up` to hand ha its services: they start in its model.
+                for (name, value) in &mut env {
+                    if name == "CLUSTER_TOML" {
+                        value.push('\n');
+                        value.push_str(&cluster.services_toml());
+                    }
+                }
+            }
+            let image = match (node.role, view.webapps.mode()) {
+                (Role::Balancer, _) => cluster.image_tag("ha"),
+                (Role::Backend, AppMode::Image(image)) => image.to_string(),
+                (Role::Backend, _) => view.image_tag(&view.webapp_image_name()),
+            };
+            services.push(ComposeService {
+                env,
+                stop_grace_s: match node.role {
+                    Role::Balancer => crate::HA_STOP_TIMEOUT_S,
+                    Role::Backend => view.webapps.stop_timeout_s(),
+                },
+                image,
+                service: view.view.as_ref().map(|v| v.service.clone()),
+                cap_add: match node.role {
+                    Role::Balancer => Vec::new(),
+                    Role::Backend => view.webapps.cap_add.clone(),
+                },
+                node: node.clone(),
+            });
+        }
+    }
     render(
         "docker-compose.yml.j2",
         template,
@@ -145,10 +228,7 @@ pub fn render_compose(
                 project => crate::labels::PROJECT,
                 role => crate::labels::ROLE,
                 node => crate::labels::NODE,
-            },
-            images => context! {
-                ha => cluster.image_tag("ha"),
-                webapp => cluster.image_tag("webapp"),
+                service => crate::labels::SERVICE,
             },
         },
     )
@@ -200,6 +280,10 @@ impl Cluster {
         cluster.webapps.build = None;
         cluster.webapps.command = Vec::new();
         cluster.webapps.max_unavailable = defaults.webapps.max_unavailable;
+        // ha is handed the services at runtime (`ha-agent services`), so adding one never
+        // recreates it.
+        cluster.services = Default::default();
+        cluster.view = None;
         cluster
     }
 
@@ -237,6 +321,11 @@ impl Cluster {
                     self.ha_node().ip.to_string(),
                 ));
                 env.extend(self.drain_env());
+                // A named service's webapps say so in their Serf tags; ha checks the claim
+                // against their names.
+                if let Some(view) = &self.view {
+                    env.push(("NODE_SERVICE".to_string(), view.service.clone()));
+                }
             }
         }
         env

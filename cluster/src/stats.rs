@@ -6,9 +6,11 @@ use serde::Deserialize;
 /// The backend the template puts the webapps in.
 pub const BACKEND: &str = "nodes";
 
-/// One server of backend [`BACKEND`].
+/// One server of a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerStat {
+    /// Its backend: [`BACKEND`] for the default service, a named service's name.
+    pub backend: String,
     pub name: String,
     /// `UP`, `DOWN`, `MAINT`, `no check`, ... as HAProxy reports it.
     pub status: String,
@@ -35,6 +37,19 @@ struct Row {
 
 /// The servers of backend [`BACKEND`]; anything that is not HAProxy's CSV gives none.
 pub fn parse_stats_csv(csv: &str) -> Vec<ServerStat> {
+    parse_backend_stats(csv, BACKEND)
+}
+
+/// The servers of backend `backend`.
+pub fn parse_backend_stats(csv: &str, backend: &str) -> Vec<ServerStat> {
+    parse_all_stats(csv)
+        .into_iter()
+        .filter(|server| server.backend == backend)
+        .collect()
+}
+
+/// The servers of every backend, in the CSV's order.
+pub fn parse_all_stats(csv: &str) -> Vec<ServerStat> {
     // The header is a comment line, `# pxname,svname,...`.
     let Some(text) = csv.strip_prefix("# ") else {
         return Vec::new();
@@ -44,10 +59,9 @@ pub fn parse_stats_csv(csv: &str) -> Vec<ServerStat> {
         .from_reader(text.as_bytes())
         .deserialize::<Row>()
         .filter_map(Result::ok)
-        .filter(|row| {
-            row.pxname == BACKEND && !matches!(row.svname.as_str(), "FRONTEND" | "BACKEND")
-        })
+        .filter(|row| !matches!(row.svname.as_str(), "FRONTEND" | "BACKEND"))
         .map(|row| ServerStat {
+            backend: row.pxname,
             name: row.svname,
             status: row.status,
             total: row.stot.unwrap_or(0),
@@ -69,6 +83,7 @@ nodes,BACKEND,0,0,0,1,410,19,0,0,0,0,,0,0,0,0,UP,2,\n";
 
     fn stat(name: &str, status: &str, total: u64) -> ServerStat {
         ServerStat {
+            backend: BACKEND.into(),
             name: name.into(),
             status: status.into(),
             total,
@@ -100,6 +115,15 @@ nodes,BACKEND,0,0,0,1,410,19,0,0,0,0,,0,0,0,0,UP,2,\n";
     #[test]
     fn finds_columns_by_name() {
         let csv = "# svname,pxname,stot,status\ns1,nodes,5,UP\n";
+        assert_eq!(parse_stats_csv(csv), [stat("s1", "UP", 5)]);
+    }
+
+    #[test]
+    fn each_service_has_its_backend() {
+        let csv = "# pxname,svname,stot,status\nnodes,s1,5,UP\napi,api1,2,UP\napi,BACKEND,2,UP\n";
+        let api = parse_backend_stats(csv, "api");
+        assert_eq!((api.len(), api[0].name.as_str()), (1, "api1"));
+        assert_eq!(parse_all_stats(csv).len(), 2);
         assert_eq!(parse_stats_csv(csv), [stat("s1", "UP", 5)]);
     }
 

@@ -6,10 +6,10 @@ use ipnet::Ipv4Net;
 use crate::error::{line_of_key, ConfigError};
 use crate::model::*;
 use crate::names::is_dns_label;
-use crate::raw::RawCluster;
+use crate::raw::{RawCluster, RawHealth, RawWebapps};
 
 pub(crate) struct Violation {
-    key: &'static str,
+    key: String,
     message: String,
 }
 
@@ -17,16 +17,23 @@ impl Violation {
     pub(crate) fn into_config_error(self, file: &str, text: &str) -> ConfigError {
         ConfigError {
             file: file.to_string(),
-            line: line_of_key(text, self.key),
-            key: self.key.to_string(),
+            // A service's key left to its default (its prefix) is found at its table.
+            line: line_of_key(text, &self.key).or_else(|| {
+                let service = self.key.strip_prefix("services.")?.split('.').next()?;
+                line_of_key(text, &format!("services.{service}"))
+            }),
+            key: self.key,
             message: self.message,
         }
     }
 }
 
-fn violation<T>(key: &'static str, message: impl Into<String>) -> Result<T, Violation> {
+pub(crate) fn violation<T>(
+    key: impl Into<String>,
+    message: impl Into<String>,
+) -> Result<T, Violation> {
     Err(Violation {
-        key,
+        key: key.into(),
         message: message.into(),
     })
 }
@@ -80,7 +87,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         UpdateMethod::parse,
         UpdateMethod::ALL,
     )?;
-    let health = health(&raw)?;
+    let health = health("ha.health", &raw.ha.health)?;
     let https_port = port("ha.https_port", raw.ha.https_port)?;
     let tls = tls(&raw)?;
     if tls.is_some() && (https_port == http_port || https_port == stats_port) {
@@ -92,24 +99,7 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
         );
     }
 
-    let count = match u32::try_from(raw.webapps.count) {
-        Ok(count) => count,
-        Err(_) => {
-            return violation(
-                "webapps.count",
-                format!("{} is negative; use 0 or more", raw.webapps.count),
-            )
-        }
-    };
-    let prefix = raw.webapps.prefix.clone();
-    if !is_dns_label(&format!("{prefix}1")) || prefix.is_empty() {
-        return violation(
-            "webapps.prefix",
-            format!("{prefix:?} does not make valid node names ({prefix}1, {prefix}2...); use lowercase letters, digits and '-', starting with a letter, e.g. \"s\""),
-        );
-    }
-    let webapp_port = port("webapps.port", raw.webapps.port)?;
-    let app = app(&raw)?;
+    let webapps = webapps("webapps", &raw.webapps)?;
     let profile = keyword(
         "serf.profile",
         &raw.serf.profile,
@@ -140,14 +130,15 @@ pub(crate) fn validate(raw: RawCluster) -> Result<Cluster, Violation> {
             https_port,
             tls,
         },
-        webapps: Webapps {
-            count,
-            prefix,
-            port: webapp_port,
-            ..app
-        },
+        webapps,
         serf: Serf { profile },
         deploy,
+        services: Default::default(),
+        view: None,
+    };
+    let cluster = Cluster {
+        services: crate::validate_services::services(&raw, &cluster)?,
+        ..cluster
     };
     cross_checks(&cluster)?;
     Ok(cluster)
@@ -206,7 +197,7 @@ fn cross_checks(cluster: &Cluster) -> Result<(), Violation> {
     Ok(())
 }
 
-fn dns_label(key: &'static str, value: &str) -> Result<String, Violation> {
+fn dns_label(key: &str, value: &str) -> Result<String, Violation> {
     if is_dns_label(value) {
         Ok(value.to_string())
     } else {
@@ -217,7 +208,7 @@ fn dns_label(key: &'static str, value: &str) -> Result<String, Violation> {
     }
 }
 
-fn docker_name(key: &'static str, value: &str) -> Result<String, Violation> {
+fn docker_name(key: &str, value: &str) -> Result<String, Violation> {
     let valid = value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
@@ -232,7 +223,7 @@ fn docker_name(key: &'static str, value: &str) -> Result<String, Violation> {
     }
 }
 
-fn non_empty(key: &'static str, value: &str, example: &str) -> Result<String, Violation> {
+fn non_empty(key: &str, value: &str, example: &str) -> Result<String, Violation> {
     if value.trim().is_empty() {
         violation(key, format!("is empty; use {example}"))
     } else {
@@ -240,7 +231,7 @@ fn non_empty(key: &'static str, value: &str, example: &str) -> Result<String, Vi
     }
 }
 
-fn debian_suite(key: &'static str, value: &str) -> Result<String, Violation> {
+fn debian_suite(key: &str, value: &str) -> Result<String, Violation> {
     if !value.is_empty() && value.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
         Ok(value.to_string())
     } else {
@@ -251,7 +242,7 @@ fn debian_suite(key: &'static str, value: &str) -> Result<String, Violation> {
     }
 }
 
-fn subnet(key: &'static str, value: &str) -> Result<Ipv4Net, Violation> {
+fn subnet(key: &str, value: &str) -> Result<Ipv4Net, Violation> {
     let Ok(net) = value.parse::<Ipv4Net>() else {
         return violation(
             key,
@@ -273,7 +264,7 @@ fn subnet(key: &'static str, value: &str) -> Result<Ipv4Net, Violation> {
     Ok(net)
 }
 
-fn host_address(key: &'static str, value: &str, subnet: Ipv4Net) -> Result<Ipv4Addr, Violation> {
+fn host_address(key: &str, value: &str, subnet: Ipv4Net) -> Result<Ipv4Addr, Violation> {
     let Ok(ip) = value.parse::<Ipv4Addr>() else {
         return violation(
             key,
@@ -295,7 +286,7 @@ fn host_address(key: &'static str, value: &str, subnet: Ipv4Net) -> Result<Ipv4A
     Ok(ip)
 }
 
-fn port(key: &'static str, value: i64) -> Result<u16, Violation> {
+fn port(key: &str, value: i64) -> Result<u16, Violation> {
     match u16::try_from(value) {
         Ok(port) if port > 0 => Ok(port),
         _ => violation(key, format!("{value} is not a TCP port; use 1-65535")),
@@ -303,7 +294,7 @@ fn port(key: &'static str, value: i64) -> Result<u16, Violation> {
 }
 
 fn keyword<T>(
-    key: &'static str,
+    key: &str,
     value: &str,
     parse: fn(&str) -> Option<T>,
     all: &[&str],
@@ -319,11 +310,12 @@ fn keyword<T>(
     )
 }
 
-fn health(raw: &RawCluster) -> Result<Health, Violation> {
-    let health = &raw.ha.health;
+/// A `health` table (`ha.health`, `services.<name>.health`).
+pub(crate) fn health(section: &str, health: &RawHealth) -> Result<Health, Violation> {
+    let key = |name: &str| format!("{section}.{name}");
     if !health.path.starts_with('/') || health.path.contains(char::is_whitespace) {
         return violation(
-            "ha.health.path",
+            key("path"),
             format!(
                 "{:?} is not an absolute URL path; use e.g. \"/health\"",
                 health.path
@@ -334,65 +326,82 @@ fn health(raw: &RawCluster) -> Result<Health, Violation> {
         Ok(ms) if ms >= 100 => ms,
         _ => {
             return violation(
-                "ha.health.interval_ms",
+                key("interval_ms"),
                 format!("{} is too short; use 100 or more", health.interval_ms),
             )
         }
     };
-    let count = |key: &'static str, value: i64| match u32::try_from(value) {
+    let count = |name: &str, value: i64| match u32::try_from(value) {
         Ok(n) if (1..=100).contains(&n) => Ok(n),
-        _ => violation(key, format!("{value} is out of range; use 1-100")),
+        _ => violation(key(name), format!("{value} is out of range; use 1-100")),
     };
     Ok(Health {
         check: keyword(
-            "ha.health.check",
+            &key("check"),
             &health.check,
             HealthCheck::parse,
             HealthCheck::ALL,
         )?,
         path: health.path.clone(),
         interval_ms,
-        rise: count("ha.health.rise", health.rise)?,
-        fall: count("ha.health.fall", health.fall)?,
+        rise: count("rise", health.rise)?,
+        fall: count("fall", health.fall)?,
     })
 }
 
-/// The app keys of `[webapps]`; count, prefix and port are filled in by the caller.
-fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
-    let webapps = &raw.webapps;
-    let optional = |key: &'static str, value: &Option<String>, example: &str| {
+/// The keys of `[webapps]` or of a `[services.<name>]` (`section`).
+pub(crate) fn webapps(section: &str, webapps: &RawWebapps) -> Result<Webapps, Violation> {
+    let key = |name: &str| format!("{section}.{name}");
+    let count = match u32::try_from(webapps.count) {
+        Ok(count) => count,
+        Err(_) => {
+            return violation(
+                key("count"),
+                format!("{} is negative; use 0 or more", webapps.count),
+            )
+        }
+    };
+    let prefix = webapps.prefix.clone();
+    if !is_dns_label(&format!("{prefix}1")) || prefix.is_empty() {
+        return violation(
+            key("prefix"),
+            format!("{prefix:?} does not make valid node names ({prefix}1, {prefix}2...); use lowercase letters, digits and '-', starting with a letter, e.g. \"s\""),
+        );
+    }
+    let port = port(&key("port"), webapps.port)?;
+    let optional = |name: &str, value: &Option<String>, example: &str| {
         value
             .as_deref()
-            .map(|v| non_empty(key, v, example))
+            .map(|v| non_empty(&key(name), v, example))
             .transpose()
     };
     let image = optional(
-        "webapps.image",
+        "image",
         &webapps.image,
         "an image on the engine, e.g. \"team/shop:1.4\"",
     )?;
     let build = optional(
-        "webapps.build",
+        "build",
         &webapps.build,
         "a folder with a Dockerfile, e.g. \"app/\"",
     )?;
     if image.is_some() && build.is_some() {
         return violation(
-            "webapps.build",
-            "is set together with webapps.image; keep one: image (any image, Serf in a sidecar) or build (a Dockerfile FROM the project's base)",
+            key("build"),
+            format!("is set together with {section}.image; keep one: image (any image, Serf in a sidecar) or build (a Dockerfile FROM the project's base)"),
         );
     }
     if !webapps.command.is_empty() && build.is_none() {
         return violation(
-            "webapps.command",
-            "is only used with webapps.build (the s6 service of an app built on the base); remove it or set webapps.build",
+            key("command"),
+            format!("is only used with {section}.build (the s6 service of an app built on the base); remove it or set {section}.build"),
         );
     }
     if webapps.command.iter().any(|arg| arg.is_empty())
         || webapps.command.first().is_some_and(|c| c.trim().is_empty())
     {
         return violation(
-            "webapps.command",
+            key("command"),
             "has an empty argument; use e.g. [\"python3\", \"-m\", \"http.server\", \"8000\"]",
         );
     }
@@ -400,7 +409,7 @@ fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
         Ok(n) if (1..=1000).contains(&n) => n,
         _ => {
             return violation(
-                "webapps.max_unavailable",
+                key("max_unavailable"),
                 format!(
                     "{} is out of range; use 1 or more (rolling updates replace that many webapps at a time)",
                     webapps.max_unavailable
@@ -414,7 +423,7 @@ fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
         Ok(ms) if ms <= 30_000 => ms,
         _ => {
             return violation(
-                "webapps.drain_ms",
+                key("drain_ms"),
                 format!(
                 "{} is out of range; use 0-30000 (HAProxy's 30 s server timeout bounds a request)",
                 webapps.drain_ms
@@ -423,22 +432,21 @@ fn app(raw: &RawCluster) -> Result<Webapps, Violation> {
         }
     };
     Ok(Webapps {
-        count: 0,
-        prefix: String::new(),
-        port: 0,
+        count,
+        prefix,
+        port,
         image,
         build,
         command: webapps.command.clone(),
         max_unavailable,
         drain_ms,
-        cap_add: cap_add(&webapps.cap_add)?,
+        cap_add: cap_add(&key("cap_add"), &webapps.cap_add)?,
     })
 }
 
-/// `webapps.cap_add`: Linux capabilities by Docker's name (`CAP_` and case optional),
+/// `cap_add`: Linux capabilities by Docker's name (`CAP_` and case optional),
 /// none that would undo the webapps' hardening.
-fn cap_add(names: &[String]) -> Result<Vec<String>, Violation> {
-    let key = "webapps.cap_add";
+fn cap_add(key: &str, names: &[String]) -> Result<Vec<String>, Violation> {
     let mut caps = Vec::new();
     for name in names {
         let upper = name.trim().to_ascii_uppercase();

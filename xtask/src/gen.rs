@@ -77,7 +77,12 @@ pub(crate) fn render_all(
         &inputs,
     )
     .context("rendering templates/docker-compose.yml.j2")?;
-    let haproxy = static_haproxy(ctx, cluster, cluster.webapps.count)?;
+    // With the named services' webapps where a fresh `up` places them.
+    let mut nodes = cluster.webapp_nodes(cluster.webapps.count);
+    for view in cluster.fresh_views().map_err(anyhow::Error::msg)? {
+        nodes.extend(view.webapp_nodes(view.webapps.count));
+    }
+    let haproxy = static_haproxy_for(ctx, cluster, &nodes)?;
     let stack = cluster::render_stack(
         &read_template(ctx, "stack.yml.j2")?,
         cluster,
@@ -94,7 +99,7 @@ pub(crate) fn render_all(
         },
     )
     .context("rendering templates/stack.yml.j2")?;
-    Ok(vec![
+    let mut files = vec![
         Generated {
             name: "stack.yml",
             text: stack,
@@ -107,7 +112,17 @@ pub(crate) fn render_all(
             name: "haproxy.cfg",
             text: haproxy,
         },
-    ])
+    ];
+    // The routes haproxy.cfg reads, where there are services to route to.
+    if !cluster.services.is_empty() {
+        let routes = cluster::render_routes_map(&read_template(ctx, "routes.map.j2")?, cluster)
+            .context("rendering templates/routes.map.j2")?;
+        files.push(Generated {
+            name: "routes.map",
+            text: routes,
+        });
+    }
+    Ok(files)
 }
 
 /// The lab's task 0 config: static, one server per webapp listed by hand (`webapps` of

@@ -53,9 +53,15 @@ pub(crate) async fn fetch_csv(cluster: &Cluster) -> anyhow::Result<String> {
     fetch_page(cluster, "/;csv").await
 }
 
-/// The `nodes` servers, read once.
+/// The servers of `cluster`'s backend (`nodes`, or a named service's view's), read once.
 pub(crate) async fn fetch(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
-    Ok(cluster::parse_stats_csv(&fetch_csv(cluster).await?))
+    let csv = fetch_csv(cluster).await?;
+    Ok(cluster::parse_backend_stats(&csv, cluster.backend_name()))
+}
+
+/// The servers of every service's backend, read once.
+pub(crate) async fn fetch_all(cluster: &Cluster) -> anyhow::Result<Vec<ServerStat>> {
+    Ok(cluster::parse_all_stats(&fetch_csv(cluster).await?))
 }
 
 /// On a Swarm the stats page asks for the project's password (kept with its secrets).

@@ -21,6 +21,8 @@ pub(crate) struct Status {
 
 #[derive(Serialize, Default)]
 struct Row {
+    /// The service the node serves (`webapps` is the default one); empty for ha.
+    service: String,
     name: String,
     container: String,
     /// The image's HEALTHCHECK as Docker reports it: healthy, unhealthy or starting.
@@ -79,7 +81,7 @@ impl Status {
                 }
             }
         }
-        if let Ok(servers) = haproxy_stats::fetch(cluster).await {
+        if let Ok(servers) = haproxy_stats::fetch_all(cluster).await {
             for server in servers {
                 let entry = row(&mut rows, &server.name);
                 entry.haproxy = server.status;
@@ -93,6 +95,12 @@ impl Status {
             .filter(|r| r.name != cluster.ha.name && r.container == "running")
             .count();
         let warning = one_engine::overflow_warning(u32::try_from(running).unwrap_or(u32::MAX));
+        for row in rows.values_mut() {
+            row.service = cluster
+                .service_of(&row.name)
+                .map(|s| s.name.to_string())
+                .unwrap_or_default();
+        }
         print(self.json, cluster, rows)?;
         if let Some(warning) = warning {
             eprintln!("{warning}");
@@ -103,9 +111,14 @@ impl Status {
 
 fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::Result<()> {
     let mut rows: Vec<Row> = rows.into_values().collect();
+    // ha, then each service's nodes together, in the file's service order.
+    let services: Vec<&str> = cluster.services().iter().map(|s| s.name).collect();
+    let group = |r: &Row| services.iter().position(|s| *s == r.service);
     rows.sort_by(|a, b| {
-        cluster::node_order(a.name == cluster.ha.name, &a.name)
-            .cmp(&cluster::node_order(b.name == cluster.ha.name, &b.name))
+        let (a_ha, b_ha) = (a.name == cluster.ha.name, b.name == cluster.ha.name);
+        (!a_ha, group(a)).cmp(&(!b_ha, group(b))).then_with(|| {
+            cluster::node_order(a_ha, &a.name).cmp(&cluster::node_order(b_ha, &b.name))
+        })
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -119,6 +132,7 @@ fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::
         }
     };
     let columns = [
+        Column::left("SERVICE", 10),
         Column::left("NODE", 12),
         Column::left("CONTAINER", 20),
         Column::left("RUNS ON", 12),
@@ -139,6 +153,7 @@ fn print(json: bool, cluster: &Cluster, rows: BTreeMap<String, Row>) -> anyhow::
                 (state, health) => format!("{state} ({health})"),
             };
             vec![
+                dash(&r.service),
                 dash(&r.name),
                 dash(&container),
                 dash(&r.node),

@@ -154,7 +154,9 @@ fn ensure_generated(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<u8>> {
     let longest = now + Duration::days(SERVER_DAYS);
     if ca.is_file() {
         if let Some(pem) = &current {
-            if not_after(pem).is_some_and(|end| end > renew_before && end <= longest) {
+            let valid = not_after(pem).is_some_and(|end| end > renew_before && end <= longest);
+            // A service's host added or removed: the same CA signs the new names.
+            if valid && names_in(pem) == Some(server_names(cluster)) {
                 return Ok(pem.clone());
             }
         }
@@ -207,6 +209,47 @@ fn not_after(pem: &[u8]) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
 }
 
+/// The DNS names and addresses a certificate is for, sorted.
+fn names_in(pem: &[u8]) -> Option<Vec<String>> {
+    use x509_parser::extensions::GeneralName;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    let mut names: Vec<String> = san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.to_string()),
+            GeneralName::IPAddress(bytes) => <[u8; 4]>::try_from(*bytes)
+                .ok()
+                .map(|octets| std::net::Ipv4Addr::from(octets).to_string()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+/// The names ha's certificate is for: what a client on this host uses (the bind address,
+/// localhost, ha's name) and every service's hosts; sorted.
+fn server_names(cluster: &Cluster) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        cluster.ha.name.clone(),
+    ];
+    if !cluster.ha.bind.is_unspecified() {
+        names.push(cluster.ha.bind.to_string());
+    }
+    for service in cluster.services() {
+        names.extend(service.hosts.iter().cloned());
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The project CA: the same name and key sign every renewal (its key identifier comes
 /// from the key), so a renewed certificate chains to the ca.pem clients already trust.
 fn ca_params(cluster: &Cluster, now: OffsetDateTime) -> anyhow::Result<CertificateParams> {
@@ -222,22 +265,14 @@ fn ca_params(cluster: &Cluster, now: OffsetDateTime) -> anyhow::Result<Certifica
     Ok(params)
 }
 
-/// ha's certificate and key, chain first: the names a client on this host uses (the bind
-/// address, localhost, ha's name), valid SERVER_DAYS (a day of slack for clock skew).
+/// ha's certificate and key, chain first, for [`server_names`], valid SERVER_DAYS (a day
+/// of slack for clock skew).
 fn server_certificate(
     cluster: &Cluster,
     issuer: &Issuer<'_, KeyPair>,
     now: OffsetDateTime,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        cluster.ha.name.clone(),
-    ];
-    if !cluster.ha.bind.is_unspecified() && !names.contains(&cluster.ha.bind.to_string()) {
-        names.push(cluster.ha.bind.to_string());
-    }
-    let mut params = CertificateParams::new(names)?;
+    let mut params = CertificateParams::new(server_names(cluster))?;
     params
         .distinguished_name
         .push(DnType::CommonName, cluster.ha.name.clone());
@@ -301,5 +336,28 @@ mod tests {
             assert!(days <= SERVER_DAYS, "{days} days");
         }
         assert!(not_after(ca.pem().as_bytes()).unwrap() > now + Duration::days(3000));
+    }
+
+    /// Every service's hosts are names of ha's certificate; a changed set is re-signed.
+    #[test]
+    fn the_certificate_names_every_services_hosts() {
+        let text = "[ha.tls]\ngenerate = true\n[services.api]\nhosts = [\"api.localhost\", \"*.shop.localhost\"]\n";
+        let cluster = cluster::parse(text, "cluster.toml").unwrap();
+        let now = OffsetDateTime::now_utc();
+        let ca_key = KeyPair::generate().unwrap();
+        let issuer = Issuer::new(ca_params(&cluster, now).unwrap(), ca_key);
+        let pem = server_certificate(&cluster, &issuer, now).unwrap();
+        let names = names_in(&pem).unwrap();
+        assert_eq!(names, server_names(&cluster));
+        for name in [
+            "*.shop.localhost",
+            "api.localhost",
+            "localhost",
+            "127.0.0.1",
+            "ha",
+        ] {
+            assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+        }
+        assert_ne!(Some(server_names(&self::tests::cluster())), Some(names));
     }
 }

@@ -50,6 +50,7 @@ pub(crate) struct Built {
 }
 
 /// What every image job needs.
+#[derive(Clone)]
 pub(crate) struct Job<'a> {
     pub(crate) ctx: &'a Ctx,
     pub(crate) engine: &'a Engine,
@@ -90,6 +91,9 @@ impl Job<'_> {
         context.add_file(name, binary)?;
         if let Some(template) = template {
             context.add_file("haproxy.cfg.j2", template)?;
+            // ha's routes map is rendered from its template beside haproxy.cfg's.
+            let routes = template.with_file_name("routes.map.j2");
+            context.add_file("routes.map.j2", &routes)?;
         }
         let base = self.cluster.image_tag(Image::Base.name());
         let built = self.image(image, context, ("BASE", base), line).await;
@@ -124,7 +128,12 @@ impl Job<'_> {
         (arg, value): (&str, String),
         line: &Line,
     ) -> anyhow::Result<Built> {
-        let name = image.name();
+        // A named service's own build (`webapp-<service>`) is tagged as its view says.
+        let name = match image {
+            Image::Webapp => self.cluster.webapp_image_name(),
+            _ => image.name().to_string(),
+        };
+        let name = name.as_str();
         let tag = self.cluster.image_tag(name);
         let labels = HashMap::from([
             (

@@ -116,24 +116,30 @@ impl Build {
         };
         drop(multi);
 
+        let services = match (&base, &binaries) {
+            (Ok(_), Ok(_)) => build_services(ctx, &job).await,
+            _ => Vec::new(),
+        };
         let outcomes = [
             (Image::Base, Outcome::from(base)),
             (Image::Ha, ha),
             (Image::Webapp, webapp),
         ];
         println!("\n{}", report::summary(&outcomes, started.elapsed()));
-        let mut errors = binaries
-            .err()
-            .into_iter()
-            .chain(
-                outcomes
-                    .into_iter()
-                    .filter_map(|(_, outcome)| match outcome {
-                        Outcome::Built(built) => built.check.err(),
-                        Outcome::Failed(err) => Some(err),
-                        Outcome::Skipped => None,
-                    }),
-            );
+        let mut errors =
+            binaries
+                .err()
+                .into_iter()
+                .chain(services)
+                .chain(
+                    outcomes
+                        .into_iter()
+                        .filter_map(|(_, outcome)| match outcome {
+                            Outcome::Built(built) => built.check.err(),
+                            Outcome::Failed(err) => Some(err),
+                            Outcome::Skipped => None,
+                        }),
+                );
         let Some(first) = errors.next() else {
             return Ok(());
         };
@@ -143,6 +149,36 @@ impl Build {
         }
         Err(first)
     }
+}
+
+/// The named services' own contexts (`build = ...` in `[services.<name>]`), each tagged
+/// `webapp-<service>`, after the base; the errors of those that failed.
+async fn build_services<'a>(ctx: &'a Ctx, job: &Job<'a>) -> Vec<anyhow::Error> {
+    let mut errors = Vec::new();
+    for name in job.cluster.services.keys() {
+        let Some(view) = job.cluster.view_of(name, Default::default()) else {
+            continue;
+        };
+        let Some(dir) = crate::deploy::app_input::build_context(ctx, &view) else {
+            continue;
+        };
+        let line = Line::new(&progress::multi(), name);
+        let service_job = Job {
+            cluster: &view,
+            ..job.clone()
+        };
+        match service_job.user_app(&dir, &line).await {
+            Ok(built) => match built.check {
+                Ok(_) => println!(
+                    "service {name}: image {} ready",
+                    view.image_tag(&view.webapp_image_name())
+                ),
+                Err(err) => errors.push(err),
+            },
+            Err(err) => errors.push(err.context(format!("building service {name}'s image"))),
+        }
+    }
+    errors
 }
 
 /// How an image's job ended.

@@ -12,15 +12,15 @@ use crate::table::{self, Column};
 /// One job's line (an image, the binaries).
 pub(crate) struct Line {
     bar: ProgressBar,
-    name: &'static str,
+    name: String,
     plain: bool,
 }
 
 impl Line {
-    pub(crate) fn new(multi: &MultiProgress, name: &'static str) -> Line {
+    pub(crate) fn new(multi: &MultiProgress, name: &str) -> Line {
         Line {
             bar: progress::spinner(multi, name),
-            name,
+            name: name.to_string(),
             plain: !progress::interactive(),
         }
     }

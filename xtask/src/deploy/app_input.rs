@@ -11,11 +11,11 @@ use crate::context::{Ctx, UsageError};
 pub(crate) fn webapp_image(cluster: &Cluster) -> String {
     match cluster.webapps.mode() {
         AppMode::Image(image) => image.to_string(),
-        AppMode::Lab | AppMode::Build(_) => cluster.image_tag("webapp"),
+        AppMode::Lab | AppMode::Build(_) => cluster.image_tag(&cluster.webapp_image_name()),
     }
 }
 
-/// `[webapps] build`, relative to the folder of the cluster file.
+/// `build` of `[webapps]` (or of a named service's view), relative to the folder of the cluster file.
 pub(crate) fn build_context(ctx: &Ctx, cluster: &Cluster) -> Option<PathBuf> {
     let AppMode::Build(dir) = cluster.webapps.mode() else {
         return None;
@@ -32,12 +32,13 @@ pub(crate) fn build_context(ctx: &Ctx, cluster: &Cluster) -> Option<PathBuf> {
 /// build context has a Dockerfile.
 pub(crate) async fn check_input(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
     let file = ctx.config_file();
+    let section = cluster.section();
     match cluster.webapps.mode() {
         AppMode::Lab => {}
         AppMode::Image(image) => {
             if ctx.engine().await?.image(image).await?.is_none() {
                 anyhow::bail!(UsageError(format!(
-                    "{file}: webapps.image: image {image:?} is not on the engine (no registry is used); build or `docker load` it first, or fix the name"
+                    "{file}: {section}.image: image {image:?} is not on the engine (no registry is used); build or `docker load` it first, or fix the name"
                 )));
             }
         }
@@ -45,7 +46,7 @@ pub(crate) async fn check_input(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<
             let context = build_context(ctx, cluster).expect("build mode has a context");
             if !context.join("Dockerfile").is_file() {
                 anyhow::bail!(UsageError(format!(
-                    "{file}: webapps.build: {dir:?} ({}) has no Dockerfile; add one starting `ARG BASE` / `FROM ${{BASE}}`, or fix the path",
+                    "{file}: {section}.build: {dir:?} ({}) has no Dockerfile; add one starting `ARG BASE` / `FROM ${{BASE}}`, or fix the path",
                     context.display()
                 )));
             }

@@ -108,6 +108,25 @@ impl Deploy {
         }
     }
 
+    /// Service `name` of `cluster` as a cluster of its own (its app, health and backend)
+    /// with `webapps` webapps, placed as this target places them: what `scale` converges
+    /// for one service. The default service (`webapps`) is the cluster itself.
+    pub(crate) async fn service(
+        self,
+        ctx: &Ctx,
+        cluster: &Cluster,
+        name: &str,
+        webapps: u32,
+    ) -> anyhow::Result<Cluster> {
+        match self {
+            Deploy::OneEngine => one_engine::services::view(ctx, cluster, name, webapps).await,
+            // Validation keeps named services off a Swarm for now.
+            Deploy::Swarm => cluster
+                .view_of(name, BTreeMap::new())
+                .ok_or_else(|| anyhow::anyhow!("service {name} is not declared")),
+        }
+    }
+
     /// `status`: the nodes as the target runs them.
     pub(crate) async fn observe(
         self,

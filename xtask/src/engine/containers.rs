@@ -5,8 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use bollard::body_full;
-use bollard::container::LogOutput;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum,
     EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, NetworkingConfig, PortBinding,
@@ -54,12 +52,6 @@ pub(crate) struct FileUpload<'a> {
     pub(crate) name: &'a str,
     pub(crate) contents: &'a [u8],
     pub(crate) mode: u32,
-}
-
-pub struct ExecOutput {
-    pub exit_code: i64,
-    pub stdout: String,
-    pub stderr: String,
 }
 
 /// True when a listed container is running.
@@ -283,62 +275,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs `cmd` in a running container and collects its output (`docker exec`).
-    pub async fn exec(&self, container: &str, cmd: &[&str]) -> anyhow::Result<ExecOutput> {
-        let what = || format!("running `{}` in container {container}", cmd.join(" "));
-        let (id, mut output) = self.attach_exec(container, cmd).await?;
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        while let Some(chunk) = output.next().await {
-            match chunk.with_context(what)? {
-                LogOutput::StdErr { message } => {
-                    stderr.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            }
-        }
-        let inspect = self.docker.inspect_exec(&id).await.with_context(what)?;
-        Ok(ExecOutput {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            stdout,
-            stderr,
-        })
-    }
-
-    /// Starts `cmd` in a running container with its output attached: the exec's id and
-    /// its output as it comes.
-    pub(super) async fn attach_exec(
-        &self,
-        container: &str,
-        cmd: &[&str],
-    ) -> anyhow::Result<(String, ExecStream)> {
-        let what = || format!("running `{}` in container {container}", cmd.join(" "));
-        let exec = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .with_context(what)?;
-        match self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .with_context(what)?
-        {
-            StartExecResults::Attached { output, .. } => Ok((exec.id, output)),
-            StartExecResults::Detached => {
-                anyhow::bail!("{}: the engine did not attach its output", what())
-            }
-        }
-    }
-
     /// `docker logs` (stdout and stderr interleaved); the last `tail` lines, or all.
     pub(crate) async fn logs(
         &self,
@@ -403,11 +339,6 @@ fn stamped_between(text: &str, from: SystemTime, to: SystemTime) -> Vec<(SystemT
         })
         .collect()
 }
-
-/// A running exec's output.
-pub(super) type ExecStream = std::pin::Pin<
-    Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
->;
 
 /// Port bindings publishing each of `ports` on `host_ip` at the same host port, and the
 /// matching exposed ports.

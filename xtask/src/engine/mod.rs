@@ -2,6 +2,7 @@
 //! about and keeps the engine's error as its source.
 mod attached;
 mod containers;
+mod exec;
 mod images;
 mod nested;
 mod networks;
@@ -18,6 +19,7 @@ use crate::context::UsageError;
 
 pub(crate) use attached::*;
 pub use containers::*;
+pub use exec::*;
 pub(crate) use images::*;
 pub(crate) use nested::*;
 pub(crate) use networks::*;

@@ -19,7 +19,8 @@ use line::Line;
 
 #[derive(Args)]
 pub(crate) struct Logs {
-    /// Only these nodes (default: all of the project's).
+    /// Only these nodes, or every node of these services (`logs api`); default: all of
+    /// the project's.
     nodes: Vec<String>,
     /// Keep printing new lines until Ctrl-C.
     #[arg(long, short)]
@@ -46,16 +47,34 @@ impl Logs {
             None => 0,
         };
         let engine = ctx.engine().await?;
-        let mut nodes: Vec<String> = one_engine::observe(engine, cluster)
-            .await?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        // Every service's nodes (ha with the default service's), with their service.
+        let mut by_service: Vec<(String, String)> = Vec::new();
+        for service in cluster.services() {
+            if let Some(view) = cluster.view_of(service.name, Default::default()) {
+                for observed in one_engine::observe(engine, &view).await? {
+                    by_service.push((service.name.to_string(), observed.name));
+                }
+            }
+        }
+        let mut nodes: Vec<String> = by_service.iter().map(|(_, n)| n.clone()).collect();
         nodes.sort_by(|a, b| {
             cluster::node_order(*a == cluster.ha.name, a)
                 .cmp(&cluster::node_order(*b == cluster.ha.name, b))
         });
-        if let Some(unknown) = self.nodes.iter().find(|n| !nodes.contains(n)) {
+        // A service's name stands for its nodes (`logs api`).
+        let wanted: Vec<String> = self
+            .nodes
+            .iter()
+            .flat_map(|n| match cluster.service(n) {
+                Some(service) if !nodes.contains(n) => by_service
+                    .iter()
+                    .filter(|(s, _)| s == service.name)
+                    .map(|(_, node)| node.clone())
+                    .collect(),
+                _ => vec![n.clone()],
+            })
+            .collect();
+        if let Some(unknown) = wanted.iter().find(|n| !nodes.contains(n)) {
             bail!(UsageError(format!(
                 "no node {unknown:?} in project {}; its nodes: {}",
                 cluster.project,
@@ -67,7 +86,7 @@ impl Logs {
             )));
         }
         if !self.nodes.is_empty() {
-            nodes.retain(|n| self.nodes.contains(n));
+            nodes.retain(|n| wanted.contains(n));
         }
         let events = self.events && nodes.contains(&cluster.ha.name);
         let events_source = format!("{}:serf", cluster.ha.name);

@@ -1,5 +1,5 @@
 //! What a new config changes, for the `reload #n: +s3 -s1` line.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use cluster::natural_key;
@@ -12,6 +12,9 @@ pub(crate) struct Change {
     pub(crate) moved: Vec<String>,
     /// How many servers the new config has.
     pub(crate) servers: usize,
+    /// Backends (services) the new config adds and drops.
+    pub(crate) backends_added: Vec<String>,
+    pub(crate) backends_removed: Vec<String>,
 }
 
 impl Change {
@@ -43,6 +46,22 @@ impl Change {
     }
 }
 
+impl Change {
+    /// With the backends the config gains and loses, from the live config's (`None`: no
+    /// live config, nothing to compare with).
+    pub(crate) fn with_backends(
+        mut self,
+        old: Option<&BTreeSet<String>>,
+        new: &BTreeSet<String>,
+    ) -> Change {
+        if let Some(old) = old {
+            self.backends_added = new.difference(old).cloned().collect();
+            self.backends_removed = old.difference(new).cloned().collect();
+        }
+        self
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let words: Vec<String> = (self.added.iter().map(|n| format!("+{n}")))
@@ -50,13 +69,20 @@ impl fmt::Display for Change {
             .chain(self.moved.iter().map(|n| format!("~{n}")))
             .collect();
         if words.is_empty() && self.servers == 0 {
-            f.write_str("no servers")
+            f.write_str("no servers")?;
         } else if words.is_empty() {
             // Same servers: the template or the cluster settings changed.
-            f.write_str("servers unchanged")
+            f.write_str("servers unchanged")?;
         } else {
-            f.write_str(&words.join(" "))
+            f.write_str(&words.join(" "))?;
         }
+        let backends: Vec<String> = (self.backends_added.iter().map(|n| format!("+{n}")))
+            .chain(self.backends_removed.iter().map(|n| format!("-{n}")))
+            .collect();
+        if !backends.is_empty() {
+            write!(f, "; backends {}", backends.join(" "))?;
+        }
+        Ok(())
     }
 }
 
@@ -86,5 +112,17 @@ mod tests {
             "servers unchanged"
         );
         assert_eq!(Change::between(&BTreeMap::new(), &same).to_string(), "+s1");
+    }
+
+    #[test]
+    fn says_which_backends_come_and_go() {
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        let same = servers(&[("s1", "ip1")]);
+        let change = Change::between(&same, &same)
+            .with_backends(Some(&set(&["nodes", "old"])), &set(&["api", "nodes"]));
+        assert_eq!(change.to_string(), "servers unchanged; backends +api -old");
+        // No live config: nothing to compare the backends with.
+        let first = Change::between(&BTreeMap::new(), &same).with_backends(None, &set(&["nodes"]));
+        assert_eq!(first.to_string(), "+s1");
     }
 }

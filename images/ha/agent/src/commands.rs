@@ -8,8 +8,10 @@ use cluster::record::Record;
 
 use crate::dns::Resolver;
 use crate::drain::Drains;
-use crate::reconcile::{load_cluster, reconcile, Agent, Run};
+use crate::reconcile::{reconcile, Agent, Reconciled, Run};
 use crate::reload::{self, Outcome};
+use crate::routes::Report;
+use crate::services::{load_base_cluster, load_cluster};
 use crate::state::State;
 use crate::trust::{Orchestrator, Trust};
 use crate::{event, lock, members, serf_rpc};
@@ -34,7 +36,7 @@ pub(crate) fn on_event(agent: &Agent) -> anyhow::Result<()> {
 /// Before HAProxy starts: a config must exist. A previous valid one will do if the new
 /// one cannot be made.
 pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
-    match reconcile_once(agent, Run::Init) {
+    match reconcile_once(agent, Run::Init).map(|_| ()) {
         Err(err) if agent.paths.haproxy_cfg.exists() => {
             agent.log.failure(&err);
             agent.log.say("HAProxy starts with the previous config");
@@ -44,10 +46,22 @@ pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
     }
 }
 
-/// One run on a fresh read of Serf and the orchestrator (`ha-agent reconcile`, `init`).
-/// A server it takes out is left draining; the watcher finishes the drain.
-pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<()> {
-    let cluster = load_cluster()?;
+/// How many times a run selects again when the services change under it.
+const STALE_AT_MOST: usize = 3;
+
+/// One run on a fresh read of Serf and the orchestrator (`ha-agent reconcile`, `init`,
+/// `services`). A server it takes out is left draining; the watcher finishes the drain.
+pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<Report> {
+    for _ in 0..STALE_AT_MOST {
+        if let Reconciled::Done(report) = reconcile_fresh(agent, run)? {
+            return Ok(report);
+        }
+    }
+    bail!("the services changed {STALE_AT_MOST} times during one run; run it again")
+}
+
+fn reconcile_fresh(agent: &Agent, run: Run) -> anyhow::Result<Reconciled> {
+    let cluster = load_cluster(&agent.paths)?;
     let members = match serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS))
         .and_then(|mut serf| serf.members())
     {
@@ -67,7 +81,13 @@ pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<()> {
     for skipped in selection.skipped.iter().chain(&decision.refused) {
         agent.log.record(skipped.record());
     }
-    reconcile(agent, run, &decision.admitted, &mut Drains::default())
+    reconcile(
+        agent,
+        run,
+        &cluster,
+        &decision.admitted,
+        &mut Drains::default(),
+    )
 }
 
 /// Reloads HAProxy on the live config as it is, with the configured method: what the
@@ -75,7 +95,7 @@ pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<()> {
 /// Recorded as a forced reload, so it never counts as a reload of a new config.
 pub(crate) fn force_reload(agent: &Agent) -> anyhow::Result<()> {
     let _lock = lock::exclusive(&agent.paths.lock_file)?;
-    let method = load_cluster()?.ha.reload;
+    let method = load_base_cluster()?.ha.reload;
     let generation = State::load(&agent.paths.state_file).generation;
     let outcome = reload::reload(&agent.sh, &agent.paths, method)
         .with_context(|| format!("forced reload ({})", method.as_str()))?;

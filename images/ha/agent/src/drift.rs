@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::drain::Drains;
-use crate::servers::{address_of, Layout, BACKEND};
+use crate::servers::{address_of, Layout};
 
 /// Admin-state flags of `show servers state` (HAProxy's SRV_ADMF_*): forced maintenance
 /// and forced drain, the two an operator or a half-done change leaves behind.
@@ -13,23 +13,26 @@ const FORCED_DRAIN: u32 = 0x08;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LiveServer {
+    /// The backend HAProxy has it in.
+    pub(crate) backend: String,
     pub(crate) name: String,
     /// `ip:port`.
     pub(crate) addr: String,
     pub(crate) admin: u32,
 }
 
-/// The `nodes` backend's servers in `show servers state` output (format version 1:
-/// be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port at 18).
+/// The servers in `show servers state <backend>` output (format version 1: be_id
+/// be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port at 18).
 pub(crate) fn parse_state(text: &str) -> Vec<LiveServer> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 19 || fields[1] != BACKEND {
+            if fields.len() < 19 {
                 return None;
             }
             Some(LiveServer {
+                backend: fields[1].to_string(),
                 name: fields[3].to_string(),
                 addr: format!("{}:{}", fields[4], fields[18]),
                 admin: fields[6].parse().ok()?,
@@ -83,7 +86,8 @@ impl Repair {
     }
 }
 
-/// What takes the live servers to the config's, leaving the servers that drain alone.
+/// What takes the live servers to the config's, leaving the servers that drain alone. A
+/// server in another backend than the config's is replaced, like one at another address.
 pub(crate) fn plan(live: &[LiveServer], config: &Layout, drains: &Drains) -> Vec<Repair> {
     let wanted: &BTreeMap<String, String> = config.servers();
     let mut repairs = Vec::new();
@@ -98,11 +102,16 @@ pub(crate) fn plan(live: &[LiveServer], config: &Layout, drains: &Drains) -> Vec
                 name: server.name.clone(),
                 addr: server.addr.clone(),
             }),
-            Some(args) if address_of(args) != server.addr => repairs.push(Repair::Replace {
-                name: server.name.clone(),
-                live: server.addr.clone(),
-                args: config.add_args(args),
-            }),
+            Some(args)
+                if address_of(args) != server.addr
+                    || config.backend_of(&server.name) != server.backend =>
+            {
+                repairs.push(Repair::Replace {
+                    name: server.name.clone(),
+                    live: server.addr.clone(),
+                    args: config.add_args(&server.name, args),
+                })
+            }
             Some(_) if server.admin & FORCED_MAINT != 0 => repairs.push(Repair::Ready {
                 name: server.name.clone(),
                 was: "maintenance",
@@ -118,7 +127,7 @@ pub(crate) fn plan(live: &[LiveServer], config: &Layout, drains: &Drains) -> Vec
         if !live.iter().any(|s| &s.name == name) {
             repairs.push(Repair::Add {
                 name: name.clone(),
-                args: config.add_args(args),
+                args: config.add_args(name, args),
             });
         }
     }
@@ -150,6 +159,7 @@ mod tests {
         assert_eq!(
             live[1],
             LiveServer {
+                backend: "nodes".into(),
                 name: "s2".into(),
                 addr: "127.0.0.3:3000".into(),
                 admin: 1
@@ -192,6 +202,7 @@ mod tests {
         let moved = CFG.replace("127.0.0.2:3000", "127.0.0.12:3000");
         let mut drains = Drains::default();
         drains.start(
+            "nodes",
             "s5",
             "127.0.0.6:3000 check",
             Instant::now() + Duration::from_secs(9),
@@ -217,5 +228,37 @@ mod tests {
         let state = "1\n3 nodes 1 s1 127.0.0.2 2 0 1 1 1 1 0 2 0 0 0 0 - 3000 - 0 0 - - 0\n";
         let cfg = "backend nodes\n    server s1 127.0.0.2:3000 check\n";
         assert!(plan(&parse_state(state), &layout(cfg), &Drains::default()).is_empty());
+    }
+
+    #[test]
+    fn each_backend_is_repaired_with_its_own_defaults() {
+        let state = "1\n\
+3 nodes 1 s1 127.0.0.2 2 0 1 1 1 1 0 2 0 0 0 0 - 3000 - 0 0 - - 0\n\
+4 api 1 api1 127.0.0.7 2 1 1 1 1 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n\
+4 api 2 s9 127.0.0.9 2 0 1 1 1 1 0 2 0 0 0 0 - 8080 - 0 0 - - 0\n";
+        let cfg = "backend nodes\n    default-server inter 1000\n    server s1 127.0.0.2:3000 check\n    server s9 127.0.0.9:8080 check\n\n\
+backend api\n    default-server inter 500\n    server api1 127.0.0.7:8080 check\n    server api2 127.0.0.8:8080 check\n";
+        let live = parse_state(state);
+        assert_eq!(live[1].backend, "api");
+        let repairs = plan(&live, &layout(cfg), &Drains::default());
+        assert_eq!(
+            repairs,
+            [
+                Repair::Ready {
+                    name: "api1".into(),
+                    was: "maintenance"
+                },
+                // In HAProxy's api backend, in the config's nodes backend.
+                Repair::Replace {
+                    name: "s9".into(),
+                    live: "127.0.0.9:8080".into(),
+                    args: "127.0.0.9:8080 inter 1000 check".into()
+                },
+                Repair::Add {
+                    name: "api2".into(),
+                    args: "127.0.0.8:8080 inter 500 check".into()
+                },
+            ]
+        );
     }
 }

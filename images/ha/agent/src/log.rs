@@ -18,24 +18,43 @@ pub(crate) struct Log {
     serf_log: PathBuf,
     /// PID 1's stdout, when it is not our own stdout.
     container: Option<File>,
+    /// Whether lines go to our own stdout too.
+    stdout: bool,
+    stdout_is_container: bool,
 }
 
 impl Log {
     pub(crate) fn open(serf_log: &Path, container_log: &Path) -> Log {
-        let container = match (stdout_identity(), file_identity(container_log)) {
-            (Some(ours), Some(theirs)) if ours == theirs => None,
-            _ => OpenOptions::new().append(true).open(container_log).ok(),
+        let stdout_is_container = matches!(
+            (stdout_identity(), file_identity(container_log)),
+            (Some(ours), Some(theirs)) if ours == theirs
+        );
+        let container = match stdout_is_container {
+            true => None,
+            false => OpenOptions::new().append(true).open(container_log).ok(),
         };
         Log {
             serf_log: serf_log.to_path_buf(),
             container,
+            stdout: true,
+            stdout_is_container,
         }
+    }
+
+    /// Lines for the container log and serf.log only: a command's stdout is its answer.
+    /// Errors still go to stderr.
+    pub(crate) fn without_stdout(mut self) -> Log {
+        // Unless our stdout is the container log.
+        self.stdout = self.stdout_is_container;
+        self
     }
 
     /// A line for the container log only.
     pub(crate) fn say(&self, message: &str) {
         let line = format!("ha-agent: {message}\n");
-        let _ = std::io::stdout().write_all(line.as_bytes());
+        if self.stdout {
+            let _ = std::io::stdout().write_all(line.as_bytes());
+        }
         self.to_container(&line);
     }
 

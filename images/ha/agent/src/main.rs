@@ -17,11 +17,15 @@ mod paths;
 mod reconcile;
 mod refusals;
 mod reload;
+mod repair;
+mod routes;
 mod runtime;
 mod serf_rpc;
 mod servers;
+mod services;
 mod state;
 mod trust;
+mod verdicts;
 mod watch;
 
 use std::process::ExitCode;
@@ -33,7 +37,7 @@ use crate::commands::{force_reload, init, on_event, reconcile_once};
 use crate::reconcile::{Agent, Run};
 use crate::watch::watch;
 
-const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | drain-ms MS | reload-method | cli master|admin COMMAND | --version";
+const USAGE: &str = "usage: ha-agent event | reconcile | init | watch [--poll SECS] [--interval SECS] | reload | drain-ms MS | services < SERVICES_TOML | reload-method | cli master|admin COMMAND | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,7 +47,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let paths = paths::Paths::container();
-    let log = log::Log::open(&paths.serf_log, &paths.container_log);
+    let mut log = log::Log::open(&paths.serf_log, &paths.container_log);
+    if args == ["services"] {
+        // Its caller reads one line on stdout: what it changed. The rest goes to the
+        // container log as always.
+        log = log.without_stdout();
+    }
     let agent = match xshell::Shell::new() {
         Ok(sh) => Agent { sh, paths, log },
         Err(err) => {
@@ -63,7 +72,7 @@ fn main() -> ExitCode {
 fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
     match args {
         ["event"] => on_event(agent),
-        ["reconcile"] => reconcile_once(agent, Run::Triggered),
+        ["reconcile"] => reconcile_once(agent, Run::Triggered).map(|_| ()),
         ["init"] => init(agent),
         ["watch", options @ ..] => {
             let (mut poll, mut interval) = (0.1, 5.0);
@@ -91,7 +100,8 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
             )
         }
         ["reload"] => force_reload(agent),
-        ["drain-ms", ms] => reconcile::set_drain_ms(&agent.paths, ms),
+        ["drain-ms", ms] => drain::set_drain_ms(&agent.paths, ms),
+        ["services"] => services::command(agent),
         // For tests and operators: one command on HAProxy's master CLI or admin socket.
         ["cli", socket @ ("master" | "admin"), command @ ..] if !command.is_empty() => {
             let command = command.join(" ");
@@ -104,7 +114,7 @@ fn run(agent: &Agent, args: &[&str]) -> anyhow::Result<()> {
             Ok(())
         }
         ["reload-method"] => {
-            println!("{}", reconcile::load_cluster()?.ha.reload.as_str());
+            println!("{}", services::load_base_cluster()?.ha.reload.as_str());
             Ok(())
         }
         ["help" | "--help" | "-h"] => {

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cluster::record::Record;
-use cluster::{is_dns_label, Backend, Cluster, Role};
+use cluster::{is_dns_label, Backend, Cluster, Role, DEFAULT_SERVICE};
 
 pub(crate) use cluster::Member;
 
@@ -55,7 +55,9 @@ pub(crate) struct Selection {
 
 /// The alive members tagged `role=backend` that are safe to render. Members that are not
 /// alive or not backends (ha itself) are left out silently; backends that fail a check
-/// are listed in `skipped` with the reason.
+/// are listed in `skipped` with the reason. A member serves in the service its name
+/// belongs to (`api3`: service `api`), whose name its `service` tag must give (none for
+/// the default service), at that service's port.
 pub(crate) fn select_backends(members: &[Member], cluster: &Cluster) -> Selection {
     let mut selection = Selection::default();
     for member in members {
@@ -89,13 +91,31 @@ fn backend(member: &Member, cluster: &Cluster) -> Result<Backend, String> {
     }
     let ip = ipv4_of(&member.addr)?;
     check_address(ip, cluster)?;
+    // A name of no service is judged as the default service's webapps are (and refused
+    // by `trust`, which knows every service's naming).
+    let service = cluster.service_of(&member.name);
+    if let Some(service) = &service {
+        let claimed = member
+            .tags
+            .get("service")
+            .map_or(DEFAULT_SERVICE, String::as_str);
+        if claimed != service.name {
+            return Err(format!(
+                "claims service {claimed:?} but its name is a {:?} webapp",
+                service.name
+            ));
+        }
+    }
     // The port is the declared one: a member cannot aim HAProxy at another port of a
     // container (its tag only has to agree).
-    let port = cluster.webapps.port;
+    let (port, whose) = match service.filter(|s| !s.is_default()) {
+        Some(service) => (service.app.port, format!("service {:?}'s", service.name)),
+        None => (cluster.webapps.port, "the webapps'".to_string()),
+    };
     match member.tags.get("port") {
         Some(text) if text.parse::<u16>() != Ok(port) => {
             return Err(format!(
-                "the port tag {text:?} is not the webapps' declared port {port}"
+                "the port tag {text:?} is not {whose} declared port {port}"
             ))
         }
         _ => {}
@@ -327,5 +347,104 @@ mod tests {
             member("y", "192.168.42.10:7946", &[]),
         ];
         assert_eq!(select_backends(&members, &cluster()), Selection::default());
+    }
+
+    fn with_services() -> Cluster {
+        cluster::parse(
+            "[services.api]\npaths = [\"/api\"]\nport = 8080\n\n[services.static]\nhosts = [\"static.localhost\"]\n",
+            "cluster.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_member_serves_in_the_service_of_its_name_and_tag() {
+        let members = [
+            member("s1", "192.168.42.2:7946", &[("role", "backend")]),
+            member(
+                "api1",
+                "192.168.42.3:7946",
+                &[("role", "backend"), ("service", "api"), ("port", "8080")],
+            ),
+            member(
+                "static1",
+                "192.168.42.4:7946",
+                &[("role", "backend"), ("service", "static")],
+            ),
+        ];
+        let selection = select_backends(&members, &with_services());
+        assert_eq!(
+            backends(&selection),
+            [
+                backend("api1", [192, 168, 42, 3], 8080),
+                backend("s1", [192, 168, 42, 2], 3000),
+                backend("static1", [192, 168, 42, 4], 3000),
+            ]
+        );
+        assert!(selection.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_or_missing_service_tag_is_refused() {
+        let table = [
+            (
+                "api1",
+                vec![],
+                "claims service \"webapps\" but its name is a \"api\" webapp",
+            ),
+            (
+                "api2",
+                vec![("service", "static")],
+                "claims service \"static\" but its name is a \"api\" webapp",
+            ),
+            (
+                "s1",
+                vec![("service", "api")],
+                "claims service \"api\" but its name is a \"webapps\" webapp",
+            ),
+            (
+                "static1",
+                vec![("service", "webapps")],
+                "claims service \"webapps\" but its name is a \"static\" webapp",
+            ),
+        ];
+        for (name, extra, expected) in table {
+            let mut tags = vec![("role", "backend")];
+            tags.extend(extra);
+            let selection = select_backends(
+                &[member(name, "192.168.42.5:7946", &tags)],
+                &with_services(),
+            );
+            assert!(selection.candidates.is_empty(), "{name} was rendered");
+            assert_eq!(selection.skipped[0].reason, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_port_is_the_one_of_the_members_service() {
+        let api = |port: &str| {
+            member(
+                "api1",
+                "192.168.42.3:7946",
+                &[("role", "backend"), ("service", "api"), ("port", port)],
+            )
+        };
+        let selection = select_backends(&[api("3000")], &with_services());
+        assert!(selection.candidates.is_empty());
+        assert_eq!(
+            selection.skipped[0].reason,
+            "the port tag \"3000\" is not service \"api\"'s declared port 8080"
+        );
+        let untagged = member(
+            "api1",
+            "192.168.42.3:7946",
+            &[("role", "backend"), ("service", "api")],
+        );
+        let selection = select_backends(&[untagged], &with_services());
+        assert_eq!(selection.candidates[0].backend.port, 8080);
+        // A name of no service keeps today's checks; `trust` refuses it by its naming.
+        let stranger = member("web1", "192.168.42.9:7946", &[("role", "backend")]);
+        let selection = select_backends(&[stranger], &with_services());
+        assert_eq!(selection.candidates[0].backend.port, 3000);
     }
 }

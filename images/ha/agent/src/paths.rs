@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Paths {
     /// The template baked into the image (same text as the host's templates/haproxy.cfg.j2).
     pub(crate) template: PathBuf,
+    /// The routes map's template, baked in next to it (templates/routes.map.j2).
+    pub(crate) routes_template: PathBuf,
+    /// The routes map HAProxy reads (the config names it `cluster::ROUTES_MAP`).
+    pub(crate) routes_map: PathBuf,
     /// The live config HAProxy reads.
     pub(crate) haproxy_cfg: PathBuf,
     /// Numbered copies of the last configs made live.
@@ -18,6 +22,9 @@ pub(crate) struct Paths {
     pub(crate) state_file: PathBuf,
     /// `[webapps] drain_ms` as `up` last set it (`ha-agent drain-ms`), over the model's.
     pub(crate) drain_file: PathBuf,
+    /// The `[services.*]` tables the host last handed over (`ha-agent services`), read
+    /// with `CLUSTER_TOML`.
+    pub(crate) services_file: PathBuf,
     /// flock target that serializes runs.
     pub(crate) lock_file: PathBuf,
     /// HAProxy master CLI (hitless mode).
@@ -44,12 +51,15 @@ impl Paths {
     pub(crate) fn under(root: &Path) -> Paths {
         Paths {
             template: root.join("etc/ha/haproxy.cfg.j2"),
+            routes_template: root.join("etc/ha/routes.map.j2"),
+            routes_map: root.join("etc/haproxy/routes.map"),
             haproxy_cfg: root.join("etc/haproxy/haproxy.cfg"),
             history_dir: root.join("etc/haproxy/history"),
             nodes_dir: root.join("nodes"),
             serf_log: root.join("var/log/serf.log"),
             state_file: root.join("var/lib/ha-agent/state.json"),
             drain_file: root.join("var/lib/ha-agent/drain-ms"),
+            services_file: root.join("var/lib/ha-agent/services.toml"),
             lock_file: root.join("run/ha-agent.lock"),
             master_socket: root.join("run/haproxy/master.sock"),
             admin_socket: root.join("run/haproxy/admin.sock"),

@@ -2,9 +2,8 @@
 //! and the live HAProxy config match the backends Serf lists alive and the orchestrator
 //! corroborates (decided by the caller, see `trust`); on the safety net's pass, HAProxy's
 //! live servers are checked against that config too (see `drift`).
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use cluster::record::{self, Haproxy, Record};
@@ -13,12 +12,13 @@ use xshell::{cmd, Shell};
 
 use crate::change::Change;
 use crate::config::NotMadeLive;
-use crate::drain::Drains;
-use crate::drift::{self, Repair};
+use crate::drain::{drain_time_of, Drains};
 use crate::log::Log;
 use crate::paths::Paths;
 use crate::reload::{self, Outcome};
+use crate::routes::{self, Counts, Report, Routes, Via};
 use crate::runtime::{self, Applied};
+use crate::services::load_cluster;
 use crate::state::{self, State};
 use crate::{config, lock, nodes, servers};
 
@@ -39,22 +39,42 @@ pub(crate) enum Run {
     Periodic,
 }
 
-/// Makes `backends` (decided by the caller) the live servers. Leaving servers drain
-/// through `drains`; on the periodic run, live drift is repaired too.
+/// What a run came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reconciled {
+    Done(Report),
+    /// The services changed since the caller selected its backends (`ha-agent services`
+    /// ran in between): nothing was done; select again on the new model.
+    Stale,
+}
+
+/// Makes `backends` (decided by the caller on the model `selected_with`) the live
+/// servers, each in its service's backend, and the routes map the model's. Leaving
+/// servers drain through `drains`; on the periodic run, live drift is repaired too.
 pub(crate) fn reconcile(
     agent: &Agent,
     run: Run,
+    selected_with: &Cluster,
     backends: &[Backend],
     drains: &mut Drains,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Reconciled> {
     let paths = &agent.paths;
     let _lock = lock::exclusive(&paths.lock_file)?;
-    let cluster = load_cluster()?;
-    apply(agent, &cluster, run, backends, drains)?;
-    if run == Run::Periodic {
-        repair_drift(agent, &cluster, drains)?;
+    let cluster = load_cluster(paths)?;
+    if cluster != *selected_with {
+        return Ok(Reconciled::Stale);
     }
-    Ok(())
+    // A server of no service has no backend of its own: never rendered.
+    let backends: Vec<Backend> = backends
+        .iter()
+        .filter(|b| cluster.service_of(&b.name).is_some())
+        .cloned()
+        .collect();
+    let report = apply(agent, &cluster, run, &backends, drains)?;
+    if run == Run::Periodic {
+        crate::repair::repair_drift(agent, &cluster, drains)?;
+    }
+    Ok(Reconciled::Done(report))
 }
 
 fn apply(
@@ -63,28 +83,35 @@ fn apply(
     run: Run,
     backends: &[Backend],
     drains: &mut Drains,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Report> {
     let paths = &agent.paths;
     let template = std::fs::read_to_string(&paths.template)
         .with_context(|| format!("reading the template {}", paths.template.display()))?;
     let text = cluster::render_haproxy_live(&template, cluster, backends)
         .with_context(|| format!("rendering {}", paths.template.display()))?;
+    // The routes map first: a config that reads it is checked and loaded with it there.
+    let routes = Routes::render(paths, cluster)?;
+    let written = routes.write(&paths.routes_map)?;
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
     let changed = live.as_deref() != Some(text.as_str());
+    let layouts = changed.then(|| (live.as_deref().map(servers::layout), servers::layout(&text)));
     // Only the servers changed and HAProxy runs the live file: the runtime API will do.
-    let ops = match &live {
-        Some(live)
-            if changed && run != Run::Init && !state.pending && cluster.runtime_updates() =>
+    let ops = match &layouts {
+        Some((Some(live), new))
+            if run != Run::Init && !state.pending && cluster.runtime_updates() =>
         {
-            servers::plan(&servers::layout(live), &servers::layout(&text))
+            servers::plan(live, new)
         }
         _ => None,
     };
-    let change = if changed {
+    let change = if let Some((live_layout, new_layout)) = &layouts {
         let generation = state.generation + 1;
         let servers = state::servers_of(backends);
-        let change = Change::between(&state.servers, &servers);
+        let change = Change::between(&state.servers, &servers).with_backends(
+            live_layout.as_ref().map(servers::Layout::sections),
+            new_layout.sections(),
+        );
         let next = State {
             generation,
             pending: true,
@@ -108,7 +135,14 @@ fn apply(
             state.pending = false;
             state.save(&paths.state_file)?;
         }
-        return Ok(());
+        let live = Live {
+            agent,
+            cluster,
+            run,
+            config: &text,
+            generation: state.generation,
+        };
+        return live.routes(&routes, written, Via::Unchanged);
     };
     // /nodes follows the config that is live, never one haproxy -c refused.
     nodes::sync(&paths.nodes_dir, backends)?;
@@ -131,24 +165,31 @@ fn apply(
             change,
             haproxy: Haproxy::Starting,
         });
-        return Ok(());
+        return Ok(routes_in_file(agent, written, Via::Starting));
     }
     let mut fresh = Vec::new();
     if let Some(ops) = &ops {
-        let drain_until = Instant::now() + drain_time(paths, cluster);
-        match runtime::apply(&paths.admin_socket, ops, drains, drain_until) {
+        let drain_until = |name: &str| Instant::now() + drain_time_of(paths, cluster, name);
+        match runtime::apply(&paths.admin_socket, ops, drains, &drain_until) {
             Ok(Applied::Done) => {
                 state.pending = false;
                 state.save(&paths.state_file)?;
                 agent.log.record(Record::Update { generation, change });
-                return Ok(());
+                let live = Live {
+                    agent,
+                    cluster,
+                    run,
+                    config: &text,
+                    generation,
+                };
+                return live.routes(&routes, written, Via::RuntimeApi);
             }
             Ok(Applied::NotRunning) => {}
             Err(err) => {
                 agent.log.error(&format!(
                     "runtime update of config #{generation} failed, reloading instead: {err:#}"
                 ));
-                fresh = ops.names();
+                fresh = ops.servers();
             }
         }
     }
@@ -163,47 +204,102 @@ fn apply(
             state.pending = false;
             state.save(&paths.state_file)?;
             agent.log.record(Record::Reload { generation, change });
+            Ok(routes_in_file(agent, written, Via::Reload))
         }
-        Outcome::NotRunning => agent.log.record(Record::Config {
-            generation,
-            change,
-            haproxy: Haproxy::NotRunning,
-        }),
+        Outcome::NotRunning => {
+            agent.log.record(Record::Config {
+                generation,
+                change,
+                haproxy: Haproxy::NotRunning,
+            });
+            Ok(routes_in_file(agent, written, Via::NotRunning))
+        }
     }
-    Ok(())
 }
 
-/// How long a leaving server may drain: `[webapps] drain_ms`, as `up` last set it in place
-/// (so a new value does not recreate the load balancer), else as the model says.
-fn drain_time(paths: &Paths, cluster: &Cluster) -> Duration {
-    let set = std::fs::read_to_string(&paths.drain_file)
-        .ok()
-        .and_then(|text| parse_drain_ms(&text).ok());
-    Duration::from_millis(set.unwrap_or(cluster.webapps.drain_ms).into())
+/// The routes as HAProxy reads them from the file (it starts or reloads): said when the
+/// file changed.
+fn routes_in_file(agent: &Agent, written: Counts, via: Via) -> Report {
+    if !written.is_empty() {
+        agent
+            .log
+            .say(&format!("routes: {written} ({})", via.describe()));
+    }
+    Report {
+        routes: written,
+        via,
+    }
 }
 
-/// `ha-agent drain-ms MS`: what `up` runs when the drain time may have changed.
-pub(crate) fn set_drain_ms(paths: &Paths, text: &str) -> anyhow::Result<()> {
-    let ms = parse_drain_ms(text)?;
-    crate::files::write_atomically(&paths.drain_file, ms.to_string().as_bytes())
-        .with_context(|| format!("writing {}", paths.drain_file.display()))
+/// The config HAProxy runs, kept as it is.
+struct Live<'a> {
+    agent: &'a Agent,
+    cluster: &'a Cluster,
+    run: Run,
+    config: &'a str,
+    generation: u64,
 }
 
-/// The same bounds as `webapps.drain_ms` in the cluster file.
-fn parse_drain_ms(text: &str) -> anyhow::Result<u32> {
-    match text.trim().parse::<u32>() {
-        Ok(ms) if ms <= 30_000 => Ok(ms),
-        _ => bail!(
-            "drain-ms {:?}: expected milliseconds from 0 to 30000",
-            text.trim()
-        ),
+impl Live<'_> {
+    /// HAProxy's routes map taken to `routes` through the runtime API: a route change
+    /// alone never reloads. Should the runtime API fail, the live config (which passed
+    /// `haproxy -c` when it was made live) is reloaded as it is: HAProxy reads the file.
+    fn routes(&self, routes: &Routes, written: Counts, via: Via) -> anyhow::Result<Report> {
+        let agent = self.agent;
+        if self.run == Run::Init {
+            return Ok(routes_in_file(agent, written, Via::Starting));
+        }
+        // A config without routing lines never loads the map: the file is all there is.
+        if !self.config.contains(cluster::ROUTES_MAP) {
+            return Ok(Report {
+                routes: written,
+                via,
+            });
+        }
+        let socket = &agent.paths.admin_socket;
+        let err = match routes::apply_runtime(socket, cluster::ROUTES_MAP, &routes.entries) {
+            Ok(None) => return Ok(routes_in_file(agent, written, Via::NotRunning)),
+            Ok(Some(ops)) if ops.is_empty() => {
+                return Ok(Report {
+                    routes: Counts::default(),
+                    via,
+                })
+            }
+            Ok(Some(ops)) => {
+                agent.log.say(&format!(
+                    "routes: {} (runtime API, no reload)",
+                    ops.describe()
+                ));
+                return Ok(Report {
+                    routes: ops.counts(),
+                    via: Via::RuntimeApi,
+                });
+            }
+            Err(err) => err,
+        };
+        let generation = self.generation;
+        save_server_state(agent, &[]);
+        let outcome = reload::reload(&agent.sh, &agent.paths, self.cluster.ha.reload)
+            .with_context(|| format!("reloading config #{generation} for its routes"))?;
+        forget_server_state(agent);
+        if outcome == Outcome::Reloaded {
+            agent.log.record(Record::Repaired {
+                what: format!(
+                    "routes of config #{generation} (runtime API: {err:#}): reloaded config #{generation} instead"
+                ),
+            });
+        }
+        Ok(Report {
+            routes: written,
+            via: Via::Reload,
+        })
     }
 }
 
 /// Before a reload: the servers' runtime state for the new worker. When it cannot be
 /// saved, the file is emptied rather than left from an older config: a state file is
 /// never loaded by a config it was not saved for.
-fn save_server_state(agent: &Agent, fresh: &[String]) {
+pub(crate) fn save_server_state(agent: &Agent, fresh: &[(String, String)]) {
     let paths = &agent.paths;
     if let Err(err) = runtime::save_state(&paths.admin_socket, &paths.server_state, fresh) {
         // Only runtime state (drain, weights) is lost: the reload still applies the config.
@@ -213,108 +309,13 @@ fn save_server_state(agent: &Agent, fresh: &[String]) {
 }
 
 /// An empty state (its version line only: HAProxy warns about a missing file).
-fn forget_server_state(agent: &Agent) {
+pub(crate) fn forget_server_state(agent: &Agent) {
     let file = &agent.paths.server_state;
     if let Err(err) = crate::files::write_atomically(file, b"1\n") {
         agent
             .log
             .error(&format!("resetting {}: {err:#}", file.display()));
     }
-}
-
-/// HAProxy's live servers against the live config; differences are repaired through the
-/// runtime API (a validated reload of the live config when that fails) and recorded.
-fn repair_drift(agent: &Agent, cluster: &Cluster, drains: &mut Drains) -> anyhow::Result<()> {
-    let paths = &agent.paths;
-    let state = State::load(&paths.state_file);
-    if state.pending || UnixStream::connect(&paths.admin_socket).is_err() {
-        return Ok(());
-    }
-    let Ok(live_cfg) = std::fs::read_to_string(&paths.haproxy_cfg) else {
-        return Ok(());
-    };
-    let shown = runtime::cli(
-        &paths.admin_socket,
-        &format!("show servers state {}", servers::BACKEND),
-    )?;
-    let repairs = drift::plan(
-        &drift::parse_state(&shown),
-        &servers::layout(&live_cfg),
-        drains,
-    );
-    if repairs.is_empty() {
-        return Ok(());
-    }
-    let socket = &paths.admin_socket;
-    let drain_until = Instant::now() + drain_time(paths, cluster);
-    let mut failed = None;
-    for repair in &repairs {
-        let result = if repair.changes_servers() && !cluster.runtime_updates() {
-            Err(anyhow::anyhow!("membership goes through reloads here"))
-        } else {
-            match repair {
-                Repair::Ready { name, .. } => runtime::set_ready(socket, name),
-                // Out of rotation now, deleted by the drain once nothing uses it.
-                Repair::Remove { name, addr } => runtime::set_maint(socket, name).map(|_| {
-                    drains.start(name, addr, drain_until);
-                }),
-                Repair::Adopt { name, addr } => {
-                    drains.start(name, addr, drain_until);
-                    Ok(())
-                }
-                Repair::Add { name, args } => runtime::add(socket, name, args),
-                Repair::Replace { name, args, .. } => runtime::remove_now(socket, name)
-                    .and_then(|()| runtime::add(socket, name, args)),
-            }
-        };
-        match result {
-            Ok(()) => agent.log.record(Record::Repaired {
-                what: repair.describe(state.generation),
-            }),
-            Err(err) => {
-                failed = Some((repair, err));
-                break;
-            }
-        }
-    }
-    if let Some((repair, err)) = failed {
-        // The live file passed `haproxy -c` when it was made live: reload it as it is.
-        let outcome = reload::reload(&agent.sh, paths, cluster.ha.reload)
-            .with_context(|| format!("reloading config #{} to repair drift", state.generation))?;
-        if outcome == Outcome::Reloaded {
-            forget_server_state(agent);
-            agent.log.record(Record::Repaired {
-                what: format!(
-                    "{} (runtime API: {err:#}): reloaded config #{} instead",
-                    repair.describe(state.generation),
-                    state.generation
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The model the host validated, handed over in `CLUSTER_TOML`. Serf and s6 pass the
-/// container's environment on; PID 1's is the fallback if a runner cleared it.
-pub(crate) fn load_cluster() -> anyhow::Result<Cluster> {
-    let text = match std::env::var("CLUSTER_TOML") {
-        Ok(text) => text,
-        Err(_) => pid1_env("CLUSTER_TOML")
-            .context("CLUSTER_TOML is not set (the host sets it on the ha container)")?,
-    };
-    cluster::parse(&text, "CLUSTER_TOML").map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-fn pid1_env(name: &str) -> Option<String> {
-    let environ = std::fs::read("/proc/1/environ").ok()?;
-    environ.split(|b| *b == 0).find_map(|entry| {
-        let entry = std::str::from_utf8(entry).ok()?;
-        entry
-            .strip_prefix(name)?
-            .strip_prefix('=')
-            .map(str::to_string)
-    })
 }
 
 fn haproxy_check(sh: &Shell, candidate: &Path) -> anyhow::Result<()> {
@@ -360,19 +361,6 @@ pub(crate) fn complaints(output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_drain_time_set_in_place_wins_within_bounds() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::under(dir.path());
-        let cluster = cluster::parse("[webapps]\ndrain_ms = 1000\n", "c.toml").unwrap();
-        assert_eq!(drain_time(&paths, &cluster), Duration::from_millis(1000));
-        set_drain_ms(&paths, "15000\n").unwrap();
-        assert_eq!(drain_time(&paths, &cluster), Duration::from_millis(15000));
-        assert!(set_drain_ms(&paths, "30001").is_err());
-        assert!(set_drain_ms(&paths, "-1").is_err());
-        assert_eq!(drain_time(&paths, &cluster), Duration::from_millis(15000));
-    }
 
     #[test]
     fn haproxy_complaints_drop_process_ids() {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 use crate::drain::Drains;
-use crate::servers::{state_without, Ops, BACKEND};
+use crate::servers::{state_without, Ops};
 
 /// How long a server being removed at once keeps the requests still connecting to it.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -31,69 +31,74 @@ pub(crate) enum Applied {
     NotRunning,
 }
 
-/// Applies `ops`: servers that leave start draining (`drains` ends them), servers that
-/// changed address are replaced at once (the old address is gone), new ones are added.
+/// Applies `ops`, each server in its backend: servers that leave start draining until
+/// `drain_until(name)` (`drains` ends them), servers that changed address are replaced at
+/// once (the old address is gone), new ones are added.
 pub(crate) fn apply(
     socket: &Path,
     ops: &Ops,
     drains: &mut Drains,
-    drain_until: Instant,
+    drain_until: &dyn Fn(&str) -> Instant,
 ) -> anyhow::Result<Applied> {
     if UnixStream::connect(socket).is_err() {
         return Ok(Applied::NotRunning);
     }
     let replaced = |name: &str| ops.add.iter().any(|(n, _)| n == name);
     for (name, args) in &ops.remove {
+        let backend = ops.backend(name);
         if replaced(name) {
-            remove_now(socket, name)?;
+            remove_now(socket, backend, name)?;
         } else {
-            expect_empty(socket, &format!("set server {BACKEND}/{name} state drain"))?;
-            drains.start(name, args, drain_until);
+            expect_empty(socket, &format!("set server {backend}/{name} state drain"))?;
+            drains.start(backend, name, args, drain_until(name));
         }
     }
     for (name, args) in &ops.add {
+        let backend = ops.backend(name);
         if let Some(draining) = drains.cancel(name) {
             // Back while still draining (a Serf flap): the same server serves again, its
             // sessions untouched.
-            if crate::servers::address_of(&draining.args) == crate::servers::address_of(args) {
-                expect_empty(socket, &format!("set server {BACKEND}/{name} state ready"))?;
+            if draining.backend == backend
+                && crate::servers::address_of(&draining.args) == crate::servers::address_of(args)
+            {
+                expect_empty(socket, &format!("set server {backend}/{name} state ready"))?;
                 continue;
             }
-            remove_now(socket, name)?;
+            remove_now(socket, &draining.backend, name)?;
         }
-        add(socket, name, args)?;
+        add(socket, backend, name, args)?;
     }
     Ok(Applied::Done)
 }
 
 /// `add server` with the given arguments, its health checks on, then in rotation.
-pub(crate) fn add(socket: &Path, name: &str, args: &str) -> anyhow::Result<()> {
-    let command = format!("add server {BACKEND}/{name} {args}");
+pub(crate) fn add(socket: &Path, backend: &str, name: &str, args: &str) -> anyhow::Result<()> {
+    let command = format!("add server {backend}/{name} {args}");
     let answer = cli(socket, &command)?;
     if !answer.contains("New server registered") {
         bail!("`{command}`: {}", answer.trim());
     }
     if args.split_whitespace().any(|w| w == "check") {
-        expect_empty(socket, &format!("enable health {BACKEND}/{name}"))?;
+        expect_empty(socket, &format!("enable health {backend}/{name}"))?;
     }
-    expect_empty(socket, &format!("enable server {BACKEND}/{name}"))
+    expect_empty(socket, &format!("enable server {backend}/{name}"))
 }
 
 /// Out of rotation, its remaining sessions shut, deleted. A server HAProxy no longer has
 /// (a reload dropped it) counts as removed. Requests still connecting to it (a dead
 /// address: `timeout connect` in the backend) get [`SETTLE`] to fail over to another
 /// server before the sessions are shut, so they are redispatched, not cut.
-pub(crate) fn remove_now(socket: &Path, name: &str) -> anyhow::Result<()> {
-    remove(socket, name, SETTLE)
+pub(crate) fn remove_now(socket: &Path, backend: &str, name: &str) -> anyhow::Result<()> {
+    remove(socket, backend, name, SETTLE)
 }
 
 /// [`remove_now`] for a server whose drain is over: its time to settle was the drain.
-pub(crate) fn remove_drained(socket: &Path, name: &str) -> anyhow::Result<()> {
-    remove(socket, name, Duration::ZERO)
+pub(crate) fn remove_drained(socket: &Path, backend: &str, name: &str) -> anyhow::Result<()> {
+    remove(socket, backend, name, Duration::ZERO)
 }
 
-fn remove(socket: &Path, name: &str, settle: Duration) -> anyhow::Result<()> {
-    if !set_maint(socket, name)? {
+fn remove(socket: &Path, backend: &str, name: &str, settle: Duration) -> anyhow::Result<()> {
+    if !set_maint(socket, backend, name)? {
         return Ok(());
     }
     let deadline = Instant::now() + settle;
@@ -103,29 +108,29 @@ fn remove(socket: &Path, name: &str, settle: Duration) -> anyhow::Result<()> {
     }
     expect_empty(
         socket,
-        &format!("shutdown sessions server {BACKEND}/{name}"),
+        &format!("shutdown sessions server {backend}/{name}"),
     )?;
-    delete(socket, name)
+    delete(socket, backend, name)
 }
 
 /// Out of rotation (health checks too); false when HAProxy has no such server.
-pub(crate) fn set_maint(socket: &Path, name: &str) -> anyhow::Result<bool> {
-    let answer = cli(socket, &format!("set server {BACKEND}/{name} state maint"))?;
+pub(crate) fn set_maint(socket: &Path, backend: &str, name: &str) -> anyhow::Result<bool> {
+    let answer = cli(socket, &format!("set server {backend}/{name} state maint"))?;
     if is_no_such_server(&answer) {
         return Ok(false);
     }
     if !answer.trim().is_empty() {
         bail!(
-            "`set server {BACKEND}/{name} state maint`: {}",
+            "`set server {backend}/{name} state maint`: {}",
             answer.trim()
         );
     }
     Ok(true)
 }
 
-/// `set server <name> state ready`: out of maintenance or drain.
-pub(crate) fn set_ready(socket: &Path, name: &str) -> anyhow::Result<()> {
-    expect_empty(socket, &format!("set server {BACKEND}/{name} state ready"))
+/// `set server <backend>/<name> state ready`: out of maintenance or drain.
+pub(crate) fn set_ready(socket: &Path, backend: &str, name: &str) -> anyhow::Result<()> {
+    expect_empty(socket, &format!("set server {backend}/{name} state ready"))
 }
 
 fn is_no_such_server(answer: &str) -> bool {
@@ -135,7 +140,11 @@ fn is_no_such_server(answer: &str) -> bool {
 /// Before a reload: the servers' runtime state (admin state, weights, health), for the
 /// new worker to load (`load-server-state-from-file`). `fresh` servers are left out, so
 /// they start as the config says. Nothing to save when HAProxy is not running.
-pub(crate) fn save_state(socket: &Path, file: &Path, fresh: &[String]) -> anyhow::Result<()> {
+pub(crate) fn save_state(
+    socket: &Path,
+    file: &Path,
+    fresh: &[(String, String)],
+) -> anyhow::Result<()> {
     if UnixStream::connect(socket).is_err() {
         return Ok(());
     }
@@ -144,8 +153,8 @@ pub(crate) fn save_state(socket: &Path, file: &Path, fresh: &[String]) -> anyhow
         .with_context(|| format!("saving the servers' state to {}", file.display()))
 }
 
-fn delete(socket: &Path, name: &str) -> anyhow::Result<()> {
-    let command = format!("del server {BACKEND}/{name}");
+fn delete(socket: &Path, backend: &str, name: &str) -> anyhow::Result<()> {
+    let command = format!("del server {backend}/{name}");
     let deadline = Instant::now() + DELETE_WITHIN;
     loop {
         let answer = cli(socket, &command)?;
@@ -159,16 +168,17 @@ fn delete(socket: &Path, name: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Current sessions of `names` in the `nodes` backend, from `show stat` CSV.
+/// Current sessions of the servers `names`, in whichever backend (a server's name is
+/// its service's), from `show stat` CSV.
 pub(crate) fn sessions(csv: &str, names: &[String]) -> u64 {
-    cluster::parse_stats_csv(csv)
+    cluster::parse_all_stats(csv)
         .iter()
         .filter(|server| names.contains(&server.name))
         .map(|server| server.current)
         .sum()
 }
 
-fn expect_empty(socket: &Path, command: &str) -> anyhow::Result<()> {
+pub(crate) fn expect_empty(socket: &Path, command: &str) -> anyhow::Result<()> {
     let answer = cli(socket, command)?;
     if !answer.trim().is_empty() {
         bail!("`{command}`: {}", answer.trim());
@@ -212,5 +222,16 @@ mod tests {
         assert_eq!(sessions(csv, &names(&["s1", "s2"])), 5);
         assert_eq!(sessions(csv, &names(&["s9"])), 0);
         assert_eq!(sessions("", &names(&["s1"])), 0);
+    }
+
+    #[test]
+    fn counts_sessions_in_every_backend() {
+        let csv = "# pxname,svname,qcur,qmax,scur,smax,status\n\
+                   nodes,s1,0,0,2,5,UP\n\
+                   api,api1,0,0,4,5,DRAIN\n\
+                   api,BACKEND,0,0,4,9,UP\n";
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sessions(csv, &names(&["api1"])), 4);
+        assert_eq!(sessions(csv, &names(&["s1", "api1"])), 6);
     }
 }

@@ -2,7 +2,8 @@
 //! gossip key proves only that a member belongs to the cluster's gossip (root in any
 //! webapp can read it), so a member is put in rotation only when the address it gossips
 //! is the one the orchestrator gave that workload:
-//! - one engine: its name is `<prefix><number>` and Docker's DNS maps that name (a
+//! - one engine: its name is `<prefix><number>` (the prefix of one of the services ha
+//!   serves) and Docker's DNS maps that name (a
 //!   container's, chosen by the engine) to exactly the member's address; or, for an app
 //!   image's webapp, whose Serf runs in a sidecar container of its own, DNS maps
 //!   `<name>-serf` to exactly the member's address, and the server is the address DNS
@@ -15,10 +16,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use cluster::{natural_key, Backend, Cluster, Role};
+use cluster::{Backend, Cluster, Role};
 
 use crate::dns::{Answer, Resolver};
 use crate::members::{Candidate, Skipped};
+use crate::verdicts::{
+    follows_any_naming, judge_engine, judge_sidecar, one_server_per_address, Verdict,
+};
 
 /// How soon a refused member is first asked about again (a name DNS does not know yet);
 /// the wait doubles with each refusal, up to [`RECHECK_AT_MOST`], so a rogue that stays
@@ -44,29 +48,32 @@ const ENGINE_DNS_SILENT: &str = "the engine's DNS did not answer: members it has
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Orchestrator {
-    Engine { prefix: String },
-    Swarm { tasks: String },
+    /// The webapps' prefixes: the default service's first, then each service's.
+    Engine {
+        prefixes: Vec<String>,
+    },
+    Swarm {
+        tasks: String,
+    },
 }
 
 impl Orchestrator {
     pub(crate) fn of(cluster: &Cluster) -> Orchestrator {
         if cluster.deploy.is_swarm() {
+            // Services are refused on a Swarm (validation): the webapps' tasks only.
             Orchestrator::Swarm {
                 tasks: format!("tasks.{}", cluster.swarm_service_name(Role::Backend)),
             }
         } else {
             Orchestrator::Engine {
-                prefix: cluster.webapps.prefix.clone(),
+                prefixes: cluster
+                    .services()
+                    .iter()
+                    .map(|service| service.app.prefix.clone())
+                    .collect(),
             }
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Legit,
-    Refused(String),
-    Unsure,
 }
 
 /// What one pass decided.
@@ -112,6 +119,11 @@ impl Trust {
         }
     }
 
+    /// The services changed (`ha-agent services`): what was learnt about each member stays.
+    pub(crate) fn set_orchestrator(&mut self, orchestrator: Orchestrator) {
+        self.orchestrator = orchestrator;
+    }
+
     /// Which candidates serve. `serving` is the live config's servers (name ->
     /// `ip:port`): a serving member the orchestrator cannot be asked about keeps serving.
     pub(crate) fn decide(
@@ -121,7 +133,7 @@ impl Trust {
         now: Instant,
     ) -> Decision {
         let verdicts: Vec<(Verdict, Instant)> = match self.orchestrator.clone() {
-            Orchestrator::Engine { prefix } => self.engine_verdicts(&prefix, candidates, now),
+            Orchestrator::Engine { prefixes } => self.engine_verdicts(&prefixes, candidates, now),
             Orchestrator::Swarm { tasks } => self.swarm_verdicts(&tasks, candidates, now),
         };
         let mut decision = Decision::default();
@@ -181,7 +193,7 @@ impl Trust {
 
     fn engine_verdicts(
         &mut self,
-        prefix: &str,
+        prefixes: &[String],
         candidates: &[Candidate],
         now: Instant,
     ) -> Vec<(Verdict, Instant)> {
@@ -194,7 +206,7 @@ impl Trust {
         self.apps.retain(|key, _| present.contains(key));
         let to_ask: Vec<String> = candidates
             .iter()
-            .filter(|c| follows_naming(prefix, &c.backend.name))
+            .filter(|c| follows_any_naming(prefixes, &c.backend.name))
             .filter(|c| {
                 let key = (c.backend.name.clone(), c.backend.ip);
                 self.verdicts
@@ -241,9 +253,13 @@ impl Trust {
             .iter()
             .map(|c| {
                 let (name, ip) = (&c.backend.name, c.backend.ip);
-                if !follows_naming(prefix, name) {
-                    let reason =
-                        format!("the name does not follow the webapps' naming ({prefix}<number>)");
+                if !follows_any_naming(prefixes, name) {
+                    let naming: Vec<String> =
+                        prefixes.iter().map(|p| format!("{p}<number>")).collect();
+                    let reason = format!(
+                        "the name does not follow the webapps' naming ({})",
+                        naming.join(", ")
+                    );
                     return (Verdict::Refused(reason), now + RECHECK_AT_MOST);
                 }
                 let key = (name.clone(), ip);
@@ -357,96 +373,6 @@ fn live_backend(name: &str, serving: &BTreeMap<String, String>) -> Option<Backen
     })
 }
 
-/// `ip:port` as the state and the live config's server list hold it.
-fn served_addr(backend: &Backend) -> String {
-    format!("{}:{}", backend.ip, backend.port)
-}
-
-/// `<prefix><number>`, the number without a leading zero: the names `up` and `scale`
-/// give webapps, whatever the count.
-pub(crate) fn follows_naming(prefix: &str, name: &str) -> bool {
-    name.strip_prefix(prefix).is_some_and(|number| {
-        !number.is_empty()
-            && !number.starts_with('0')
-            && number.len() <= 9
-            && number.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
-/// The engine's word on a member: its name must resolve to exactly its address.
-pub(crate) fn judge_engine(name: &str, ip: Ipv4Addr, answer: &Answer) -> Verdict {
-    match answer {
-        Answer::Addresses(addresses) if addresses.len() == 1 && addresses.contains(&ip) => {
-            Verdict::Legit
-        }
-        Answer::Addresses(addresses) if addresses.is_empty() => {
-            Verdict::Refused(format!("the engine's DNS has no address for {name}"))
-        }
-        Answer::Addresses(addresses) => Verdict::Refused(format!(
-            "the engine's DNS gives {name} the address {}, not the member's",
-            addresses
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        Answer::NoSuchName => Verdict::Refused(format!(
-            "no container named {name} on the cluster network (the engine's DNS does not know it)"
-        )),
-        Answer::Unsure => Verdict::Unsure,
-    }
-}
-
-/// The engine's word on a member gossiping from a sidecar: `<name>-serf` resolves to
-/// exactly its address, and `<name>` to exactly one address, the server's. Otherwise the
-/// verdict on the name alone stands.
-pub(crate) fn judge_sidecar(
-    name: &str,
-    ip: Ipv4Addr,
-    app: &Answer,
-    sidecar: &Answer,
-) -> (Verdict, Option<Ipv4Addr>) {
-    let sidecar_name = Cluster::sidecar_name(name);
-    match (judge_engine(&sidecar_name, ip, sidecar), app) {
-        (Verdict::Legit, Answer::Addresses(addresses)) if addresses.len() == 1 => {
-            (Verdict::Legit, addresses.first().copied())
-        }
-        (Verdict::Unsure, _) => (Verdict::Unsure, None),
-        _ => (judge_engine(name, ip, app), None),
-    }
-}
-
-/// At most one server per address: one already serving keeps it, otherwise the first in
-/// natural name order. Returns the admitted backends and each refused one with the name
-/// of the member that holds its address.
-pub(crate) fn one_server_per_address(
-    legit: Vec<Backend>,
-    serving: &BTreeMap<String, String>,
-) -> (Vec<Backend>, Vec<(Backend, String)>) {
-    let mut by_ip: BTreeMap<Ipv4Addr, Vec<Backend>> = BTreeMap::new();
-    for backend in legit {
-        by_ip.entry(backend.ip).or_default().push(backend);
-    }
-    let mut admitted = Vec::new();
-    let mut doubles = Vec::new();
-    for (_, mut claims) in by_ip {
-        claims.sort_by(|a, b| {
-            let serves = |b: &Backend| serving.get(&b.name) == Some(&served_addr(b));
-            serves(b)
-                .cmp(&serves(a))
-                .then_with(|| natural_key(&a.name).cmp(&natural_key(&b.name)))
-        });
-        let mut claims = claims.into_iter();
-        let holder = claims.next().expect("one claim at least");
-        for other in claims {
-            doubles.push((other, holder.name.clone()));
-        }
-        admitted.push(holder);
-    }
-    admitted.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
-    (admitted, doubles)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,94 +386,13 @@ mod tests {
     }
 
     #[test]
-    fn names_follow_prefix_and_number() {
-        for name in ["s1", "s9", "s12", "s100"] {
-            assert!(follows_naming("s", name), "{name}");
-        }
-        for name in [
-            "s",
-            "s0",
-            "s01",
-            "x1",
-            "s1a",
-            "s-1",
-            "s99999999999",
-            "S1",
-            "ha",
-        ] {
-            assert!(!follows_naming("s", name), "{name}");
-        }
-        assert!(follows_naming("e2e-s", "e2e-s3"));
-    }
-
-    #[test]
-    fn the_engine_must_map_the_name_to_exactly_the_address() {
-        let ip: Ipv4Addr = [10, 0, 0, 2].into();
-        let one = |last: u8| Answer::Addresses([[10, 0, 0, last].into()].into());
-        assert_eq!(judge_engine("s1", ip, &one(2)), Verdict::Legit);
-        assert!(
-            matches!(judge_engine("s1", ip, &one(3)), Verdict::Refused(r) if r.contains("10.0.0.3"))
-        );
-        let two = Answer::Addresses([ip, [10, 0, 0, 3].into()].into());
-        assert!(matches!(judge_engine("s1", ip, &two), Verdict::Refused(_)));
-        assert!(
-            matches!(judge_engine("s9", ip, &Answer::NoSuchName), Verdict::Refused(r) if r.contains("no container named s9"))
-        );
-        assert!(matches!(
-            judge_engine("s1", ip, &Answer::Addresses(BTreeSet::new())),
-            Verdict::Refused(_)
-        ));
-        assert_eq!(judge_engine("s1", ip, &Answer::Unsure), Verdict::Unsure);
-    }
-
-    #[test]
-    fn a_sidecar_member_serves_at_its_apps_address() {
-        let gossip: Ipv4Addr = [10, 0, 0, 250].into();
-        let one = |last: u8| Answer::Addresses([[10, 0, 0, last].into()].into());
-        // s1-serf is the member's address: the server is s1's, from DNS.
-        assert_eq!(
-            judge_sidecar("s1", gossip, &one(2), &one(250)),
-            (Verdict::Legit, Some([10, 0, 0, 2].into()))
-        );
-        // A member in another container claiming s1: neither name is its address.
-        let (verdict, app) = judge_sidecar("s1", gossip, &one(2), &one(249));
-        assert!(matches!(verdict, Verdict::Refused(r) if r.contains("10.0.0.2")));
-        assert_eq!(app, None);
-        assert!(matches!(
-            judge_sidecar("s1", gossip, &one(2), &Answer::NoSuchName).0,
-            Verdict::Refused(_)
-        ));
-        assert_eq!(
-            judge_sidecar("s1", gossip, &one(2), &Answer::Unsure),
-            (Verdict::Unsure, None)
-        );
-    }
-
-    #[test]
-    fn one_address_backs_one_server() {
-        let mut rogue = backend("s99", 2);
-        rogue.port = 3000;
-        // s1 serves 10.0.0.2: the newcomer at that address is refused.
-        let serving = BTreeMap::from([("s1".to_string(), "10.0.0.2:3000".to_string())]);
-        let (admitted, doubles) = one_server_per_address(
-            vec![rogue.clone(), backend("s1", 2), backend("s2", 3)],
-            &serving,
-        );
-        assert_eq!(admitted, [backend("s1", 2), backend("s2", 3)]);
-        assert_eq!(doubles, [(rogue, "s1".to_string())]);
-        // Nobody serves it yet: natural order decides, the same way every time.
-        let (admitted, doubles) =
-            one_server_per_address(vec![backend("s10", 2), backend("s9", 2)], &BTreeMap::new());
-        assert_eq!(admitted, [backend("s9", 2)]);
-        assert_eq!(doubles[0].1, "s9");
-    }
-
-    #[test]
     fn a_serving_member_survives_an_unanswered_question() {
         // A resolver nobody answers: every question is Unsure.
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut trust = Trust::new(
-            Orchestrator::Engine { prefix: "s".into() },
+            Orchestrator::Engine {
+                prefixes: vec!["s".into()],
+            },
             Resolver::at(silent.local_addr().unwrap()),
         );
         let candidates = [
@@ -581,7 +426,9 @@ mod tests {
         // A sidecar's member (gossiping from .250) serving at its app's .5, asked about
         // by a fresh agent (nothing cached) while DNS is silent: it keeps serving at .5.
         let mut fresh = Trust::new(
-            Orchestrator::Engine { prefix: "s".into() },
+            Orchestrator::Engine {
+                prefixes: vec!["s".into()],
+            },
             Resolver::at(silent.local_addr().unwrap()),
         );
         let sidecar = [Candidate {
@@ -591,5 +438,17 @@ mod tests {
         let serving = BTreeMap::from([("s3".to_string(), "10.0.0.5:3000".to_string())]);
         let decision = fresh.decide(&sidecar, &serving, now);
         assert_eq!(decision.admitted, [backend("s3", 5)]);
+    }
+
+    #[test]
+    fn every_services_naming_is_known_to_the_engine() {
+        let cluster = cluster::parse("[services.api]\npaths = [\"/api\"]\n", "c.toml").unwrap();
+        let Orchestrator::Engine { prefixes } = Orchestrator::of(&cluster) else {
+            panic!("one engine");
+        };
+        assert_eq!(prefixes, ["s", "api"]);
+        assert!(follows_any_naming(&prefixes, "api2"));
+        assert!(follows_any_naming(&prefixes, "s2"));
+        assert!(!follows_any_naming(&prefixes, "web2"));
     }
 }

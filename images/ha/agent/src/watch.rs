@@ -6,7 +6,8 @@
 //! nothing. Every `interval` the safety net reconciles anyway and checks HAProxy's live
 //! servers (`drift`). Servers that leave drain between the other work (`drain`), so a join
 //! is never held up behind a drain. Without the log stream (Serf not up yet) it polls a
-//! small membership signature (`stats`) every `poll`.
+//! small membership signature (`stats`) every `poll`. The services (`ha-agent services`)
+//! are read again whenever their file changes.
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,9 +17,10 @@ use cluster::{Backend, Cluster};
 use crate::dns::Resolver;
 use crate::drain::Drains;
 use crate::members;
-use crate::reconcile::{load_cluster, reconcile, Agent, Run};
+use crate::reconcile::{reconcile, Agent, Reconciled, Run};
 use crate::refusals::Refusals;
 use crate::serf_rpc;
+use crate::services::{load_cluster_with, read_services};
 use crate::state::State;
 use crate::trust::{Orchestrator, Trust};
 
@@ -30,11 +32,13 @@ const RECONNECT_AT_MOST: Duration = Duration::from_secs(30);
 const FOLLOW_UP: Duration = Duration::from_millis(250);
 
 pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow::Result<()> {
-    let cluster = load_cluster()?;
+    let services = read_services(&agent.paths)?;
+    let cluster = load_cluster_with(&agent.paths, services.as_deref())?;
     let now = Instant::now();
     let mut watcher = Watcher {
         trust: Trust::new(Orchestrator::of(&cluster), Resolver::system()),
         cluster,
+        services,
         serf: None,
         monitor: None,
         next_connect: now,
@@ -59,6 +63,8 @@ pub(crate) fn watch(agent: &Agent, poll: Duration, interval: Duration) -> anyhow
 
 struct Watcher {
     cluster: Cluster,
+    /// The services' file as `cluster` was read with it.
+    services: Option<String>,
     trust: Trust,
     /// Calls: `stats`, `members`.
     serf: Option<serf_rpc::Client>,
@@ -88,6 +94,7 @@ struct Watcher {
 #[derive(Default)]
 struct Said {
     serf: Option<String>,
+    services: Option<String>,
     drain: Option<String>,
     reconcile: Option<String>,
     orchestrator: Option<String>,
@@ -145,7 +152,46 @@ impl Watcher {
         }
     }
 
+    /// Reads the model again when the services' file changed (or `force`): every member
+    /// is then judged afresh against the new services, at once.
+    fn refresh(&mut self, agent: &Agent, force: bool) {
+        let services = match read_services(&agent.paths) {
+            Ok(services) if !force && services == self.services => return,
+            Ok(services) => services,
+            Err(err) => {
+                say_once(
+                    agent,
+                    &mut self.said.services,
+                    Some(format!("{err:#}")),
+                    true,
+                );
+                return;
+            }
+        };
+        match load_cluster_with(&agent.paths, services.as_deref()) {
+            Ok(cluster) => {
+                say_once(agent, &mut self.said.services, None, true);
+                self.services = services;
+                if cluster != self.cluster {
+                    self.trust.set_orchestrator(Orchestrator::of(&cluster));
+                    self.cluster = cluster;
+                }
+                self.last_candidates = None;
+                self.last_admitted = None;
+                self.pending = true;
+            }
+            // The previous model stays; `reconcile` refuses to run on a bad one.
+            Err(err) => say_once(
+                agent,
+                &mut self.said.services,
+                Some(format!("{err:#}")),
+                true,
+            ),
+        }
+    }
+
     fn tick(&mut self, agent: &Agent, interval: Duration, hint: bool) {
+        self.refresh(agent, false);
         let paths = &agent.paths;
         let drained = self
             .drains
@@ -227,12 +273,20 @@ impl Watcher {
         } else {
             Run::Periodic
         };
-        let result = reconcile(agent, run, &decision.admitted, &mut self.drains);
+        let result = reconcile(
+            agent,
+            run,
+            &self.cluster,
+            &decision.admitted,
+            &mut self.drains,
+        );
         // Remembered even on failure: a failing change is retried by the safety net, not
         // on every poll.
         self.last_admitted = Some(decision.admitted);
         match result {
-            Ok(()) => self.said.reconcile = None,
+            // Selected on services that changed since: read them, select again at once.
+            Ok(Reconciled::Stale) => self.refresh(agent, true),
+            Ok(Reconciled::Done(_)) => self.said.reconcile = None,
             Err(err) => {
                 let message = format!("{err:#}");
                 if self.said.reconcile.as_ref() != Some(&message) {

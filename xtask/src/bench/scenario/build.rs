@@ -133,6 +133,10 @@ fn modified_template(ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
     text.push_str(&format!("# cargo xtask bench: template change {stamp}\n"));
     let copy = dir.join("haproxy.cfg.j2");
     std::fs::write(&copy, text).with_context(|| format!("writing {}", copy.display()))?;
+    // ha's image takes the routes map's template from the same folder.
+    let routes = dir.join("routes.map.j2");
+    std::fs::copy(ctx.path("templates/routes.map.j2"), &routes)
+        .with_context(|| format!("writing {}", routes.display()))?;
     Ok(copy)
 }
 

@@ -121,11 +121,12 @@ pub(crate) async fn create_sidecar(
     let ip = cluster
         .sidecar_ip(&node.name)
         .with_context(|| format!("network.subnet has no address for {name}"))?;
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (labels::PROJECT.to_string(), cluster.project.clone()),
         (labels::ROLE.to_string(), SIDECAR.to_string()),
         (SIDECAR_OF.to_string(), node.name.clone()),
     ]);
+    labels.extend(super::service_label(cluster));
     // The app's fixed address: a probe must not depend on the engine's DNS answering.
     env.push(("APP_HOST".to_string(), node.ip.to_string()));
     let spec = ContainerSpec {

@@ -72,7 +72,8 @@ pub(crate) async fn converge_with(
         Action::Remove(name) | Action::Recreate(name) => *name != cluster.ha.name,
         _ => false,
     });
-    if drains {
+    // A named service's drain time reaches ha with its services (`ha-agent services`).
+    if drains && cluster.view.is_none() {
         set_drain_time(engine, cluster).await;
     }
     if !actions.is_empty() {
@@ -132,7 +133,7 @@ pub(crate) async fn converge_with(
     }
     // ha before the webapps that join it. A running ha keeps serving: its certificate,
     // if it changed, is swapped in place.
-    if balancer.is_empty() {
+    if balancer.is_empty() && cluster.view.is_none() {
         super::certificate::refresh(ctx, engine, cluster).await?;
     }
     for action in balancer {

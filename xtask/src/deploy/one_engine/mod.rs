@@ -9,6 +9,7 @@ pub(crate) mod ops;
 mod plan;
 mod preflight;
 mod rollout;
+pub(crate) mod services;
 mod teardown;
 
 use anyhow::Context as _;
@@ -37,11 +38,22 @@ pub(crate) fn stop_timeout_s(cluster: &Cluster, name: &str) -> u32 {
     }
 }
 
-/// The project's containers, by node name.
+/// The project's containers of `cluster`'s service (ha with the default one's), by node
+/// name.
 pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Result<Vec<Observed>> {
-    let containers = engine
+    let service = cluster.view.as_ref().map(|view| view.service.as_str());
+    let containers: Vec<_> = engine
         .containers_with_labels(&[(labels::PROJECT, &cluster.project)])
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|c| {
+            let labels = c.labels.as_ref();
+            labels
+                .and_then(|l| l.get(labels::SERVICE))
+                .map(String::as_str)
+                == service
+        })
+        .collect();
     // A webapp of an app image serves only with its sidecar: without it, it is not a member.
     let sidecars_running: HashSet<String> = containers
         .iter()
@@ -89,7 +101,11 @@ async fn desired_with(
 ) -> anyhow::Result<Vec<Desired>> {
     let ha_image = image_id(engine, &cluster.image_tag("ha")).await?;
     let webapp_image = image_id(engine, webapp_image).await?;
-    let mut nodes = vec![cluster.ha_node()];
+    // ha goes with the default service; a named service's view is its webapps only.
+    let mut nodes = match cluster.view {
+        None => vec![cluster.ha_node()],
+        Some(_) => Vec::new(),
+    };
     nodes.extend(cluster.webapp_nodes(webapps));
     Ok(nodes
         .into_iter()
@@ -123,12 +139,13 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
     } else {
         cluster.node_env(node, known)
     };
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (labels::PROJECT.to_string(), cluster.project.clone()),
         (labels::ROLE.to_string(), node.role.as_str().to_string()),
         (labels::NODE.to_string(), node.name.clone()),
         (FINGERPRINT.to_string(), desired.fingerprint.clone()),
     ]);
+    labels.extend(service_label(cluster));
     ContainerSpec {
         name: node.name.clone(),
         image: desired.image.clone(),
@@ -154,6 +171,13 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
         },
         no_new_privileges: node.role == Role::Backend,
     }
+}
+
+/// The service label of a named service's containers (none on the default's, whose
+/// containers stay as the lab made them).
+pub(crate) fn service_label(cluster: &Cluster) -> Option<(String, String)> {
+    let view = cluster.view.as_ref()?;
+    Some((labels::SERVICE.to_string(), view.service.clone()))
 }
 
 /// How often `docker ps`'s health of a container is refreshed on one engine. HAProxy's
@@ -269,7 +293,11 @@ pub(crate) async fn apply(
             .find(|d| d.node.name == name)
             .with_context(|| format!("{name} is not declared"))
     };
-    let known: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
+    let mut known: Vec<Node> = desired.iter().map(|d| d.node.clone()).collect();
+    // A named service's webapps join ha (not in their view) and each other.
+    if cluster.view.is_some() {
+        known.push(cluster.ha_node());
+    }
     match action {
         Action::Create(name) => create(ctx, engine, cluster, find(name)?, &known).await,
         Action::Recreate(name) => {

@@ -30,23 +30,38 @@ pub(crate) async fn remove_images(ctx: &Ctx, cluster: &Cluster) -> anyhow::Resul
     let mut done = Vec::new();
     // Checked against the project label: images a user built FROM ours inherit that
     // label, but not these tags.
-    for image in ["ha", "webapp", "base"] {
-        let tag = cluster.image_tag(image);
+    let views: Vec<Cluster> = cluster
+        .services()
+        .iter()
+        .filter_map(|s| cluster.view_of(s.name, BTreeMap::new()))
+        .collect();
+    // Each named service's own build (`webapp-<service>`), then the three images.
+    let mut images: Vec<String> = views
+        .iter()
+        .filter(|view| view.view.is_some())
+        .map(|view| view.webapp_image_name())
+        .filter(|name| name != "webapp")
+        .collect();
+    images.extend(["ha", "webapp", "base"].map(String::from));
+    for image in images {
+        let tag = cluster.image_tag(&image);
         if engine.image_of_project(&tag, &cluster.project).await? {
             engine.remove_image(&tag).await?;
             done.push(format!("removed image {tag}"));
         }
     }
-    let previous = super::previous_tag(cluster);
-    let tagged = engine.image(&previous).await?.and_then(|image| image.id);
-    if let Some(id) = tagged {
-        if super::recorded_previous(ctx, cluster).as_ref() == Some(&id) {
-            engine.remove_image(&previous).await?;
-            done.push(format!("removed image tag {previous}"));
-        } else {
-            done.push(format!(
-                "kept image tag {previous}: it is not the image this project's last rollout tagged"
-            ));
+    for view in &views {
+        let previous = super::previous_tag(view);
+        let tagged = engine.image(&previous).await?.and_then(|image| image.id);
+        if let Some(id) = tagged {
+            if super::recorded_previous(ctx, view).as_ref() == Some(&id) {
+                engine.remove_image(&previous).await?;
+                done.push(format!("removed image tag {previous}"));
+            } else {
+                done.push(format!(
+                    "kept image tag {previous}: it is not the image this project's last rollout tagged"
+                ));
+            }
         }
     }
     Ok(done)
@@ -59,7 +74,8 @@ pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<S
 
 pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result<()> {
     let start = Instant::now();
-    super::check_neighbours(cluster.webapps.count, request.tune_host)?;
+    let all_webapps = cluster.services().iter().map(|s| s.app.count).sum();
+    super::check_neighbours(all_webapps, request.tune_host)?;
     app_input::check_input(ctx, cluster).await?;
     let image = match request.rollback {
         true => Some(super::previous_image(ctx, cluster).await?),
@@ -90,6 +106,9 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
     bar.finish_and_clear();
     wait?;
     summary::serving(cluster, expected.len(), start.elapsed(), None);
+    if super::services::any(ctx, cluster).await? {
+        super::services::up(ctx, cluster, request.timeout).await?;
+    }
     println!(
         "  load balancer: {}\n  stats:         {}",
         haproxy_stats::lb_url(cluster),
@@ -114,7 +133,7 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
 }
 
 /// A new app image must listen on its port before it replaces a serving webapp.
-async fn check_new_app(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
+pub(crate) async fn check_new_app(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
     let engine = ctx.engine().await?;
     let image = app_input::webapp_image(cluster);
     let new = engine.image(&image).await?.and_then(|i| i.id);
@@ -137,6 +156,10 @@ pub(crate) async fn scale_to(
 ) -> anyhow::Result<Scaled> {
     super::check_neighbours(request.webapps, request.tune_host)?;
     let engine = ctx.engine().await?;
+    // A named service's backend must exist in ha before its webapps can serve.
+    if cluster.view.is_some() {
+        super::services::hand_to_ha(engine, cluster).await?;
+    }
     let mut timings = Timings::new();
     let mut started = BTreeMap::new();
     for applied in super::converge(ctx, cluster, request.webapps).await? {
@@ -171,7 +194,14 @@ async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<NodeStatus>
     let engine = ctx.engine().await?;
     let node = engine.host_name().await?;
     let mut members = Vec::new();
-    for observed in super::observe(engine, cluster).await? {
+    // Every declared service's containers (each view observes its own).
+    let mut observed = Vec::new();
+    for service in cluster.services() {
+        if let Some(view) = cluster.view_of(service.name, BTreeMap::new()) {
+            observed.extend(super::observe(engine, &view).await?);
+        }
+    }
+    for observed in observed {
         let info = engine.inspect_container(&observed.name).await?;
         let state = info.as_ref().and_then(|i| i.state.as_ref());
         let ip = info

@@ -65,7 +65,10 @@ pub(crate) async fn check(
                 .collect();
         }
     }
-    check_ports(engine, cluster, &published_by_ha, file).await?;
+    // A named service's view has no ha: the default service's pass checked its ports.
+    if cluster.view.is_none() {
+        check_ports(engine, cluster, &published_by_ha, file).await?;
+    }
     check_subnet(engine, cluster, file).await
 }
 

@@ -41,7 +41,8 @@ impl Default for Rollout {
 const PREVIOUS_TAG: &str = "previous";
 
 fn state_path(ctx: &Ctx, cluster: &Cluster) -> PathBuf {
-    crate::state_dir::project_at(&ctx.root, cluster).join("webapp-image.json")
+    let file = format!("{}-image.json", cluster.rollback_repository());
+    crate::state_dir::project_at(&ctx.root, cluster).join(file)
 }
 
 /// The image id the last rollout recorded (and tagged `previous`), if any.
@@ -51,9 +52,14 @@ pub(crate) fn recorded_previous(ctx: &Ctx, cluster: &Cluster) -> Option<String> 
     state["previous"].as_str().map(str::to_string)
 }
 
-/// The tag a rollout puts on the image it replaced: `<project>/webapp:previous`.
+/// The tag a rollout puts on the image it replaced: `<project>/webapp:previous` (a
+/// named service's: `<project>/webapp-<service>:previous`).
 pub(crate) fn previous_tag(cluster: &Cluster) -> String {
-    format!("{}/webapp:{PREVIOUS_TAG}", cluster.project)
+    format!(
+        "{}/{}:{PREVIOUS_TAG}",
+        cluster.project,
+        cluster.rollback_repository()
+    )
 }
 
 /// The image webapps ran before the last rollout, for `up --rollback`.
@@ -95,7 +101,11 @@ async fn remember_previous(
         return Ok(());
     }
     engine
-        .tag_image(&old, &format!("{}/webapp", cluster.project), PREVIOUS_TAG)
+        .tag_image(
+            &old,
+            &format!("{}/{}", cluster.project, cluster.rollback_repository()),
+            PREVIOUS_TAG,
+        )
         .await?;
     let path = state_path(ctx, cluster);
     let dir = path.parent().expect("a state file has a folder");

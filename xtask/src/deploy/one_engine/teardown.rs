@@ -13,6 +13,8 @@ use crate::wait::{Poll, Stopped, Wait};
 /// Serf leave), then ha, which keeps serving the others meanwhile. Returns their names.
 pub(crate) async fn remove_containers(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     let engine = ctx.engine().await?;
+    // The named services' first: ha keeps serving them while they leave.
+    let services = super::services::remove_all(engine, cluster).await?;
     let (ha, webapps): (Vec<String>, Vec<String>) = observe(engine, cluster)
         .await?
         .into_iter()
@@ -42,7 +44,12 @@ pub(crate) async fn remove_containers(ctx: &Ctx, cluster: &Cluster) -> anyhow::R
         app::remove_sidecar(engine, cluster, &webapp).await?;
         orphans.push(Cluster::sidecar_name(&webapp));
     }
-    Ok(webapps.into_iter().chain(ha).chain(orphans).collect())
+    Ok(services
+        .into_iter()
+        .chain(webapps)
+        .chain(ha)
+        .chain(orphans)
+        .collect())
 }
 
 /// The containers, then the project's network. Returns what was removed.
