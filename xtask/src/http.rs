@@ -48,6 +48,24 @@ pub(crate) async fn get_authorized(
     path: &str,
     authorization: Option<&str>,
 ) -> Result<Response, GetError> {
+    get_as(addr, &addr.to_string(), path, authorization).await
+}
+
+/// [`get`] for host `host` (the `Host` header ha routes by).
+pub(crate) async fn get_host(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+) -> Result<Response, GetError> {
+    get_as(addr, host, path, None).await
+}
+
+async fn get_as(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<Response, GetError> {
     let stream = TcpStream::connect(addr).await.map_err(GetError::Connect)?;
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) =
@@ -55,7 +73,7 @@ pub(crate) async fn get_authorized(
             .await
             .map_err(GetError::Read)?;
     let mut request = Request::get(path)
-        .header(HOST, addr.to_string())
+        .header(HOST, host)
         .header(CONNECTION, "close");
     if let Some(value) = authorization {
         request = request.header(AUTHORIZATION, value);

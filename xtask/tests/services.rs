@@ -485,6 +485,25 @@ check = "tcp"
     );
     assert!(!stack.containers().contains_key(&format!("{name}-extra1")));
 
+    // A new ha (another [ha] setting) routes to the services from its first config: no
+    // request for a service's host reaches another service meanwhile.
+    let load = Load::start(port);
+    set_config(&stack, "[ha]\n", "[ha]\nbalance = \"leastconn\"\n");
+    stack.xtask(&["up"]).assert_success();
+    std::thread::sleep(Duration::from_secs(1));
+    let tally = load.finish();
+    eprintln!(
+        "ha recreated: {:?} answered, failed {:?}",
+        tally.ok,
+        tally.failed.keys()
+    );
+    assert!(
+        tally.misrouted.is_empty(),
+        "ha recreated: misrouted {:?}",
+        tally.misrouted
+    );
+    assert_ne!(stack.containers()[&stack.ha()], ha_id, "ha was recreated");
+
     // Refused: one line, exit 2, nothing created.
     let containers = stack.containers();
     for (what, edit, message) in [

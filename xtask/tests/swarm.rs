@@ -309,7 +309,8 @@ fn the_cluster_runs_on_a_three_node_swarm() {
         assert!(
             text.lines().any(|line| {
                 let cells: Vec<&str> = line.split_whitespace().collect();
-                cells.first() == Some(&name.as_str()) && cells.contains(&node.as_str())
+                // SERVICE, then NODE.
+                cells.get(1) == Some(&name.as_str()) && cells.contains(&node.as_str())
             }),
             "{name} on {node} in the table:\n{text}"
         );

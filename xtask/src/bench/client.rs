@@ -42,14 +42,30 @@ struct Hello {
     host: String,
 }
 
-pub(crate) async fn get(addr: SocketAddr, timeout: Duration) -> Outcome {
-    tokio::time::timeout(timeout, exchange(addr))
+/// `route`'s path with its `Host` (ha routes by them); `None`: `GET /`.
+pub(crate) async fn get_routed(
+    addr: SocketAddr,
+    route: Option<&Route>,
+    timeout: Duration,
+) -> Outcome {
+    tokio::time::timeout(timeout, exchange(addr, route))
         .await
         .unwrap_or(Outcome::Timeout)
 }
 
-async fn exchange(addr: SocketAddr) -> Outcome {
-    match http::get(addr, "/").await {
+/// A request's `Host` header and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub(crate) host: String,
+    pub(crate) path: String,
+}
+
+async fn exchange(addr: SocketAddr, route: Option<&Route>) -> Outcome {
+    let response = match route {
+        Some(route) => http::get_host(addr, &route.host, &route.path).await,
+        None => http::get(addr, "/").await,
+    };
+    match response {
         Ok(response) => Outcome::Answered {
             status: response.status,
             host: serde_json::from_slice::<Hello>(&response.body)

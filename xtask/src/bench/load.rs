@@ -55,10 +55,16 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// Starts sending now; `epoch` is the benchmark's time zero.
-    pub(crate) fn start(target: SocketAddr, profile: Profile, epoch: Instant) -> Load {
+    /// Starts sending now, every request for `route` (its `Host` and path; `None`: `GET
+    /// /`); `epoch` is the benchmark's time zero.
+    pub(crate) fn start_routed(
+        target: SocketAddr,
+        profile: Profile,
+        epoch: Instant,
+        route: Arc<Option<client::Route>>,
+    ) -> Load {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(generate(target, profile, epoch, stopped));
+        let task = tokio::spawn(generate(target, profile, epoch, route, stopped));
         Load { stop, task }
     }
 
@@ -74,6 +80,7 @@ async fn generate(
     target: SocketAddr,
     profile: Profile,
     epoch: Instant,
+    route: Arc<Option<client::Route>>,
     mut stop: oneshot::Receiver<()>,
 ) -> Recorded {
     let rate = profile.rate.max(1);
@@ -99,9 +106,11 @@ async fn generate(
             continue;
         };
         let samples = samples.clone();
+        let route = route.clone();
         tokio::spawn(async move {
             let sent = Instant::now();
-            let outcome = client::get(target, profile.request_timeout).await;
+            let outcome =
+                client::get_routed(target, route.as_ref().as_ref(), profile.request_timeout).await;
             let sample = Sample {
                 sent: sent - epoch,
                 latency: sent.elapsed(),

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use cluster::Cluster;
 
 use super::report::Target;
-use super::scenario::{data_path, idle, membership, Runner};
+use super::scenario::{data_path, idle, membership, routes, Runner};
 use super::settings::Settings;
 use crate::build;
 use crate::context::Ctx;
@@ -20,6 +20,8 @@ pub(crate) enum Only {
     Idle,
     DataPath,
     Membership,
+    /// Route-table scale (several services): not in the full report yet.
+    Routes,
 }
 
 pub(crate) async fn run(
@@ -83,6 +85,13 @@ async fn measure(
                 let result = membership::run(&runner).await?;
                 membership::section(&mut md, &result, settings);
                 targets.extend(membership::targets(&result));
+            }
+            Only::Routes => {
+                let result = runner
+                    .phase("route-table scale", routes::run(&runner))
+                    .await?;
+                routes::section(&mut md, &result);
+                targets.extend(routes::targets(&result));
             }
         }
     }

@@ -68,7 +68,7 @@ impl Logs {
             .flat_map(|n| match cluster.service(n) {
                 Some(service) if !nodes.contains(n) => by_service
                     .iter()
-                    .filter(|(s, _)| s == service.name)
+                    .filter(|(s, node)| s == service.name && *node != cluster.ha.name)
                     .map(|(_, node)| node.clone())
                     .collect(),
                 _ => vec![n.clone()],

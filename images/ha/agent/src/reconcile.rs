@@ -90,7 +90,9 @@ fn apply(
     let text = cluster::render_haproxy_live(&template, cluster, backends)
         .with_context(|| format!("rendering {}", paths.template.display()))?;
     // The routes map first: a config that reads it is checked and loaded with it there.
+    // Should that config not go live, the map the live config was loaded with goes back.
     let routes = Routes::render(paths, cluster)?;
+    let previous_map = std::fs::read(&paths.routes_map).ok();
     let written = routes.write(&paths.routes_map)?;
     let mut state = State::load(&paths.state_file);
     let live = std::fs::read_to_string(&paths.haproxy_cfg).ok();
@@ -119,11 +121,16 @@ fn apply(
         };
         // The state says "reload pending" before the swap, so a run killed right after
         // the swap still leads the next run to reload.
-        config::install(paths, &text, generation, |candidate| {
+        let installed = config::install(paths, &text, generation, |candidate| {
             haproxy_check(&agent.sh, candidate)?;
             next.save(&paths.state_file)
-        })
-        .map_err(|err| NotMadeLive::error(generation, err))?;
+        });
+        if let Err(err) = installed {
+            if let Some(previous) = &previous_map {
+                let _ = crate::files::write_atomically(&paths.routes_map, previous);
+            }
+            return Err(NotMadeLive::error(generation, err));
+        }
         state = next;
         Some(change)
     } else if state.pending && run != Run::Init {

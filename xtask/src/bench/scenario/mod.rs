@@ -10,6 +10,7 @@ pub(crate) mod join;
 pub(crate) mod membership;
 pub(crate) mod reloads;
 pub(crate) mod rolling;
+pub(crate) mod routes;
 pub(crate) mod swarm;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cluster::Cluster;
 
+use super::client::Route;
 use super::load::{Load, Profile, Recorded};
 use super::settings::Settings;
 use super::timeline::Phase;
@@ -70,13 +72,18 @@ impl<'a> Runner<'a> {
 
     /// Starts the constant load; it stops by itself after `limit` at the latest.
     pub(crate) fn load(&self, rate: u32, limit: Duration) -> Load {
+        self.load_routed(rate, limit, None)
+    }
+
+    /// [`Runner::load`], every request for `route` (its `Host` and path).
+    pub(crate) fn load_routed(&self, rate: u32, limit: Duration, route: Option<Route>) -> Load {
         let profile = Profile {
             rate,
             limit,
             request_timeout: self.settings.request_timeout,
             max_in_flight: 2048,
         };
-        Load::start(self.target, profile, self.epoch)
+        Load::start_routed(self.target, profile, self.epoch, Arc::new(route))
     }
 
     /// Stops a load run and keeps its requests for the timeline.

@@ -242,10 +242,11 @@ pub(crate) async fn check_listens(ctx: &Ctx, cluster: &Cluster, image: &str) -> 
         engine.remove_owned(name, &cluster.project, TRIAL).await?;
     }
     let port = cluster.webapps.port;
+    let section = cluster.section();
     match result? {
         Trial::Listens | Trial::Nothing => Ok(()),
         Trial::Elsewhere(ports) => anyhow::bail!(UsageError(format!(
-            "{}: webapps.port: the app ({image}) listens on {ports} but not on port {port} (tried for {} s in a trial container); set webapps.port to the port it serves on",
+            "{}: {section}.port: the app ({image}) listens on {ports} but not on port {port} (tried for {} s in a trial container); set {section}.port to the port it serves on",
             ctx.config_file(),
             PROBE_TIMEOUT.as_secs()
         ))),

@@ -410,6 +410,18 @@ async fn upload_secrets(
     if let Some(pem) = tls::server_pem(ctx, cluster)? {
         certificate::upload(engine, name, &pem).await?;
     }
+    // A new ha routes to the services from its first config (as `ha-agent services`
+    // would keep them), not to the default service until `up` hands them over.
+    let services = cluster.services_toml();
+    if !services.is_empty() {
+        let upload = FileUpload {
+            dir: "/var/lib/ha-agent",
+            name: "services.toml",
+            contents: services.as_bytes(),
+            mode: 0o644,
+        };
+        engine.upload_file(name, &upload).await?;
+    }
     Ok(())
 }
 

@@ -82,33 +82,31 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
         false => None,
     };
     super::preflight(ctx, cluster, cluster.webapps.count).await?;
+    let services = super::services::any(ctx, cluster).await?;
+    // Every named service's input too, before anything is touched.
+    super::services::check_input(ctx, cluster).await?;
     // A rollback runs images that exist: the context may be broken right now.
     if image.is_none() {
         build::ensure_images(ctx).await?;
         check_new_app(ctx, cluster).await?;
+        super::services::check_new_apps(ctx, cluster).await?;
     }
     let rollout = super::Rollout {
         timeout: request.timeout,
         image,
     };
-    let actions = super::converge_with(ctx, cluster, cluster.webapps.count, &rollout).await?;
-    if actions.is_empty() {
-        summary::nothing_to_change(cluster);
+    // The default service, then the named ones, each stopping only itself: a broken
+    // default image leaves the named services converging.
+    let default = up_default(ctx, cluster, &rollout, start).await;
+    if let (Err(err), true) = (&default, services) {
+        eprintln!("error: service {}: {err:#}", cluster::DEFAULT_SERVICE);
     }
-    let expected: Vec<String> = cluster
-        .webapp_nodes(cluster.webapps.count)
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    let multi = progress::multi();
-    let bar = progress::spinner(&multi, "waiting");
-    let wait = super::wait_for_servers(ctx, cluster, &expected, request.timeout, &bar).await;
-    bar.finish_and_clear();
-    wait?;
-    summary::serving(cluster, expected.len(), start.elapsed(), None);
-    if super::services::any(ctx, cluster).await? {
-        super::services::up(ctx, cluster, request.timeout).await?;
-    }
+    let named = match services {
+        true => super::services::up(ctx, cluster, request.timeout).await,
+        false => Ok(()),
+    };
+    default?;
+    named?;
     println!(
         "  load balancer: {}\n  stats:         {}",
         haproxy_stats::lb_url(cluster),
@@ -129,6 +127,32 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
         "  metrics:       {}metrics",
         haproxy_stats::stats_url(cluster)
     );
+    Ok(())
+}
+
+/// The default service's half of `up`: converge ha and `[webapps]`, wait until HAProxy
+/// serves exactly them.
+async fn up_default(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    rollout: &super::Rollout,
+    start: Instant,
+) -> anyhow::Result<()> {
+    let actions = super::converge_with(ctx, cluster, cluster.webapps.count, rollout).await?;
+    if actions.is_empty() {
+        summary::nothing_to_change(cluster);
+    }
+    let expected: Vec<String> = cluster
+        .webapp_nodes(cluster.webapps.count)
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    let multi = progress::multi();
+    let bar = progress::spinner(&multi, "waiting");
+    let wait = super::wait_for_servers(ctx, cluster, &expected, rollout.timeout, &bar).await;
+    bar.finish_and_clear();
+    wait?;
+    summary::serving(cluster, expected.len(), start.elapsed(), None);
     Ok(())
 }
 
@@ -156,9 +180,16 @@ pub(crate) async fn scale_to(
 ) -> anyhow::Result<Scaled> {
     super::check_neighbours(request.webapps, request.tune_host)?;
     let engine = ctx.engine().await?;
-    // A named service's backend must exist in ha before its webapps can serve.
+    // A named service's backend exists in ha once `up` has handed it the services.
     if cluster.view.is_some() {
-        super::services::hand_to_ha(engine, cluster).await?;
+        let backend = format!("{},BACKEND,", cluster.backend_name());
+        let csv = haproxy_stats::fetch_csv(cluster).await?;
+        if !csv.lines().any(|line| line.starts_with(&backend)) {
+            anyhow::bail!(crate::context::UsageError(format!(
+                "service {} is not up yet (ha has no backend for it); run `cargo xtask up` first",
+                cluster.service_name()
+            )));
+        }
     }
     let mut timings = Timings::new();
     let mut started = BTreeMap::new();

@@ -68,8 +68,38 @@ pub(crate) async fn check(
     // A named service's view has no ha: the default service's pass checked its ports.
     if cluster.view.is_none() {
         check_ports(engine, cluster, &published_by_ha, file).await?;
+        check_addresses(engine, cluster, nodes, file).await?;
     }
     check_subnet(engine, cluster, file).await
+}
+
+/// The default service's addresses are fixed (`s<n>` the n-th of the subnet, an app
+/// image's sidecars from the top): one a named service's container holds (they take free
+/// addresses from the top) is refused before anything is touched.
+async fn check_addresses(
+    engine: &Engine,
+    cluster: &Cluster,
+    nodes: &[Node],
+    file: &str,
+) -> anyhow::Result<()> {
+    let placed = super::services::addresses(engine, cluster).await?;
+    for node in nodes.iter().filter(|n| n.role == cluster::Role::Backend) {
+        let sidecar = cluster
+            .sidecar_ip(&node.name)
+            .filter(|_| super::app::has_sidecar(cluster))
+            .map(|ip| (Cluster::sidecar_name(&node.name), ip));
+        for (name, ip) in std::iter::once((node.name.clone(), node.ip)).chain(sidecar) {
+            let holder = placed
+                .iter()
+                .find(|(other, (_, held))| **other != name && *held == ip);
+            if let Some((other, (service, _))) = holder {
+                bail!(UsageError(format!(
+                    "{name}'s address {ip} is held by {other} (service {service}); lower webapps.count in {file}, use a larger network.subnet, or `down` and `up` to place the services anew"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn check_ports(

@@ -50,7 +50,7 @@ pub(crate) async fn view(
 
 /// Every container of the project on its network: its service (`webapps` for the default
 /// one's and ha) and address, by container name.
-async fn addresses(
+pub(crate) async fn addresses(
     engine: &Engine,
     cluster: &Cluster,
 ) -> anyhow::Result<BTreeMap<String, (String, Ipv4Addr)>> {
@@ -64,12 +64,19 @@ async fn addresses(
             .as_ref()
             .and_then(|l| l.get(labels::SERVICE).cloned())
             .unwrap_or_else(|| cluster::DEFAULT_SERVICE.to_string());
-        let ip = container
+        // A stopped container has no address, but keeps the one it was given.
+        let endpoint = container
             .network_settings
             .as_ref()
             .and_then(|n| n.networks.as_ref())
-            .and_then(|n| n.get(&cluster.network.name))
+            .and_then(|n| n.get(&cluster.network.name));
+        let given = endpoint
+            .and_then(|e| e.ipam_config.as_ref())
+            .and_then(|c| c.ipv4_address.as_deref());
+        let ip = endpoint
             .and_then(|e| e.ip_address.as_deref())
+            .filter(|ip| !ip.is_empty())
+            .or(given)
             .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
         let name = container
             .names
@@ -196,8 +203,10 @@ async fn remove_where(
 /// only itself: the others still converge, and the error names it.
 pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyhow::Result<()> {
     let engine = ctx.engine().await?;
-    remove_undeclared(engine, cluster).await?;
+    // ha first: a removed service's routes fall to the default service (its old worker
+    // finishes what is in flight), then its containers go.
     hand_to_ha(engine, cluster).await?;
+    remove_undeclared(engine, cluster).await?;
     let mut failed = Vec::new();
     for name in cluster.services.keys() {
         let count = cluster.services[name].app.count;
@@ -215,6 +224,27 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyho
     }
 }
 
+/// Each named service's input (its image exists, its build folder has a Dockerfile) and
+/// container names, before `up` touches anything.
+pub(crate) async fn check_input(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
+    for (name, service) in &cluster.services {
+        let view = view(ctx, cluster, name, service.app.count).await?;
+        app_input::check_input(ctx, &view).await?;
+        super::preflight(ctx, &view, service.app.count).await?;
+    }
+    Ok(())
+}
+
+/// Each named service's new app image listens on its port (after the build), before
+/// `up` touches anything.
+pub(crate) async fn check_new_apps(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<()> {
+    for (name, service) in &cluster.services {
+        let view = view(ctx, cluster, name, service.app.count).await?;
+        super::ops::check_new_app(ctx, &view).await?;
+    }
+    Ok(())
+}
+
 async fn up_one(
     ctx: &Ctx,
     cluster: &Cluster,
@@ -223,8 +253,6 @@ async fn up_one(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let view = view(ctx, cluster, name, count).await?;
-    app_input::check_input(ctx, &view).await?;
-    super::ops::check_new_app(ctx, &view).await?;
     let rollout = super::Rollout {
         timeout,
         image: None,
