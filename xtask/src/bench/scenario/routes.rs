@@ -28,6 +28,9 @@ pub(crate) struct RoutesResult {
     pub(crate) small: Summary,
     /// The same load with `routes` routes.
     pub(crate) large: Summary,
+    /// The same load with one route per service again, after the large table: a control
+    /// for what changes with time alone (the windows run one after the other).
+    pub(crate) small_after: Summary,
     /// Handing ha the large table (all but 3 routes added through the runtime API).
     pub(crate) handover_s: f64,
     /// From handing ha one more host to that host's first answer.
@@ -70,6 +73,8 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     let first = first_answer(runner, &route, &format!("{}-a", runner.cluster.project)).await;
     let added_first_answer_s = first.map(|_| secs(started.elapsed()));
     let reloaded = worker_pid(runner).await? != pid;
+    services::hand_to_ha(engine, &small).await?;
+    let small_after = measure(runner, rate, window, &probe).await?;
     // The named services go (the default one is the bench's).
     let without = with_routes(runner.cluster, 0, None).map(|mut c| {
         c.services.clear();
@@ -81,6 +86,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
         routes,
         small: small_load,
         large: large_load,
+        small_after,
         handover_s,
         added_first_answer_s,
         reloaded,
@@ -158,7 +164,12 @@ async fn worker_pid(runner: &Runner<'_>) -> anyhow::Result<String> {
 /// What the issue asks of a route table at scale.
 pub(crate) fn targets(r: &RoutesResult) -> Vec<Target> {
     let p99 = |s: &Summary| s.p99_ms;
-    let within = match (p99(&r.small), p99(&r.large)) {
+    // Against the slower of the two small-table windows around it.
+    let small = match (p99(&r.small), p99(&r.small_after)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let within = match (small, p99(&r.large)) {
         (Some(small), Some(large)) => Some(large <= small * 1.10),
         _ => None,
     };
@@ -180,7 +191,7 @@ pub(crate) fn targets(r: &RoutesResult) -> Vec<Target> {
             measured: format!(
                 "{} ms vs {} ms",
                 p99(&r.large).map_or("-".into(), |v| v.to_string()),
-                p99(&r.small).map_or("-".into(), |v| v.to_string())
+                small.map_or("-".into(), |v| v.to_string())
             ),
             met: within,
         },
@@ -190,7 +201,7 @@ pub(crate) fn targets(r: &RoutesResult) -> Vec<Target> {
 /// The figures, as markdown.
 pub(crate) fn section(md: &mut String, r: &RoutesResult) {
     md.push_str(&format!(
-        "### Route-table scale\n\n3 services (the lab's app), one host route each, then {} host routes spread over them (handed to ha in {:.2} s, through the runtime API). The same load on one route ({:.0} req/s, each on a new connection):\n\n| routes | requests | failed | p50 ms | p99 ms |\n|---|---|---|---|---|\n| 3 | {} | {} | {} | {} |\n| {} | {} | {} | {} | {} |\n\nOne more host added with {} routes in place: first answer after {}; HAProxy {}.\n\n",
+        "### Route-table scale\n\n3 services (the lab's app), one host route each, then {} host routes spread over them (handed to ha in {:.2} s, through the runtime API). The same load on one route ({:.0} req/s, each on a new connection):\n\n| routes | requests | failed | p50 ms | p99 ms |\n|---|---|---|---|---|\n| 3 | {} | {} | {} | {} |\n| {} | {} | {} | {} | {} |\n| 3, after | {} | {} | {} | {} |\n\nOne more host added with {} routes in place: first answer after {}; HAProxy {}.\n\n",
         r.routes,
         r.handover_s,
         r.small.rate,
@@ -203,6 +214,10 @@ pub(crate) fn section(md: &mut String, r: &RoutesResult) {
         r.large.failed,
         r.large.p50_ms.map_or("-".into(), |v| v.to_string()),
         r.large.p99_ms.map_or("-".into(), |v| v.to_string()),
+        r.small_after.requests,
+        r.small_after.failed,
+        r.small_after.p50_ms.map_or("-".into(), |v| v.to_string()),
+        r.small_after.p99_ms.map_or("-".into(), |v| v.to_string()),
         r.routes,
         r.added_first_answer_s.map_or("none".to_string(), |s| format!("{s:.3} s")),
         if r.reloaded { "reloaded" } else { "did not reload" },
