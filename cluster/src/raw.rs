@@ -160,6 +160,8 @@ impl Default for RawWebapps {
 
 /// `[services.<name>]`: the keys of `[webapps]` (the prefix defaults to the name, the
 /// count to 1), the service's own health check (default: `[ha.health]`) and its routes.
+/// Written out rather than `#[serde(flatten)]`ed: serde cannot flatten into a struct that
+/// denies unknown fields, and an unknown key must be an error naming it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawService {

@@ -20,6 +20,9 @@ pub(super) type ExecStream = std::pin::Pin<
     Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
 >;
 
+/// A running exec's stdin.
+type ExecInput = std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>;
+
 impl Engine {
     /// Runs `cmd` in a running container and collects its output (`docker exec`).
     pub async fn exec(&self, container: &str, cmd: &[&str]) -> anyhow::Result<ExecOutput> {
@@ -60,6 +63,32 @@ impl Engine {
         container: &str,
         cmd: &[&str],
     ) -> anyhow::Result<(String, ExecStream)> {
+        let (id, output, _) = self.start_exec(container, cmd, false).await?;
+        Ok((id, output))
+    }
+
+    /// [`Engine::exec`] with `input` written to the command's stdin, then closed.
+    pub(crate) async fn exec_with_input(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        input: &[u8],
+    ) -> anyhow::Result<ExecOutput> {
+        let what = || format!("running `{}` in container {container}", cmd.join(" "));
+        let (id, output, mut stdin) = self.start_exec(container, cmd, true).await?;
+        stdin.write_all(input).await.with_context(what)?;
+        stdin.shutdown().await.with_context(what)?;
+        self.finish_exec(&id, output, what).await
+    }
+
+    /// Creates and starts an exec of `cmd`, its output attached (and its stdin, with
+    /// `stdin`): its id, its output and its input.
+    async fn start_exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        stdin: bool,
+    ) -> anyhow::Result<(String, ExecStream, ExecInput)> {
         let what = || format!("running `{}` in container {container}", cmd.join(" "));
         let exec = self
             .docker
@@ -67,6 +96,7 @@ impl Engine {
                 container,
                 CreateExecOptions {
                     cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdin: Some(stdin),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     ..Default::default()
@@ -80,48 +110,10 @@ impl Engine {
             .await
             .with_context(what)?
         {
-            StartExecResults::Attached { output, .. } => Ok((exec.id, output)),
+            StartExecResults::Attached { output, input } => Ok((exec.id, output, input)),
             StartExecResults::Detached => {
                 anyhow::bail!("{}: the engine did not attach its output", what())
             }
         }
-    }
-
-    /// [`Engine::exec`] with `input` written to the command's stdin, then closed.
-    pub(crate) async fn exec_with_input(
-        &self,
-        container: &str,
-        cmd: &[&str],
-        input: &[u8],
-    ) -> anyhow::Result<ExecOutput> {
-        let what = || format!("running `{}` in container {container}", cmd.join(" "));
-        let exec = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .with_context(what)?;
-        let StartExecResults::Attached {
-            output,
-            input: mut stdin,
-        } = self
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .with_context(what)?
-        else {
-            anyhow::bail!("{}: the engine did not attach its input", what());
-        };
-        stdin.write_all(input).await.with_context(what)?;
-        stdin.shutdown().await.with_context(what)?;
-        self.finish_exec(&exec.id, output, what).await
     }
 }

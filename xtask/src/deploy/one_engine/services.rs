@@ -29,10 +29,13 @@ pub(crate) async fn view(
     let engine = ctx.engine().await?;
     let names = cluster.container_names(name, webapps);
     let placed = addresses(engine, cluster).await?;
+    // This service's containers keep their addresses.
     let existing: BTreeMap<String, Ipv4Addr> = names
         .iter()
-        .filter_map(|n| Some((n.clone(), placed.get(n)?.1)))
-        .filter(|(n, _)| placed.get(n).is_some_and(|(service, _)| service == name))
+        .filter_map(|n| match placed.get(n)? {
+            (service, ip) if service == name => Some((n.clone(), *ip)),
+            _ => None,
+        })
         .collect();
     let in_use: BTreeSet<Ipv4Addr> = placed.values().map(|(_, ip)| *ip).collect();
     let addresses = cluster
@@ -78,16 +81,17 @@ pub(crate) async fn addresses(
             .filter(|ip| !ip.is_empty())
             .or(given)
             .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
-        let name = container
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string());
-        if let (Some(name), Some(ip)) = (name, ip) {
+        if let (Some(name), Some(ip)) = (container_name(&container), ip) {
             placed.insert(name, (service, ip));
         }
     }
     Ok(placed)
+}
+
+/// A listed container's name (the engine lists it as `/name`).
+fn container_name(container: &bollard::models::ContainerSummary) -> Option<String> {
+    let name = container.names.as_ref()?.first()?;
+    Some(name.trim_start_matches('/').to_string())
 }
 
 /// Whether `up` has named services to converge: declared ones, or containers of one
@@ -158,12 +162,7 @@ async fn remove_where(
         if !gone(service) {
             continue;
         }
-        let name = container
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
+        let name = container_name(container).unwrap_or_default();
         match labels.contains_key(labels::NODE) {
             true => webapps.push(name),
             false => sidecars.push(name),
