@@ -269,17 +269,27 @@ pub fn render_stack(
     )
 }
 
+impl crate::model::Webapps {
+    /// What ha reads of a service's app: its names, port and drain; not how it is built
+    /// or rolled out, so changing those never touches ha.
+    pub(crate) fn for_balancer(&self) -> crate::model::Webapps {
+        crate::model::Webapps {
+            image: None,
+            build: None,
+            command: Vec::new(),
+            max_unavailable: crate::model::DEFAULT_MAX_UNAVAILABLE,
+            ..self.clone()
+        }
+    }
+}
+
 impl Cluster {
     /// The model ha is given: without where the webapps' app comes from, which ha never
     /// uses, so a new app version does not recreate the load balancer mid-rollout.
     /// `drain_ms` stays: ha drains a leaving server for up to that long.
     pub(crate) fn for_balancer(&self) -> Cluster {
         let mut cluster = self.clone();
-        let defaults = crate::parse("", "defaults").expect("the defaults are valid");
-        cluster.webapps.image = None;
-        cluster.webapps.build = None;
-        cluster.webapps.command = Vec::new();
-        cluster.webapps.max_unavailable = defaults.webapps.max_unavailable;
+        cluster.webapps = self.webapps.for_balancer();
         // ha is handed the services at runtime (`ha-agent services`), so adding one never
         // recreates it.
         cluster.services = Default::default();

@@ -1,9 +1,11 @@
-//! The cluster as Swarm services: one for ha (one task, pinned), one for the webapps
-//! (N tasks spread over the nodes). Pure, so `up` (through the Engine API) and
+//! The cluster as Swarm services: one for ha (one task, pinned), one per cluster service
+//! (its tasks spread over the nodes). Pure, so `up` (through the Engine API) and
 //! `generated/stack.yml` (for `docker stack deploy`) declare exactly the same services.
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use crate::model::{Cluster, Deploy, DeployTarget, Role};
+use crate::model::{AppMode, Cluster, Deploy, DeployTarget, Role, Webapps};
 
 /// Stack label Swarm puts on a stack's objects: `up` sets it too, so `docker stack ps
 /// <project>` shows what `up` made, and `up` converges what `docker stack deploy` made.
@@ -31,7 +33,10 @@ pub struct SwarmSecret {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SwarmImages {
     pub ha: String,
+    /// The default service's.
     pub webapp: String,
+    /// Each named service's, by name (one that builds nothing runs `webapp`).
+    pub services: BTreeMap<String, String>,
 }
 
 /// How every service of the cluster runs and is updated on a Swarm: the one source for
@@ -94,68 +99,81 @@ pub struct SwarmService {
 }
 
 impl Cluster {
-    /// `<project>_<key>`, as `docker stack deploy <project>` names a stack's services.
+    /// `<project>_<key>`, as `docker stack deploy <project>` names a stack's services: ha's,
+    /// or this view's webapps' (`<project>_webapps` for the default service).
     pub fn swarm_service_name(&self, role: Role) -> String {
-        format!("{}_{}", self.project, swarm_key(self, role))
+        self.swarm_service_of(&swarm_key(self, role))
     }
 
-    /// ha's service and the webapps' service, `webapps` tasks.
+    /// The Swarm service of cluster service `service` (`webapps` is the default one), or
+    /// of ha (its name).
+    pub fn swarm_service_of(&self, service: &str) -> String {
+        format!("{}_{service}", self.project)
+    }
+
+    /// ha's service, the default service's (`webapps` tasks), then one per named service
+    /// (its `count` tasks), in the order they are created.
     pub fn swarm_services(
         &self,
         images: &SwarmImages,
         secrets: &[SwarmSecret],
         webapps: u32,
     ) -> Vec<SwarmService> {
-        [Role::Balancer, Role::Backend]
-            .into_iter()
-            .map(|role| {
-                let balancer = role == Role::Balancer;
-                SwarmService {
-                    key: swarm_key(self, role),
-                    name: self.swarm_service_name(role),
-                    role,
-                    hostname: match balancer {
-                        true => self.ha.name.clone(),
-                        false => format!("{}{{{{.Task.Slot}}}}", self.webapps.prefix),
-                    },
-                    image: match balancer {
-                        true => images.ha.clone(),
-                        false => images.webapp.clone(),
-                    },
-                    replicas: if balancer { 1 } else { webapps },
-                    env: self.swarm_env(role),
-                    constraints: match balancer {
-                        true => vec![self.deploy.ha_constraint.clone()],
-                        false => Vec::new(),
-                    },
-                    published: match balancer {
-                        true => vec![self.ha.http_port, self.ha.stats_port],
-                        false => Vec::new(),
-                    },
-                    secrets: secrets
-                        .iter()
-                        .filter(|s| balancer || !s.ha_only)
-                        .cloned()
-                        .collect(),
-                    update_parallelism: match balancer {
-                        true => 1,
-                        false => self.webapps.max_unavailable,
-                    },
-                    stop_grace_s: match balancer {
-                        true => crate::HA_STOP_TIMEOUT_S,
-                        false => self.webapps.stop_timeout_s(),
-                    },
-                    cap_drop: match balancer {
-                        true => Vec::new(),
-                        false => crate::WEBAPP_CAP_DROP.map(String::from).to_vec(),
-                    },
-                    cap_add: match balancer {
-                        true => Vec::new(),
-                        false => self.webapps.cap_add.clone(),
-                    },
-                }
-            })
+        let ha = SwarmService {
+            key: swarm_key(self, Role::Balancer),
+            name: self.swarm_service_name(Role::Balancer),
+            role: Role::Balancer,
+            hostname: self.ha.name.clone(),
+            image: images.ha.clone(),
+            replicas: 1,
+            env: self.swarm_env(Role::Balancer),
+            constraints: vec![self.deploy.ha_constraint.clone()],
+            published: vec![self.ha.http_port, self.ha.stats_port],
+            secrets: secrets.to_vec(),
+            update_parallelism: 1,
+            stop_grace_s: crate::HA_STOP_TIMEOUT_S,
+            cap_drop: Vec::new(),
+            cap_add: Vec::new(),
+        };
+        // An engine file's image or command service cannot run on a Swarm (validation
+        // refuses them there): gen's stack.yml leaves it out.
+        let named = self.services.iter().filter_map(|(name, service)| {
+            let swarm_ready = matches!(service.app.mode(), AppMode::Lab | AppMode::Build(_))
+                && service.app.command.is_empty();
+            let view = self
+                .view_of(name, Default::default())
+                .filter(|_| swarm_ready)?;
+            let image = images.services.get(name).unwrap_or(&images.webapp);
+            Some(view.swarm_webapps(image, secrets, service.app.count))
+        });
+        std::iter::once(ha)
+            .chain(std::iter::once(self.swarm_webapps(
+                &images.webapp,
+                secrets,
+                webapps,
+            )))
+            .chain(named)
             .collect()
+    }
+
+    /// This view's webapps as a Swarm service of `replicas` tasks running `image`.
+    fn swarm_webapps(&self, image: &str, secrets: &[SwarmSecret], replicas: u32) -> SwarmService {
+        SwarmService {
+            key: swarm_key(self, Role::Backend),
+            name: self.swarm_service_name(Role::Backend),
+            role: Role::Backend,
+            hostname: format!("{}{{{{.Task.Slot}}}}", self.webapps.prefix),
+            image: image.to_string(),
+            replicas,
+            env: self.swarm_env(Role::Backend),
+            constraints: Vec::new(),
+            published: Vec::new(),
+            secrets: secrets.iter().filter(|s| !s.ha_only).cloned().collect(),
+            update_parallelism: self.webapps.max_unavailable,
+            stop_grace_s: self.webapps.stop_timeout_s(),
+            cap_drop: crate::WEBAPP_CAP_DROP.map(String::from).to_vec(),
+            cap_add: self.webapps.cap_add.clone(),
+        }
     }
 
     /// A task's environment: who it is and whom to join, through Swarm's DNS (tasks get
@@ -166,9 +184,14 @@ impl Cluster {
             Role::Balancer => self.ha.http_port,
             Role::Backend => self.webapps.port,
         };
-        // ha joins the webapps too: a restarted ha finds them at once.
+        // ha joins every service's webapps too: a restarted ha finds them at once.
         let join = match role {
-            Role::Balancer => format!("tasks.{}", self.swarm_service_name(Role::Backend)),
+            Role::Balancer => self
+                .services()
+                .iter()
+                .map(|service| format!("tasks.{}", self.swarm_service_of(service.name)))
+                .collect::<Vec<_>>()
+                .join(" "),
             Role::Backend => format!("tasks.{}", self.swarm_service_name(Role::Balancer)),
         };
         let mut env = vec![
@@ -193,6 +216,11 @@ impl Cluster {
                 format!("tasks.{}", self.swarm_service_name(Role::Balancer)),
             ));
             env.extend(self.drain_env());
+            // A named service's webapps say so in their Serf tags; ha checks the claim
+            // against their names and the service's tasks.
+            if let Some(view) = &self.view {
+                env.push(("NODE_SERVICE".to_string(), view.service.clone()));
+            }
         }
         if role == Role::Balancer {
             // The model says Swarm even when rendered from an engine cluster file (gen's
@@ -202,6 +230,16 @@ impl Cluster {
             let mut model = self.for_balancer();
             let defaults = crate::parse("", "defaults").expect("the defaults are valid");
             model.webapps.count = 0;
+            // On a Swarm ha learns its services from its spec: a task Swarm restarts on
+            // another node has no state to find them in. Their counts stay out, as above.
+            model.services = self.services.clone();
+            for service in model.services.values_mut() {
+                service.app = Webapps {
+                    count: 0,
+                    cap_add: Vec::new(),
+                    ..service.app.for_balancer()
+                };
+            }
             model.ha.bind = defaults.ha.bind;
             model.deploy = Deploy {
                 target: DeployTarget::Swarm,
@@ -226,6 +264,15 @@ impl Cluster {
         SwarmImages {
             ha: self.swarm_image("ha", "latest"),
             webapp: self.swarm_image("webapp", "latest"),
+            services: self
+                .services
+                .keys()
+                .filter_map(|name| self.view_of(name, Default::default()))
+                .map(|view| {
+                    let image = self.swarm_image(&view.webapp_image_name(), "latest");
+                    (view.service_name().to_string(), image)
+                })
+                .collect(),
         }
     }
 
@@ -255,6 +302,6 @@ pub const LOCAL_REGISTRY: &str = "lbkit.invalid";
 fn swarm_key(cluster: &Cluster, role: Role) -> String {
     match role {
         Role::Balancer => cluster.ha.name.clone(),
-        Role::Backend => "webapps".to_string(),
+        Role::Backend => cluster.service_name().to_string(),
     }
 }

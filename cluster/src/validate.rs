@@ -28,6 +28,10 @@ impl Violation {
     }
 }
 
+/// Why `command` is refused on a Swarm: the host puts it into a container before it
+/// starts, which a Swarm task does not allow.
+pub(crate) const SWARM_COMMAND: &str = "is handed to each container before it starts, which a Swarm task does not allow; on deploy.target = \"swarm\" put the app's s6 service in the image instead (COPY run /etc/s6/app/run, see examples/swarm-services)";
+
 pub(crate) fn violation<T>(
     key: impl Into<String>,
     message: impl Into<String>,
@@ -169,6 +173,9 @@ fn cross_checks(cluster: &Cluster) -> Result<(), Violation> {
                 "webapps.image",
                 "runs beside a Serf sidecar container, which the Swarm target does not deploy; on deploy.target = \"swarm\" use webapps.build (a Dockerfile FROM the project's base) instead",
             );
+        }
+        if !cluster.webapps.command.is_empty() {
+            return violation("webapps.command", SWARM_COMMAND);
         }
         if cluster.ha.name == "webapps" {
             return violation(

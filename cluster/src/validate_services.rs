@@ -64,11 +64,26 @@ pub(crate) fn services(
     names_apart(&cluster)?;
     routes_apart(&cluster)?;
     fits(&cluster)?;
-    if cluster.deploy.is_swarm() && !cluster.services.is_empty() {
-        return violation(
-            "services",
-            "are not deployed on deploy.target = \"swarm\" yet; deploy them to one engine (target = \"engine\") or remove the [services.*] tables",
-        );
+    if cluster.deploy.is_swarm() {
+        // As for `[webapps] image`: the Swarm target deploys no sidecar service.
+        if let Some(name) = cluster.services.iter().find_map(|(name, service)| {
+            matches!(service.app.mode(), AppMode::Image(_)).then_some(name)
+        }) {
+            return violation(
+                format!("services.{name}.image"),
+                "runs beside a Serf sidecar container, which the Swarm target does not deploy; on deploy.target = \"swarm\" use build (a Dockerfile FROM the project's base) instead",
+            );
+        }
+        if let Some(name) = cluster
+            .services
+            .iter()
+            .find_map(|(name, service)| (!service.app.command.is_empty()).then_some(name))
+        {
+            return violation(
+                format!("services.{name}.command"),
+                crate::validate::SWARM_COMMAND,
+            );
+        }
     }
     Ok(cluster.services)
 }

@@ -132,8 +132,16 @@ fn each_refusal_has_a_precise_message() {
             "cluster.toml:3: services.api: runs the lab's app, which is built only when [webapps] runs it too; set image = \"...\" or build = \"<folder>\"",
         ),
         (
-            "[deploy]\ntarget = \"swarm\"\n[services.api]\npaths = [\"/api\"]\n",
-            "cluster.toml:3: services: are not deployed on deploy.target = \"swarm\" yet; deploy them to one engine (target = \"engine\") or remove the [services.*] tables",
+            "[deploy]\ntarget = \"swarm\"\n[services.api]\nimage = \"nginx:1\"\npaths = [\"/api\"]\n",
+            "cluster.toml:4: services.api.image: runs beside a Serf sidecar container, which the Swarm target does not deploy; on deploy.target = \"swarm\" use build (a Dockerfile FROM the project's base) instead",
+        ),
+        (
+            "[deploy]\ntarget = \"swarm\"\n[services.api]\nbuild = \"api\"\ncommand = [\"api\"]\npaths = [\"/api\"]\n",
+            "cluster.toml:5: services.api.command: is handed to each container before it starts, which a Swarm task does not allow; on deploy.target = \"swarm\" put the app's s6 service in the image instead (COPY run /etc/s6/app/run, see examples/swarm-services)",
+        ),
+        (
+            "[deploy]\ntarget = \"swarm\"\n[webapps]\nbuild = \"app\"\ncommand = [\"app\"]\n",
+            "cluster.toml:5: webapps.command: is handed to each container before it starts, which a Swarm task does not allow; on deploy.target = \"swarm\" put the app's s6 service in the image instead (COPY run /etc/s6/app/run, see examples/swarm-services)",
         ),
     ];
     let wrong: Vec<String> = table

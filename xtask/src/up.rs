@@ -13,9 +13,10 @@ pub(crate) struct Up {
     /// How long to wait for HAProxy to report every webapp UP.
     #[arg(long, default_value_t = 180)]
     timeout: u64,
-    /// Put the webapps' previous image back (the one before the last rolling update).
-    #[arg(long)]
-    rollback: bool,
+    /// Put a service's previous image back (the one before its last rolling update):
+    /// `--rollback` the default service's, `--rollback=api` service api's alone.
+    #[arg(long, value_name = "SERVICE", num_args = 0..=1, default_missing_value = cluster::DEFAULT_SERVICE, require_equals = true)]
+    rollback: Option<String>,
     /// Raise the host's neighbour-table thresholds (sysctl, needs root) when the cluster
     /// needs more entries than they allow: for this boot, or `=persist` also in
     /// /etc/sysctl.d/ (after a reboot the restart policy brings every webapp back).

@@ -23,6 +23,8 @@ const SECTIONS: &[&str] = &[
     "## 9. Swarm (3 nodes)",
     "## 10. Idle cost",
     "## 11. Data-path cost, side by side",
+    "## 12. Several services",
+    "### Route-table scale",
     "## Timeline",
 ];
 
@@ -153,7 +155,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .and_then(|rest| rest.split("\n## ").next())
         .unwrap();
     let rows = targets.lines().filter(|l| l.starts_with("| ")).count();
-    assert_eq!(rows, 19, "header + 18 targets:\n{targets}");
+    assert_eq!(rows, 24, "header + 23 targets:\n{targets}");
 
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
@@ -328,9 +330,10 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
     swarm_figures(&json, &swarm.0, &stack);
     idle_figures(&json);
     data_path_figures(&json, &stack);
+    services_figures(&json);
 
     let targets = at(&json, "targets").as_array().unwrap();
-    assert_eq!(targets.len(), 18);
+    assert_eq!(targets.len(), 23);
     for target in targets {
         for field in ["name", "goal", "measured"] {
             let text = at(target, field).as_str().unwrap_or_default();
@@ -346,7 +349,7 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases.len(), 13, "{phases:?}");
+    assert_eq!(phases.len(), 15, "{phases:?}");
     let points = at(&json, "timeline.points").as_array().unwrap();
     assert!(points.len() > 10, "one point per second");
     let most = (number(&json, "settings.join_to").max(number(&json, "settings.cycle_high"))
@@ -423,6 +426,33 @@ fn idle_figures(json: &Value) {
     );
     let sample = at(json, "idle.log_sample").as_array().unwrap();
     assert!(sample.len() <= 5);
+}
+
+/// Scenario 12: each of the three services served, none misrouted or failed (the
+/// routing is exact by design, so a quick run can say so too); 12b: both tables measured,
+/// the added host answered without a reload.
+fn services_figures(json: &Value) {
+    let services = at(json, "services.services").as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["webapps", "a", "b"]);
+    for service in services {
+        load_summary(service, "load");
+        assert_eq!(number(service, "misrouted"), 0.0, "{service}");
+        assert_eq!(number(service, "load.failed"), 0.0, "{service}");
+        let joined = service["nodes"].as_array().unwrap();
+        assert!(!joined.is_empty(), "new webapps timed: {service}");
+        within(service, "join_p95_s", 0.0..=60.0);
+    }
+    within(json, "services.added_first_answer_s", 0.0..=60.0);
+    for table in ["small", "large"] {
+        load_summary(json, &format!("routes.{table}"));
+    }
+    assert_eq!(number(json, "routes.routes"), 1000.0);
+    within(json, "routes.added_first_answer_s", 0.0..=10.0);
+    assert_eq!(at(json, "routes.reloaded").as_bool(), Some(false));
 }
 
 /// Scenario 11: both balancers measured over every round, the ratio their medians'.

@@ -114,7 +114,7 @@ impl Load {
                 std::thread::spawn(move || {
                     let (mut ok, mut failed, mut versions) = (0, Vec::new(), BTreeSet::new());
                     while !stop.load(Ordering::Relaxed) {
-                        match get_once(port) {
+                        match support::get_200(port, "lb", "/") {
                             Ok(body) => {
                                 ok += 1;
                                 versions.insert(body.split(' ').next().unwrap_or("").to_string());
@@ -168,31 +168,6 @@ impl Load {
             samples,
         }
     }
-}
-
-/// GET / over HTTP/1.0 on a fresh connection, as cheap as a client gets (the load must
-/// stay above 300 req/s on a busy 2-core machine); the body of a 200.
-fn get_once(port: u16) -> Result<String, String> {
-    use std::io::{Read as _, Write as _};
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: lb\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no complete response: {response:?}"))?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        return Err(head.lines().next().unwrap_or_default().to_string());
-    }
-    Ok(body.to_string())
 }
 
 fn set_config(stack: &Stack, from: &str, to: &str) {

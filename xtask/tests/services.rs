@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,27 +41,9 @@ impl Answer {
     }
 }
 
-/// GET `path` with `Host: host` on a new connection (HTTP/1.0); the answer of a 200.
+/// GET `path` with `Host: host` on a new connection; the answer of a 200.
 fn get(port: u16, host: &str, path: &str) -> Result<Answer, String> {
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no complete response: {response:?}"))?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        return Err(format!(
-            "{host}{path}: {}",
-            head.lines().next().unwrap_or_default()
-        ));
-    }
+    let body = support::get_200(port, host, path)?;
     let body = body.trim();
     if body.starts_with('{') {
         let json: serde_json::Value =
@@ -450,6 +431,28 @@ check = "tcp"
         names(&stack, "static", 2..=2),
         "static2 keeps serving v2"
     );
+    // `up --rollback=static` puts static's previous image (v2) back, under load, and
+    // touches nothing else.
+    let load = Load::start(port);
+    stack.xtask(&["up", "--rollback=static"]).assert_success();
+    let tally = load.finish();
+    assert_eq!(tally.failed("static"), 0, "{:?}", tally.failed);
+    assert!(tally.misrouted.is_empty(), "{:?}", tally.misrouted);
+    assert_eq!(
+        others(&stack),
+        before,
+        "a rollback of static touched nothing else"
+    );
+    assert_eq!(up_in(&stack, "static"), names(&stack, "static", 1..=2));
+    let versions: BTreeSet<String> = (0..20)
+        .filter_map(|_| match get(port, "static.localhost", "/") {
+            Ok(Answer::Static(version, _)) => Some(version),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, BTreeSet::from(["v2".to_string()]), "rolled back");
+    let unknown = stack.xtask(&["up", "--rollback=nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", unknown.all_text());
     set_config(&stack, &tag("v3"), &tag("v2"));
     stack.xtask(&["up"]).assert_success();
 

@@ -5,6 +5,7 @@
 //! nodes' engines only through their unix sockets.
 mod support;
 mod swarm_rogues;
+mod swarm_services;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -563,6 +564,9 @@ fn the_cluster_runs_on_a_three_node_swarm() {
         ok + failed
     );
     assert_eq!(wait_answering(&stack, 4, Duration::from_secs(60)).len(), 4);
+
+    // Several services, each a Swarm service of its own behind the one ha.
+    swarm_services::route_and_scale(&lab, &stack);
 
     // generated/stack.yml, deployed with the docker CLI, serves like `up`: from nothing,
     // and over what `up` made; `up` converges what the stack made.

@@ -34,7 +34,8 @@ use crate::interrupt::Interrupt;
 use report::Results;
 use scenario::swarm::SwarmBench;
 use scenario::{
-    build, burst, churn, cycles, data_path, idle, join, membership, reloads, rolling, swarm, Runner,
+    build, burst, churn, cycles, data_path, idle, join, membership, reloads, rolling, routes,
+    services, swarm, Runner,
 };
 use settings::Settings;
 use timeline::Watch;
@@ -172,16 +173,35 @@ async fn measure(
         let rolling = runner
             .phase("7 rolling update", rolling::run(&runner))
             .await?;
+        let services = runner
+            .phase("12 several services", services::run(&runner))
+            .await?;
+        let routes = runner
+            .phase("12b route-table scale", routes::run(&runner))
+            .await?;
         let membership = membership::run(&runner).await?;
         // Last: it recreates ha with the lab's reload method.
         let reloads = reloads::run(&runner).await?;
         anyhow::Ok((
-            join, churn, cycles, burst, idle, data_path, rolling, membership, reloads,
+            join, churn, cycles, burst, idle, data_path, rolling, services, routes, membership,
+            reloads,
         ))
     }
     .await;
     let up = watch.stop().await?;
-    let (join, churn, cycles, burst, idle, data_path, rolling, membership, reloads) = scenarios?;
+    let (
+        join,
+        churn,
+        cycles,
+        burst,
+        idle,
+        data_path,
+        rolling,
+        services,
+        routes,
+        membership,
+        reloads,
+    ) = scenarios?;
     let (requests, phases) = runner.into_record();
     // The engine's part is done: its stack goes now, so the Swarm's engines have the
     // cores to themselves (and the end of the run finds nothing left to remove).
@@ -210,6 +230,8 @@ async fn measure(
         swarm,
         idle,
         data_path,
+        services,
+        routes,
         targets: Vec::new(),
         timeline: timeline::bucket(&up, &requests, phases),
     };

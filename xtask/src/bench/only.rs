@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use cluster::Cluster;
 
 use super::report::Target;
-use super::scenario::{data_path, idle, membership, routes, Runner};
+use super::scenario::{data_path, idle, membership, routes, services, Runner};
 use super::settings::Settings;
 use crate::build;
 use crate::context::Ctx;
@@ -20,7 +20,9 @@ pub(crate) enum Only {
     Idle,
     DataPath,
     Membership,
-    /// Route-table scale (several services): not in the full report yet.
+    /// Several services (scenario 12).
+    Services,
+    /// Route-table scale (scenario 12b).
     Routes,
 }
 
@@ -85,6 +87,15 @@ async fn measure(
                 let result = membership::run(&runner).await?;
                 membership::section(&mut md, &result, settings);
                 targets.extend(membership::targets(&result));
+            }
+            Only::Services => {
+                let result = runner
+                    .phase("12 several services", services::run(&runner))
+                    .await?;
+                let mut section = String::new();
+                services::section(&mut section, &result);
+                md.push_str(&section);
+                targets.extend(services::targets(&result));
             }
             Only::Routes => {
                 let result = runner

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::scenario::{
     self, build::BuildResult, burst::BurstResult, churn::ChurnResult, cycles::CyclesResult,
     data_path::DataPathResult, idle::IdleResult, join::JoinResult, membership::MembershipResult,
-    reloads::ReloadsResult, rolling::RollingResult, swarm::SwarmResult,
+    reloads::ReloadsResult, rolling::RollingResult, routes::RoutesResult, services::ServicesResult,
+    swarm::SwarmResult,
 };
 use super::settings::Settings;
 use super::stats::Summary;
@@ -44,6 +45,8 @@ pub(crate) struct Results {
     pub(crate) swarm: SwarmResult,
     pub(crate) idle: IdleResult,
     pub(crate) data_path: DataPathResult,
+    pub(crate) services: ServicesResult,
+    pub(crate) routes: RoutesResult,
     pub(crate) targets: Vec<Target>,
     pub(crate) timeline: Timeline,
 }
@@ -99,6 +102,7 @@ const SECTIONS: &[Section] = &[
     scenario::swarm::SECTION,
     scenario::idle::SECTION,
     scenario::data_path::SECTION,
+    scenario::services::SECTION,
 ];
 
 /// Every section's targets, met or not, in the table's order.

@@ -24,8 +24,8 @@ pub(crate) use timings::Timings;
 /// What `up` asks of a target.
 pub(crate) struct UpRequest {
     pub(crate) timeout: Duration,
-    /// Put the webapps' previous image back.
-    pub(crate) rollback: bool,
+    /// Put this service's previous image back (`webapps`: the default service's).
+    pub(crate) rollback: Option<String>,
     /// Raise the host's neighbour-table thresholds when the cluster needs it.
     pub(crate) tune_host: Option<neighbours::TuneHost>,
 }
@@ -120,7 +120,7 @@ impl Deploy {
     ) -> anyhow::Result<Cluster> {
         match self {
             Deploy::OneEngine => one_engine::services::view(ctx, cluster, name, webapps).await,
-            // Validation keeps named services off a Swarm for now.
+            // Swarm places the tasks (and gives their addresses) itself.
             Deploy::Swarm => cluster
                 .view_of(name, BTreeMap::new())
                 .ok_or_else(|| anyhow::anyhow!("service {name} is not declared")),

@@ -23,3 +23,25 @@ pub(crate) fn serving(cluster: &Cluster, webapps: usize, took: Duration, on: Opt
         took.as_secs_f64(),
     );
 }
+
+/// `service <name>: <n> webapps UP <change> (routes: ...)`: a named service after `up`;
+/// `change` is `None` when it was already as declared.
+pub(crate) fn service_serving(
+    cluster: &Cluster,
+    name: &str,
+    webapps: usize,
+    took: Option<Duration>,
+) {
+    let routes: Vec<String> = cluster
+        .service(name)
+        .map(|s| s.routes().iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    let change = match took {
+        None => "as declared".to_string(),
+        Some(took) => format!("in {:.1}s", took.as_secs_f64()),
+    };
+    println!(
+        "service {name}: {webapps} webapps UP {change} (routes: {})",
+        routes.join(", ")
+    );
+}

@@ -147,6 +147,77 @@ fn parse(datagram: &[u8]) -> Option<(u16, Answer)> {
     Some((packet.id(), answer))
 }
 
+/// A DNS server on loopback for tests: it answers from a zone the test changes as it
+/// goes, and never answers a name the zone does not hold.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::BTreeMap;
+    use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+    use std::sync::{Arc, Mutex};
+
+    use simple_dns::rdata::{RData, A};
+    use simple_dns::{Name, Packet, ResourceRecord, CLASS, RCODE};
+
+    use super::Resolver;
+
+    /// Name -> its addresses (maybe none), or `None`: no such name.
+    type Zone = BTreeMap<String, Option<Vec<Ipv4Addr>>>;
+
+    pub(crate) struct FakeDns {
+        zone: Arc<Mutex<Zone>>,
+        addr: SocketAddr,
+    }
+
+    impl FakeDns {
+        pub(crate) fn start() -> FakeDns {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = socket.local_addr().unwrap();
+            let zone: Arc<Mutex<Zone>> = Arc::default();
+            let served = Arc::clone(&zone);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1500];
+                while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                    let Ok(query) = Packet::parse(&buf[..len]) else {
+                        continue;
+                    };
+                    let name = query.questions[0].qname.to_string();
+                    let Some(answer) = served.lock().unwrap().get(&name).cloned() else {
+                        continue;
+                    };
+                    let mut reply = Packet::new_reply(query.id());
+                    match answer {
+                        None => *reply.rcode_mut() = RCODE::NameError,
+                        Some(addresses) => {
+                            for address in addresses {
+                                reply.answers.push(ResourceRecord::new(
+                                    Name::new_unchecked(&name),
+                                    CLASS::IN,
+                                    600,
+                                    RData::A(A {
+                                        address: u32::from(address),
+                                    }),
+                                ));
+                            }
+                        }
+                    }
+                    let _ = socket.send_to(&reply.build_bytes_vec().unwrap(), from);
+                }
+            });
+            FakeDns { zone, addr }
+        }
+
+        /// `name` has `addresses` from now on; `None`: it does not exist.
+        pub(crate) fn set(&self, name: &str, addresses: Option<&[Ipv4Addr]>) {
+            let answer = addresses.map(<[Ipv4Addr]>::to_vec);
+            self.zone.lock().unwrap().insert(name.to_string(), answer);
+        }
+
+        pub(crate) fn resolver(&self) -> Resolver {
+            Resolver::at(self.addr)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
-//! The services ha serves besides the default one (`[webapps]`, backend `nodes`). The
-//! host hands them over at runtime (`ha-agent services`, the `[services.*]` tables of its
-//! cluster file on stdin), so adding one never recreates ha: `CLUSTER_TOML` has none, and
-//! the model is `CLUSTER_TOML` followed by the tables last handed over, kept in the
-//! agent's state dir (`services.toml`).
+//! The services ha serves besides the default one (`[webapps]`, backend `nodes`). On one
+//! engine the host hands them over at runtime (`ha-agent services`, the `[services.*]`
+//! tables of its cluster file on stdin), so adding one never recreates ha: `CLUSTER_TOML`
+//! has none, and the model is `CLUSTER_TOML` followed by the tables last handed over, kept
+//! in the agent's state dir (`services.toml`). On a Swarm (and with Compose) they come in
+//! `CLUSTER_TOML` itself, a restarted task having no state, and none are handed over.
 use std::io::Read;
 
 use anyhow::{anyhow, Context as _};
@@ -49,6 +50,17 @@ pub(crate) fn merge(base: &str, services: Option<&str>, name: &str) -> anyhow::R
         return cluster::parse(base, BASE).map_err(|e| anyhow!("{e}"));
     };
     only_services(services, name)?;
+    // Said plainly rather than as the duplicate key joining them would be.
+    let holds_services = toml::from_str::<toml::Table>(base).is_ok_and(|table| {
+        table
+            .get("services")
+            .is_some_and(|s| s.as_table().is_some_and(|t| !t.is_empty()))
+    });
+    if holds_services {
+        return Err(anyhow!(
+            "{name}: {BASE} already holds the [services.*] tables (ha learns them from its spec on a Swarm or with Compose); they are not handed over at runtime"
+        ));
+    }
     let text = format!("{base}\n{services}");
     // The services' first line is the joined text's line `lines_before + 1`.
     let lines_before = base.matches('\n').count() + 1;
@@ -251,6 +263,51 @@ mod tests {
         assert_eq!(files, ["services.toml"], "a temporary file was left");
         let (cluster, changed) = store(&paths, &base(), "").unwrap();
         assert!(changed && cluster.services.is_empty());
+    }
+
+    /// On a Swarm ha's CLUSTER_TOML holds the services and `ha-agent services` never runs:
+    /// with no services' file, the model's own serve, backends and routes alike.
+    #[test]
+    fn a_swarm_serves_the_services_of_cluster_toml() {
+        let host = cluster::parse(
+            "project = \"p\"\n[deploy]\ntarget = \"swarm\"\n[services.api]\nprefix = \"a\"\nhosts = [\"api.localhost\"]\nport = 8080\n",
+            "c.toml",
+        )
+        .unwrap();
+        let services = host.swarm_services(&host.swarm_latest_images(), &[], 0);
+        let base = &services[0]
+            .env
+            .iter()
+            .find(|(key, _)| key == "CLUSTER_TOML")
+            .expect("ha's task has its model")
+            .1;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let kept = read_services(&paths).unwrap();
+        assert_eq!(kept, None);
+        let cluster = merge(base, kept.as_deref(), "s.toml").unwrap();
+        assert!(cluster.deploy.is_swarm());
+        assert_eq!(cluster.service("api").unwrap().app.port, 8080);
+        let routes = crate::routes::Routes::render(&paths, &cluster).unwrap();
+        assert_eq!(
+            routes.entries,
+            [("api.localhost/".to_string(), "api".to_string())]
+        );
+        let template = include_str!("../../../../templates/haproxy.cfg.j2");
+        let api1 = cluster::Backend {
+            name: "a1".into(),
+            ip: [10, 0, 0, 3].into(),
+            port: 8080,
+        };
+        let config = cluster::render_haproxy_live(template, &cluster, &[api1]).unwrap();
+        assert!(config.contains("\nbackend api\n"), "{config}");
+        assert!(config.contains("server a1 10.0.0.3:8080"), "{config}");
+        // An empty services' file (`ha-agent services` with nothing) drops none of them,
+        // and tables handed over anyway are refused, keeping nothing.
+        assert_eq!(merge(base, Some(""), "s.toml").unwrap(), cluster);
+        let err = store(&paths, base, &host.services_toml()).unwrap_err();
+        assert!(err.to_string().contains("already holds"), "{err}");
+        assert_eq!(read_services(&paths).unwrap(), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   image's webapp, whose Serf runs in a sidecar container of its own, DNS maps
 //!   `<name>-serf` to exactly the member's address, and the server is the address DNS
 //!   gives `<name>` (the app's container), never one the member claims;
-//! - a Swarm: its address is one of the webapps service's tasks (`tasks.<service>`).
+//! - a Swarm: its address is one of the tasks of the Swarm service of the cluster
+//!   service its name belongs to (`tasks.<project>_<service>`), so a member of one
+//!   service can never be admitted as another's.
 //!
 //! On both, one address backs at most one server. A DNS failure or a slow answer never
 //! removes a serving backend: it keeps serving, and the question is asked again.
@@ -16,12 +18,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use cluster::{Backend, Cluster, Role};
+use cluster::{Backend, Cluster};
 
 use crate::dns::{Answer, Resolver};
 use crate::members::{Candidate, Skipped};
 use crate::verdicts::{
-    follows_any_naming, judge_engine, judge_sidecar, one_server_per_address, Verdict,
+    follows_any_naming, follows_naming, judge_engine, judge_sidecar, one_server_per_address,
+    Verdict,
 };
 
 /// How soon a refused member is first asked about again (a name DNS does not know yet);
@@ -49,20 +52,35 @@ const ENGINE_DNS_SILENT: &str = "the engine's DNS did not answer: members it has
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Orchestrator {
     /// The webapps' prefixes: the default service's first, then each service's.
-    Engine {
-        prefixes: Vec<String>,
-    },
-    Swarm {
-        tasks: String,
-    },
+    Engine { prefixes: Vec<String> },
+    /// Each service's tasks, the default service's first.
+    Swarm { services: Vec<SwarmTasks> },
+}
+
+/// One cluster service on a Swarm: its webapps are the tasks of its own Swarm service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SwarmTasks {
+    /// The cluster service's name (`webapps` for the default one).
+    pub(crate) service: String,
+    /// Its webapps are named `<prefix><number>`.
+    pub(crate) prefix: String,
+    /// `tasks.<project>_<service>`: the addresses of its tasks in Swarm's DNS.
+    pub(crate) tasks: String,
 }
 
 impl Orchestrator {
     pub(crate) fn of(cluster: &Cluster) -> Orchestrator {
         if cluster.deploy.is_swarm() {
-            // Services are refused on a Swarm (validation): the webapps' tasks only.
             Orchestrator::Swarm {
-                tasks: format!("tasks.{}", cluster.swarm_service_name(Role::Backend)),
+                services: cluster
+                    .services()
+                    .iter()
+                    .map(|service| SwarmTasks {
+                        service: service.name.to_string(),
+                        prefix: service.app.prefix.clone(),
+                        tasks: format!("tasks.{}", cluster.swarm_service_of(service.name)),
+                    })
+                    .collect(),
             }
         } else {
             Orchestrator::Engine {
@@ -96,8 +114,8 @@ pub(crate) struct Trust {
     /// One engine: the app's address of each confirmed (name, address) gossiping from a
     /// sidecar, as DNS gave it.
     apps: HashMap<(String, Ipv4Addr), Ipv4Addr>,
-    /// A Swarm: the tasks' addresses, when they were last read.
-    tasks: Option<(BTreeSet<Ipv4Addr>, Instant)>,
+    /// A Swarm: each service's tasks' addresses (by tasks name), when they were last read.
+    tasks: HashMap<String, (BTreeSet<Ipv4Addr>, Instant)>,
     /// A Swarm: when each candidate address was first seen (a task list read before that
     /// cannot refuse it).
     first_seen: HashMap<Ipv4Addr, Instant>,
@@ -112,7 +130,7 @@ impl Trust {
             resolver,
             verdicts: HashMap::new(),
             apps: HashMap::new(),
-            tasks: None,
+            tasks: HashMap::new(),
             first_seen: HashMap::new(),
             tasks_asked: None,
             trouble: None,
@@ -134,7 +152,7 @@ impl Trust {
     ) -> Decision {
         let verdicts: Vec<(Verdict, Instant)> = match self.orchestrator.clone() {
             Orchestrator::Engine { prefixes } => self.engine_verdicts(&prefixes, candidates, now),
-            Orchestrator::Swarm { tasks } => self.swarm_verdicts(&tasks, candidates, now),
+            Orchestrator::Swarm { services } => self.swarm_verdicts(&services, candidates, now),
         };
         let mut decision = Decision::default();
         // Each admitted backend with the candidate it came from.
@@ -254,13 +272,7 @@ impl Trust {
             .map(|c| {
                 let (name, ip) = (&c.backend.name, c.backend.ip);
                 if !follows_any_naming(prefixes, name) {
-                    let naming: Vec<String> =
-                        prefixes.iter().map(|p| format!("{p}<number>")).collect();
-                    let reason = format!(
-                        "the name does not follow the webapps' naming ({})",
-                        naming.join(", ")
-                    );
-                    return (Verdict::Refused(reason), now + RECHECK_AT_MOST);
+                    return (not_a_webapp(prefixes), now + RECHECK_AT_MOST);
                 }
                 let key = (name.clone(), ip);
                 if let Some(answer) = answers.get(name) {
@@ -298,7 +310,7 @@ impl Trust {
 
     fn swarm_verdicts(
         &mut self,
-        tasks_name: &str,
+        services: &[SwarmTasks],
         candidates: &[Candidate],
         now: Instant,
     ) -> Vec<(Verdict, Instant)> {
@@ -307,55 +319,100 @@ impl Trust {
         for ip in &ips {
             self.first_seen.entry(*ip).or_insert(now);
         }
-        // Asked again when old, or when an address unknown to the list showed up after
-        // it was read (a new task); a refused address alone does not make it stale.
-        let stale = self.tasks.as_ref().is_none_or(|(tasks, at)| {
-            now.duration_since(*at) >= TASKS_FRESH_FOR
-                || ips
+        // Services that are gone leave nothing behind.
+        self.tasks
+            .retain(|name, _| services.iter().any(|s| s.tasks == *name));
+        // Each candidate's service, by its name; none: a name of no service.
+        let owners: Vec<Option<&SwarmTasks>> = candidates
+            .iter()
+            .map(|c| {
+                services
                     .iter()
-                    .any(|ip| !tasks.contains(ip) && self.first_seen[ip] >= *at)
+                    .find(|s| follows_naming(&s.prefix, &c.backend.name))
+            })
+            .collect();
+        // Asked again when a service with members was never read or its list is old, or
+        // when an address unknown to its list showed up after it was read (a new task); a
+        // refused address alone does not make it stale.
+        let stale = candidates.iter().zip(&owners).any(|(c, owner)| {
+            owner.is_some_and(|owner| {
+                self.tasks.get(&owner.tasks).is_none_or(|(tasks, at)| {
+                    now.duration_since(*at) >= TASKS_FRESH_FOR
+                        || (!tasks.contains(&c.backend.ip) && self.first_seen[&c.backend.ip] >= *at)
+                })
+            })
         });
         let may_ask = self
             .tasks_asked
             .is_none_or(|at| now.duration_since(at) >= TASKS_AT_MOST_EVERY);
-        if stale && may_ask && !candidates.is_empty() {
+        if stale && may_ask {
             self.tasks_asked = Some(now);
-            match self
-                .resolver
-                .lookup_all(&[tasks_name.to_string()])
-                .remove(tasks_name)
-            {
-                Some(Answer::Addresses(addresses)) if !addresses.is_empty() => {
-                    self.tasks = Some((addresses, now));
-                    self.trouble = None;
-                }
-                // No answer, or an empty one while members gossip (a service being
-                // replaced): keep what was known. A DNS failure never removes a serving
-                // backend.
-                _ => {
-                    self.trouble = Some(format!(
-                        "the Swarm's DNS gave no task address for {tasks_name}; the known ones stay in use, retrying"
-                    ));
+            // Every service in one batch: one round trip however many services.
+            let names: Vec<String> = services.iter().map(|s| s.tasks.clone()).collect();
+            let mut answers = self.resolver.lookup_all(&names);
+            let mut silent: Vec<&str> = Vec::new();
+            for service in services {
+                let gossiping = owners
+                    .iter()
+                    .any(|owner| owner.is_some_and(|o| o.tasks == service.tasks));
+                match answers.remove(&service.tasks) {
+                    Some(Answer::Addresses(addresses)) if !addresses.is_empty() => {
+                        self.tasks.insert(service.tasks.clone(), (addresses, now));
+                    }
+                    // No task and no member: a service scaled to 0, nothing amiss.
+                    Some(Answer::Addresses(_) | Answer::NoSuchName) if !gossiping => {
+                        self.tasks
+                            .insert(service.tasks.clone(), (BTreeSet::new(), now));
+                    }
+                    // No answer, or none while its members gossip (a service being
+                    // replaced): keep what was known. A DNS failure never removes a
+                    // serving backend.
+                    _ => silent.push(&service.tasks),
                 }
             }
+            self.trouble = (!silent.is_empty()).then(|| {
+                format!(
+                    "the Swarm's DNS gave no task address for {}; the known ones stay in use, retrying",
+                    silent.join(", ")
+                )
+            });
         }
         let recheck = now + TASKS_AT_MOST_EVERY;
         candidates
             .iter()
-            .map(|c| match &self.tasks {
-                None => (Verdict::Unsure, recheck),
-                Some((tasks, _)) if tasks.contains(&c.backend.ip) => (Verdict::Legit, recheck),
-                // Read before this member showed up: ask again before saying no.
-                Some((_, at)) if *at < self.first_seen[&c.backend.ip] => (Verdict::Unsure, recheck),
-                Some((_, at)) => (
-                    Verdict::Refused(format!(
-                        "the address is not one of the Swarm's tasks of the webapps ({tasks_name})"
-                    )),
-                    *at + TASKS_FRESH_FOR,
-                ),
+            .zip(&owners)
+            .map(|(c, owner)| {
+                let Some(owner) = owner else {
+                    let prefixes: Vec<String> = services.iter().map(|s| s.prefix.clone()).collect();
+                    return (not_a_webapp(&prefixes), now + RECHECK_AT_MOST);
+                };
+                match self.tasks.get(&owner.tasks) {
+                    None => (Verdict::Unsure, recheck),
+                    Some((tasks, _)) if tasks.contains(&c.backend.ip) => (Verdict::Legit, recheck),
+                    // Read before this member showed up: ask again before saying no.
+                    Some((_, at)) if *at < self.first_seen[&c.backend.ip] => {
+                        (Verdict::Unsure, recheck)
+                    }
+                    Some((_, at)) => (
+                        Verdict::Refused(format!(
+                            "the address is not one of the Swarm's tasks of service {} ({})",
+                            owner.service, owner.tasks
+                        )),
+                        *at + TASKS_FRESH_FOR,
+                    ),
+                }
             })
             .collect()
     }
+}
+
+/// The verdict on a name that follows no service's naming (`prefixes`).
+fn not_a_webapp(prefixes: &[String]) -> Verdict {
+    let naming: Vec<String> = prefixes.iter().map(|p| format!("{p}<number>")).collect();
+    Verdict::Refused(format!(
+        "the name does not follow the webapps' naming ({})",
+        naming.join(", ")
+    ))
 }
 
 /// `base`, doubled for each miss in a row, at most [`RECHECK_AT_MOST`].
@@ -376,6 +433,7 @@ fn live_backend(name: &str, serving: &BTreeMap<String, String>) -> Option<Backen
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::fake::FakeDns;
 
     fn backend(name: &str, last: u8) -> Backend {
         Backend {
@@ -450,5 +508,150 @@ mod tests {
         assert!(follows_any_naming(&prefixes, "api2"));
         assert!(follows_any_naming(&prefixes, "s2"));
         assert!(!follows_any_naming(&prefixes, "web2"));
+    }
+
+    fn candidate(name: &str, last: u8) -> Candidate {
+        Candidate {
+            backend: backend(name, last),
+            addr: format!("10.0.0.{last}:7946"),
+        }
+    }
+
+    fn ip(last: u8) -> Ipv4Addr {
+        [10, 0, 0, last].into()
+    }
+
+    /// Project `p` on a Swarm: `(service, prefix)`, the default service's first.
+    fn swarm(services: &[(&str, &str)]) -> Orchestrator {
+        Orchestrator::Swarm {
+            services: services
+                .iter()
+                .map(|(service, prefix)| SwarmTasks {
+                    service: service.to_string(),
+                    prefix: prefix.to_string(),
+                    tasks: format!("tasks.p_{service}"),
+                })
+                .collect(),
+        }
+    }
+
+    fn refused(decision: &Decision) -> Vec<(&str, &str)> {
+        decision
+            .refused
+            .iter()
+            .map(|s| (s.name.as_str(), s.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn every_service_is_its_own_swarm_service() {
+        let cluster = cluster::parse(
+            "project = \"p\"\n[deploy]\ntarget = \"swarm\"\n[services.api]\nprefix = \"a\"\npaths = [\"/api\"]\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            Orchestrator::of(&cluster),
+            swarm(&[("webapps", "s"), ("api", "a")])
+        );
+    }
+
+    #[test]
+    fn a_member_of_one_service_is_never_admitted_as_anothers() {
+        let dns = FakeDns::start();
+        dns.set("tasks.p_webapps", Some(&[ip(2)]));
+        dns.set("tasks.p_api", Some(&[ip(3)]));
+        let mut trust = Trust::new(swarm(&[("webapps", "s"), ("api", "a")]), dns.resolver());
+        let serving = BTreeMap::new();
+        // a1 gossips from a task of the default service: not one of api's.
+        let candidates = [candidate("a1", 2), candidate("a2", 3)];
+        let now = Instant::now();
+        let decision = trust.decide(&candidates, &serving, now);
+        assert_eq!(decision.admitted, [backend("a2", 3)]);
+        assert_eq!(
+            refused(&decision),
+            [(
+                "a1",
+                "the address is not one of the Swarm's tasks of service api (tasks.p_api)"
+            )]
+        );
+        assert_eq!(decision.trouble, None);
+        // Among api's tasks on the next read: admitted.
+        dns.set("tasks.p_api", Some(&[ip(2), ip(3)]));
+        let later = now + TASKS_FRESH_FOR;
+        let decision = trust.decide(&candidates, &serving, later);
+        assert_eq!(decision.admitted, [backend("a1", 2), backend("a2", 3)]);
+        assert!(decision.refused.is_empty());
+    }
+
+    #[test]
+    fn a_service_scaled_to_zero_is_no_trouble() {
+        let dns = FakeDns::start();
+        dns.set("tasks.p_webapps", None);
+        dns.set("tasks.p_api", Some(&[ip(3)]));
+        let mut trust = Trust::new(swarm(&[("webapps", "s"), ("api", "a")]), dns.resolver());
+        let serving = BTreeMap::new();
+        let now = Instant::now();
+        let decision = trust.decide(&[candidate("a1", 3), candidate("evil", 5)], &serving, now);
+        assert_eq!(decision.admitted, [backend("a1", 3)]);
+        assert_eq!(decision.trouble, None);
+        let reasons = refused(&decision);
+        assert_eq!(reasons.len(), 1);
+        assert_eq!(reasons[0].0, "evil");
+        assert!(
+            reasons[0].1.contains("s<number>, a<number>"),
+            "{}",
+            reasons[0].1
+        );
+        // A member of the default service gossips while it has no task: asked again,
+        // not refused, and said.
+        let candidates = [candidate("a1", 3), candidate("s1", 4)];
+        let decision = trust.decide(&candidates, &serving, now + TASKS_AT_MOST_EVERY);
+        assert_eq!(decision.admitted, [backend("a1", 3)]);
+        assert_eq!(refused(&decision), [("s1", UNSURE)]);
+        let trouble = decision.trouble.unwrap();
+        assert!(trouble.contains("tasks.p_webapps;"), "{trouble}");
+        assert!(!trouble.contains("tasks.p_api"), "{trouble}");
+    }
+
+    #[test]
+    fn a_swarm_admits_its_tasks_and_a_silent_dns_removes_none() {
+        let dns = FakeDns::start();
+        dns.set("tasks.p_webapps", Some(&[ip(2)]));
+        let mut trust = Trust::new(swarm(&[("webapps", "s")]), dns.resolver());
+        let serving = BTreeMap::new();
+        let now = Instant::now();
+        let decision = trust.decide(&[candidate("s1", 2), candidate("s2", 3)], &serving, now);
+        assert_eq!(decision.admitted, [backend("s1", 2)]);
+        assert_eq!(
+            refused(&decision),
+            [(
+                "s2",
+                "the address is not one of the Swarm's tasks of service webapps (tasks.p_webapps)"
+            )]
+        );
+        // A new task: its address, unknown to the list, has the list read again.
+        dns.set("tasks.p_webapps", Some(&[ip(2), ip(4)]));
+        let candidates = [candidate("s1", 2), candidate("s3", 4)];
+        let soon = now + TASKS_AT_MOST_EVERY;
+        let decision = trust.decide(&candidates, &serving, soon);
+        assert_eq!(decision.admitted, [backend("s1", 2), backend("s3", 4)]);
+        // No task address while members gossip: the known ones stay, and it is said.
+        dns.set("tasks.p_webapps", Some(&[]));
+        let decision = trust.decide(&candidates, &serving, soon + TASKS_FRESH_FOR);
+        assert_eq!(decision.admitted, [backend("s1", 2), backend("s3", 4)]);
+        assert!(decision.trouble.unwrap().contains("tasks.p_webapps"));
+        dns.set("tasks.p_webapps", Some(&[ip(2), ip(4)]));
+        let decision = trust.decide(&candidates, &serving, soon + TASKS_FRESH_FOR * 2);
+        assert_eq!(decision.trouble, None);
+
+        // A fresh agent whose DNS does not answer: a serving member keeps serving.
+        let silent = FakeDns::start();
+        let mut fresh = Trust::new(swarm(&[("webapps", "s")]), silent.resolver());
+        let serving = BTreeMap::from([("s1".to_string(), "10.0.0.2:3000".to_string())]);
+        let decision = fresh.decide(&candidates, &serving, now);
+        assert_eq!(decision.admitted, [backend("s1", 2)]);
+        assert_eq!(refused(&decision), [("s3", UNSURE)]);
+        assert!(decision.trouble.unwrap().contains("tasks.p_webapps"));
     }
 }

@@ -11,6 +11,7 @@ pub(crate) mod membership;
 pub(crate) mod reloads;
 pub(crate) mod rolling;
 pub(crate) mod routes;
+pub(crate) mod services;
 pub(crate) mod swarm;
 
 use std::net::SocketAddr;

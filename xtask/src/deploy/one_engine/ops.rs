@@ -77,9 +77,15 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> any
     let all_webapps = cluster.services().iter().map(|s| s.app.count).sum();
     super::check_neighbours(all_webapps, request.tune_host)?;
     app_input::check_input(ctx, cluster).await?;
+    // A named service's rollback touches that service alone.
+    if let Some(name) = request.rollback.as_deref() {
+        if name != cluster::DEFAULT_SERVICE {
+            return super::services::rollback(ctx, cluster, name, request.timeout).await;
+        }
+    }
     let image = match request.rollback {
-        true => Some(super::previous_image(ctx, cluster).await?),
-        false => None,
+        Some(_) => Some(super::previous_image(ctx, cluster).await?),
+        None => None,
     };
     super::preflight(ctx, cluster, cluster.webapps.count).await?;
     let services = super::services::any(ctx, cluster).await?;

@@ -209,7 +209,7 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyho
     let mut failed = Vec::new();
     for name in cluster.services.keys() {
         let count = cluster.services[name].app.count;
-        if let Err(err) = up_one(ctx, cluster, name, count, timeout).await {
+        if let Err(err) = up_one(ctx, cluster, name, count, timeout, None).await {
             eprintln!("error: service {name}: {err:#}");
             failed.push(name.clone());
         }
@@ -244,18 +244,39 @@ pub(crate) async fn check_new_apps(ctx: &Ctx, cluster: &Cluster) -> anyhow::Resu
     Ok(())
 }
 
+/// `up --rollback=<name>`: service `name`'s previous image back, slot by slot as a
+/// rolling update; nothing is built and no other service is touched.
+pub(crate) async fn rollback(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let Some(service) = cluster.services.get(name) else {
+        let known: Vec<&str> = cluster.services().iter().map(|s| s.name).collect();
+        anyhow::bail!(UsageError(format!(
+            "--rollback={name}: {name:?} is not a service of this cluster; use one of {}",
+            known.join(", ")
+        )));
+    };
+    let count = service.app.count;
+    let view = view(ctx, cluster, name, count).await?;
+    let image = super::previous_image(ctx, &view).await?;
+    up_one(ctx, cluster, name, count, timeout, Some(image)).await
+}
+
+/// Service `name` converged to `count` webapps (of `image` instead of the declared one,
+/// for a rollback), waited on until HAProxy serves exactly them.
 async fn up_one(
     ctx: &Ctx,
     cluster: &Cluster,
     name: &str,
     count: u32,
     timeout: Duration,
+    image: Option<String>,
 ) -> anyhow::Result<()> {
     let view = view(ctx, cluster, name, count).await?;
-    let rollout = super::Rollout {
-        timeout,
-        image: None,
-    };
+    let rollout = super::Rollout { timeout, image };
     let started = std::time::Instant::now();
     let actions = super::converge_with(ctx, &view, count, &rollout).await?;
     let expected: Vec<String> = view
@@ -268,18 +289,7 @@ async fn up_one(
     let wait = super::wait_for_servers(ctx, &view, &expected, timeout, &bar).await;
     bar.finish_and_clear();
     wait?;
-    let routes: Vec<String> = cluster
-        .service(name)
-        .map(|s| s.routes().iter().map(ToString::to_string).collect())
-        .unwrap_or_default();
-    let change = match actions.is_empty() {
-        true => "as declared".to_string(),
-        false => format!("in {:.1}s", started.elapsed().as_secs_f64()),
-    };
-    println!(
-        "service {name}: {} webapps UP {change} (routes: {})",
-        expected.len(),
-        routes.join(", ")
-    );
+    let took = (!actions.is_empty()).then(|| started.elapsed());
+    crate::deploy::summary::service_serving(cluster, name, expected.len(), took);
     Ok(())
 }

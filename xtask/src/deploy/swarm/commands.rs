@@ -2,7 +2,7 @@
 //! phases in the command).
 use std::time::{Duration, Instant, SystemTime};
 
-use cluster::Cluster;
+use cluster::{Cluster, Role};
 
 use crate::context::Ctx;
 use crate::deploy::summary;
@@ -23,6 +23,17 @@ pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, timeout: Duration) -> anyho
         start.elapsed(),
         Some(&names.join(", ")),
     );
+    // Each named service: its own tasks, in its own backend.
+    for view in super::views(cluster) {
+        let count = view.webapps.count;
+        let left = timeout.saturating_sub(start.elapsed());
+        let names = wait(ctx, &view, count, since, left).await?;
+        // Only a service an action named changed; the others are as declared.
+        let name = view.swarm_service_name(Role::Backend);
+        let changed = actions.iter().any(|a| a.service() == name);
+        let took = changed.then(|| start.elapsed());
+        summary::service_serving(cluster, view.service_name(), names.len(), took);
+    }
     print_published(ctx, cluster);
     Ok(())
 }

@@ -30,14 +30,38 @@ pub(crate) async fn distribute(
         &crate::deploy::app_input::webapp_image(cluster),
     )
     .await?;
-    let tags = [
+    let mut tags = vec![
         ha.clone(),
         cluster.swarm_image("ha", "latest"),
         webapp.clone(),
         cluster.swarm_image("webapp", "latest"),
     ];
+    // Each named service's own build (one without runs the lab app, `webapp`).
+    let mut services = std::collections::BTreeMap::new();
+    for name in cluster.services.keys() {
+        let Some(view) = cluster.view_of(name, Default::default()) else {
+            continue;
+        };
+        let image = view.webapp_image_name();
+        let pinned = pin(
+            manager,
+            cluster,
+            &image,
+            &crate::deploy::app_input::webapp_image(&view),
+        )
+        .await?;
+        tags.push(pinned.clone());
+        tags.push(cluster.swarm_image(&image, "latest"));
+        services.insert(name.clone(), pinned);
+    }
+    tags.sort();
+    tags.dedup();
     spread(ctx, cluster, manager, &tags, login, bar).await?;
-    Ok(SwarmImages { ha, webapp })
+    Ok(SwarmImages {
+        ha,
+        webapp,
+        services,
+    })
 }
 
 /// Puts the manager's images `tags` on every ready node that lacks them (or pushes them

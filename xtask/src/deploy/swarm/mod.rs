@@ -1,5 +1,5 @@
-//! The Swarm target (`[deploy] target = "swarm"`): the cluster as two services on the
-//! Swarm that DOCKER_HOST's engine manages. Observe the project's services, plan the
+//! The Swarm target (`[deploy] target = "swarm"`): the cluster as Swarm services (ha's,
+//! and one per cluster service) on the Swarm that DOCKER_HOST's engine manages. Observe the project's services, plan the
 //! difference ([`plan`]), apply it through the Engine API, wait until HAProxy serves.
 //!
 //! Images reach every node without an external registry (loaded node by node, or pushed
@@ -27,7 +27,8 @@ use crate::engine::{Engine, NetworkDriver, SwarmTask};
 use crate::progress;
 use crate::wait::Wait;
 pub(crate) use nodes::node_engine;
-use plan::{DesiredService, ObservedService, ServiceAction};
+pub(crate) use plan::ServiceAction;
+use plan::{DesiredService, ObservedService};
 pub(crate) use wait::wait_serving;
 
 /// The manager's engine: DOCKER_HOST's, refused (exit 2) when it manages no Swarm.
@@ -88,13 +89,14 @@ fn observed(services: &[Service]) -> Vec<ObservedService> {
         .collect()
 }
 
-/// Brings the Swarm to ha + `webapps` webapps with the images built now: images onto
-/// every node, secrets, the overlay network, then the services. Returns the actions taken.
+/// Brings the Swarm to ha, `webapps` default webapps and each named service's `count`,
+/// with the images built now: images onto every node, secrets, the overlay network, then
+/// the services. Returns the actions taken.
 pub(crate) async fn converge(
     ctx: &Ctx,
     cluster: &Cluster,
     webapps: u32,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<ServiceAction>> {
     let engine = manager(ctx).await?;
     check(ctx, cluster, engine).await?;
     // Swarm secrets and registry logins go to the manager.
@@ -149,7 +151,7 @@ pub(crate) async fn converge(
             }
             ServiceAction::Remove(name) => engine.remove_service(name).await?,
         }
-        done.push(action.to_string());
+        done.push(action);
     }
     Ok(done)
 }
@@ -158,6 +160,9 @@ pub(crate) async fn converge(
 /// build folder, a network or secret in the way, a node the images cannot reach.
 async fn check(ctx: &Ctx, cluster: &Cluster, engine: &Engine) -> anyhow::Result<()> {
     crate::deploy::app_input::check_input(ctx, cluster).await?;
+    for view in views(cluster) {
+        crate::deploy::app_input::check_input(ctx, &view).await?;
+    }
     secrets::check(ctx, cluster, engine).await?;
     crate::deploy::network::check_network_of(engine, cluster, NetworkDriver::Overlay).await?;
     if cluster.deploy.registry.is_none() {
@@ -175,6 +180,15 @@ async fn check(ctx: &Ctx, cluster: &Cluster, engine: &Engine) -> anyhow::Result<
     Ok(())
 }
 
+/// Each named service as a cluster of its own (its Swarm service, backend and app).
+fn views(cluster: &Cluster) -> Vec<Cluster> {
+    cluster
+        .services
+        .keys()
+        .filter_map(|name| cluster.view_of(name, BTreeMap::new()))
+        .collect()
+}
+
 fn spec_named(specs: &[bollard::models::ServiceSpec], name: &str) -> bollard::models::ServiceSpec {
     specs
         .iter()
@@ -183,8 +197,8 @@ fn spec_named(specs: &[bollard::models::ServiceSpec], name: &str) -> bollard::mo
         .expect("the plan names declared services only")
 }
 
-/// `scale --webapps N`: only the webapps' replica count changes; their spec stays as the
-/// last `up` made it.
+/// `scale --webapps N` (or `scale api=N` with api's view): only that service's replica
+/// count changes; its spec stays as the last `up` made it.
 pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow::Result<()> {
     let engine = manager(ctx).await?;
     let name = cluster.swarm_service_name(Role::Backend);
@@ -228,14 +242,19 @@ pub(crate) async fn scale(ctx: &Ctx, cluster: &Cluster, webapps: u32) -> anyhow:
     engine.update_service(spec, version, login).await
 }
 
-/// The wanted tasks of both services, named as Serf and HAProxy name them.
+/// The wanted tasks of every service (ha's, then each cluster service's), named as Serf and
+/// HAProxy name them.
 pub(crate) async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<NodeStatus>> {
     let engine = manager(ctx).await?;
     let nodes = engine.swarm_members().await?;
     let mut rows = Vec::new();
-    for role in [Role::Balancer, Role::Backend] {
+    let services = std::iter::once((cluster.clone(), Role::Balancer))
+        .chain(std::iter::once((cluster.clone(), Role::Backend)))
+        .chain(views(cluster).into_iter().map(|view| (view, Role::Backend)))
+        .collect::<Vec<_>>();
+    for (view, role) in &services {
         for task in engine
-            .service_tasks(&cluster.swarm_service_name(role))
+            .service_tasks(&view.swarm_service_name(*role))
             .await?
             .into_iter()
             .filter(SwarmTask::is_wanted)
@@ -250,7 +269,7 @@ pub(crate) async fn members(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<
                 _ => String::new(),
             };
             rows.push(NodeStatus {
-                name: task_name(cluster, role, &task),
+                name: task_name(view, *role, &task),
                 state: task.state.clone(),
                 health,
                 node: hostname,

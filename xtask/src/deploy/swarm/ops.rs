@@ -1,5 +1,5 @@
-//! A Swarm: a service for ha pinned to one node and one for the webapps spread over the
-//! nodes, on an overlay; reached through the manager's engine (`DOCKER_HOST`).
+//! A Swarm: a service for ha pinned to one node and one per cluster service, spread over
+//! the nodes, on an overlay; reached through the manager's engine (`DOCKER_HOST`).
 use std::time::SystemTime;
 
 use anyhow::bail;
@@ -13,10 +13,15 @@ use crate::progress;
 /// `up`: the stack deployed and converged; a rollback is the Swarm's own.
 pub(crate) async fn up(ctx: &Ctx, cluster: &Cluster, request: &UpRequest) -> anyhow::Result<()> {
     refuse_tune_host(request.tune_host)?;
-    if request.rollback {
+    if let Some(service) = &request.rollback {
+        if cluster.service(service).is_none() {
+            bail!(UsageError(format!(
+                "--rollback={service}: {service:?} is not a service of this cluster"
+            )));
+        }
         bail!(UsageError(format!(
             "--rollback: on a Swarm a failed update rolls back by itself; `docker service rollback {}` undoes the last one",
-            cluster.swarm_service_name(cluster::Role::Backend)
+            cluster.swarm_service_of(service)
         )));
     }
     super::commands::up(ctx, cluster, request.timeout).await
@@ -40,14 +45,20 @@ pub(crate) async fn observe(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Clus
     })
 }
 
-/// `down --images`: on the manager, the Swarm tags `up` made (`<registry>/<project>/ha|webapp:*`)
+/// `down --images`: on the manager, the Swarm tags `up` made (`<registry>/<project>/<image>:*`
+/// for ha, the webapps and each declared service's own build)
 /// and the images the build made there; the copies loaded into the other nodes stay, and
 /// the last line says how to remove them.
 pub(crate) async fn remove_images(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     let manager = super::manager(ctx).await?;
     let mut done = Vec::new();
+    // ha's, the default service's, and each named service's own build.
+    let mut images = vec!["ha".to_string(), "webapp".to_string()];
+    images.extend(super::views(cluster).iter().map(Cluster::webapp_image_name));
+    images.sort();
+    images.dedup();
     let mut swarm_tags = Vec::new();
-    for image in ["ha", "webapp"] {
+    for image in &images {
         let latest = cluster.swarm_image(image, "latest");
         let (repo, _) = crate::engine::split_tag(&latest);
         swarm_tags.extend(manager.tags_in_repo(repo).await?);
@@ -56,7 +67,7 @@ pub(crate) async fn remove_images(ctx: &Ctx, cluster: &Cluster) -> anyhow::Resul
         manager.remove_image(tag).await?;
         done.push(format!("removed image tag {tag} (on the manager)"));
     }
-    for image in ["ha", "webapp", "base"] {
+    for image in images.iter().map(String::as_str).chain(["base"]) {
         let tag = cluster.image_tag(image);
         if manager.image_of_project(&tag, &cluster.project).await? {
             manager.remove_image(&tag).await?;
@@ -77,8 +88,8 @@ pub(crate) async fn remove(ctx: &Ctx, cluster: &Cluster) -> anyhow::Result<Vec<S
     super::commands::down(ctx, cluster).await
 }
 
-/// Only the webapps' replica count changes; Swarm names the new tasks (by slot), so they
-/// are timed from when they run.
+/// Only this service's replica count changes; Swarm names the new tasks (by slot), so
+/// they are timed from when they run.
 pub(crate) async fn scale_to(
     ctx: &Ctx,
     cluster: &Cluster,

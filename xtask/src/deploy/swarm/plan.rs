@@ -33,6 +33,18 @@ pub(crate) enum ServiceAction {
     Remove(String),
 }
 
+impl ServiceAction {
+    /// The Swarm service it acts on.
+    pub(crate) fn service(&self) -> &str {
+        match self {
+            ServiceAction::Create(name)
+            | ServiceAction::Update(name)
+            | ServiceAction::Scale { name, .. }
+            | ServiceAction::Remove(name) => name,
+        }
+    }
+}
+
 impl fmt::Display for ServiceAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -49,29 +61,34 @@ impl fmt::Display for ServiceAction {
     }
 }
 
-/// Removals first, then the declared services in order (ha first).
+/// The declared services in order (ha first: a removed service's routes go before its
+/// tasks), then removals.
 pub(crate) fn plan(desired: &[DesiredService], observed: &[ObservedService]) -> Vec<ServiceAction> {
-    let mut actions: Vec<ServiceAction> = observed
+    let mut actions: Vec<ServiceAction> = desired
         .iter()
-        .filter(|o| !desired.iter().any(|d| d.name == o.name))
-        .map(|o| ServiceAction::Remove(o.name.clone()))
+        .filter_map(|d| {
+            let Some(o) = observed.iter().find(|o| o.name == d.name) else {
+                return Some(ServiceAction::Create(d.name.clone()));
+            };
+            if o.fingerprint != d.fingerprint {
+                Some(ServiceAction::Update(d.name.clone()))
+            } else if o.replicas != Some(d.replicas) {
+                Some(ServiceAction::Scale {
+                    name: d.name.clone(),
+                    from: o.replicas.unwrap_or(0),
+                    to: d.replicas,
+                })
+            } else {
+                None
+            }
+        })
         .collect();
-    actions.extend(desired.iter().filter_map(|d| {
-        let Some(o) = observed.iter().find(|o| o.name == d.name) else {
-            return Some(ServiceAction::Create(d.name.clone()));
-        };
-        if o.fingerprint != d.fingerprint {
-            Some(ServiceAction::Update(d.name.clone()))
-        } else if o.replicas != Some(d.replicas) {
-            Some(ServiceAction::Scale {
-                name: d.name.clone(),
-                from: o.replicas.unwrap_or(0),
-                to: d.replicas,
-            })
-        } else {
-            None
-        }
-    }));
+    actions.extend(
+        observed
+            .iter()
+            .filter(|o| !desired.iter().any(|d| d.name == o.name))
+            .map(|o| ServiceAction::Remove(o.name.clone())),
+    );
     actions
 }
 
@@ -132,13 +149,13 @@ mod tests {
         assert_eq!(
             plan,
             [
-                ServiceAction::Remove("p_old".into()),
                 ServiceAction::Update("p_ha".into()),
                 ServiceAction::Scale {
                     name: "p_webapps".into(),
                     from: 4,
                     to: 8
                 },
+                ServiceAction::Remove("p_old".into()),
             ]
         );
     }

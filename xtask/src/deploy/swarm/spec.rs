@@ -230,6 +230,11 @@ mod tests {
         let images = SwarmImages {
             ha: "lbkit.invalid/sw/ha:1".into(),
             webapp: webapp_image.into(),
+            services: [(
+                "api".to_string(),
+                "lbkit.invalid/sw/webapp-api:1".to_string(),
+            )]
+            .into(),
         };
         let secrets = cluster.swarm_secrets();
         let ids = HashMap::from([("sw-serf".to_string(), "id1".to_string())]);
@@ -238,6 +243,13 @@ mod tests {
             .iter()
             .map(|s| service_spec(cluster, s, &ids))
             .collect()
+    }
+
+    fn container_of(spec: &ServiceSpec) -> &TaskSpecContainerSpec {
+        spec.task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .expect("a container spec")
     }
 
     fn label(spec: &ServiceSpec, key: &str) -> String {
@@ -307,6 +319,55 @@ mod tests {
         assert!(env.contains(&"SERF_BALANCER=ha".to_string()));
         assert!(env.contains(&"SERF_BALANCER_DNS=tasks.sw_ha".to_string()));
         assert!(env.contains(&"DRAIN_MS=2500".to_string()));
+    }
+
+    /// Each named service is a Swarm service of its own: its name, its tasks' names and
+    /// tag, its image and count; ha knows every service and joins all their tasks.
+    #[test]
+    fn each_named_service_is_a_swarm_service_of_its_own() {
+        let cluster = cluster::parse(
+            "project = \"sw\"\n[deploy]\ntarget = \"swarm\"\n[services.api]\ncount = 3\nbuild = \"api\"\nport = 8080\npaths = [\"/api\"]\n",
+            "c.toml",
+        )
+        .unwrap();
+        let specs = specs(&cluster, 2, "w:1");
+        let names: Vec<_> = specs.iter().map(|s| s.name.clone().unwrap()).collect();
+        assert_eq!(names, ["sw_ha", "sw_webapps", "sw_api"]);
+        let api = &specs[2];
+        assert_eq!(replicas(api), Some(3));
+        let container = container_of(api);
+        assert_eq!(
+            container.image.as_deref(),
+            Some("lbkit.invalid/sw/webapp-api:1")
+        );
+        assert_eq!(container.hostname.as_deref(), Some("api{{.Task.Slot}}"));
+        let env = container.env.as_ref().unwrap();
+        assert!(env.contains(&"NODE_SERVICE=api".to_string()), "{env:?}");
+        assert!(env.contains(&"NODE_PORT=8080".to_string()), "{env:?}");
+        assert!(
+            env.contains(&"SERF_JOIN=tasks.sw_ha".to_string()),
+            "{env:?}"
+        );
+        let ha_env = container_of(&specs[0]).env.clone().unwrap();
+        assert!(ha_env.contains(&"SERF_JOIN=tasks.sw_webapps tasks.sw_api".to_string()));
+        let model = ha_env
+            .iter()
+            .find_map(|e| e.strip_prefix("CLUSTER_TOML="))
+            .unwrap();
+        let model = cluster::parse(model, "ha").unwrap();
+        assert_eq!(model.services["api"].paths, ["/api"]);
+        assert_eq!(
+            model.services["api"].app.count, 0,
+            "a count change leaves ha be"
+        );
+        // The default service's webapps say no service: theirs is the default.
+        let default_env = container_of(&specs[1]).env.clone().unwrap();
+        assert!(!default_env.iter().any(|e| e.starts_with("NODE_SERVICE=")));
+        // Scaling api leaves ha's spec as it is.
+        let mut scaled = cluster.clone();
+        scaled.services.get_mut("api").unwrap().app.count = 7;
+        let ha = |c: &Cluster| label(&super::tests::specs(c, 2, "w:1")[0], FINGERPRINT);
+        assert_eq!(ha(&cluster), ha(&scaled));
     }
 
     #[test]
