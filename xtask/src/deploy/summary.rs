@@ -32,10 +32,17 @@ pub(crate) fn service_serving(
     webapps: usize,
     took: Option<Duration>,
 ) {
-    let routes: Vec<String> = cluster
+    let mut routes: Vec<String> = cluster
         .service(name)
         .map(|s| s.routes().iter().map(ToString::to_string).collect())
         .unwrap_or_default();
+    // A service may have thousands: the first few say which it is.
+    const SHOWN: usize = 5;
+    if routes.len() > SHOWN {
+        let more = routes.len() - SHOWN;
+        routes.truncate(SHOWN);
+        routes.push(format!("and {more} more"));
+    }
     let change = match took {
         None => "as declared".to_string(),
         Some(took) => format!("in {:.1}s", took.as_secs_f64()),
