@@ -447,8 +447,20 @@ fn services_figures(json: &Value) {
         within(service, "join_p95_s", 0.0..=60.0);
     }
     within(json, "services.added_first_answer_s", 0.0..=60.0);
+    let rounds = number(json, "routes.rounds");
     for table in ["small", "large"] {
         load_summary(json, &format!("routes.{table}"));
+        let windows = at(json, &format!("routes.{table}_window_p99_ms"))
+            .as_array()
+            .unwrap_or_else(|| panic!("routes.{table}_window_p99_ms is not a list"));
+        assert_eq!(
+            windows.len() as f64,
+            rounds,
+            "one p99 per window: {windows:?}"
+        );
+        assert!(windows
+            .iter()
+            .all(|v| v.as_f64().is_some_and(|ms| ms > 0.0)));
     }
     assert_eq!(number(json, "routes.routes"), 1000.0);
     within(json, "routes.added_first_answer_s", 0.0..=10.0);

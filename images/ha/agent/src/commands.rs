@@ -8,7 +8,8 @@ use cluster::record::Record;
 
 use crate::dns::Resolver;
 use crate::drain::Drains;
-use crate::reconcile::{reconcile, Agent, Reconciled, Run};
+use crate::lock::Lock;
+use crate::reconcile::{reconcile_held, Agent, Reconciled, Run};
 use crate::reload::{self, Outcome};
 use crate::routes::Report;
 use crate::services::{load_base_cluster, load_cluster};
@@ -52,15 +53,21 @@ const STALE_AT_MOST: usize = 3;
 /// One run on a fresh read of Serf and the orchestrator (`ha-agent reconcile`, `init`,
 /// `services`). A server it takes out is left draining; the watcher finishes the drain.
 pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<Report> {
+    let held = lock::exclusive(&agent.paths.lock_file)?;
+    reconcile_once_held(agent, &held, run)
+}
+
+/// [`reconcile_once`] under the lock the caller holds.
+pub(crate) fn reconcile_once_held(agent: &Agent, held: &Lock, run: Run) -> anyhow::Result<Report> {
     for _ in 0..STALE_AT_MOST {
-        if let Reconciled::Done(report) = reconcile_fresh(agent, run)? {
+        if let Reconciled::Done(report) = reconcile_fresh(agent, held, run)? {
             return Ok(report);
         }
     }
     bail!("the services changed {STALE_AT_MOST} times during one run; run it again")
 }
 
-fn reconcile_fresh(agent: &Agent, run: Run) -> anyhow::Result<Reconciled> {
+fn reconcile_fresh(agent: &Agent, held: &Lock, run: Run) -> anyhow::Result<Reconciled> {
     let cluster = load_cluster(&agent.paths)?;
     let members = match serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS))
         .and_then(|mut serf| serf.members())
@@ -81,8 +88,9 @@ fn reconcile_fresh(agent: &Agent, run: Run) -> anyhow::Result<Reconciled> {
     for skipped in selection.skipped.iter().chain(&decision.refused) {
         agent.log.record(skipped.record());
     }
-    reconcile(
+    reconcile_held(
         agent,
+        held,
         run,
         &cluster,
         &decision.admitted,

@@ -13,6 +13,7 @@ use xshell::{cmd, Shell};
 use crate::change::Change;
 use crate::config::NotMadeLive;
 use crate::drain::{drain_time_of, Drains};
+use crate::lock::Lock;
 use crate::log::Log;
 use crate::paths::Paths;
 use crate::reload::{self, Outcome};
@@ -51,6 +52,7 @@ pub(crate) enum Reconciled {
 /// Makes `backends` (decided by the caller on the model `selected_with`) the live
 /// servers, each in its service's backend, and the routes map the model's. Leaving
 /// servers drain through `drains`; on the periodic run, live drift is repaired too.
+/// Takes the agent's lock for the run.
 pub(crate) fn reconcile(
     agent: &Agent,
     run: Run,
@@ -58,8 +60,22 @@ pub(crate) fn reconcile(
     backends: &[Backend],
     drains: &mut Drains,
 ) -> anyhow::Result<Reconciled> {
+    let held = lock::exclusive(&agent.paths.lock_file)?;
+    reconcile_held(agent, &held, run, selected_with, backends, drains)
+}
+
+/// [`reconcile`] under the lock the caller holds: `ha-agent services` keeps it from
+/// storing the services to applying them, so no other run applies them in between and
+/// what it reports is what it did.
+pub(crate) fn reconcile_held(
+    agent: &Agent,
+    _held: &Lock,
+    run: Run,
+    selected_with: &Cluster,
+    backends: &[Backend],
+    drains: &mut Drains,
+) -> anyhow::Result<Reconciled> {
     let paths = &agent.paths;
-    let _lock = lock::exclusive(&paths.lock_file)?;
     let cluster = load_cluster(paths)?;
     if cluster != *selected_with {
         return Ok(Reconciled::Stale);

@@ -9,7 +9,8 @@ use std::io::Read;
 use anyhow::{anyhow, Context as _};
 use cluster::Cluster;
 
-use crate::commands::reconcile_once;
+use crate::commands::reconcile_once_held;
+use crate::lock;
 use crate::paths::Paths;
 use crate::reconcile::{Agent, Run};
 use crate::routes::Via;
@@ -128,15 +129,16 @@ pub(crate) fn store(paths: &Paths, base: &str, text: &str) -> anyhow::Result<(Cl
 }
 
 /// `ha-agent services`: the host's `[services.*]` tables on stdin (none: no services).
-/// Kept, then applied by one reconcile before it returns; one line says what changed,
-/// none when nothing did.
+/// Kept, then applied by one reconcile before it returns, both under the agent's lock (no
+/// other run applies them in between); one line says what changed, none when nothing did.
 pub(crate) fn command(agent: &Agent) -> anyhow::Result<()> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
         .context("reading the [services.*] tables from stdin")?;
+    let held = lock::exclusive(&agent.paths.lock_file)?;
     let (cluster, changed) = store(&agent.paths, &cluster_toml()?, &text)?;
-    let report = reconcile_once(agent, Run::Triggered)?;
+    let report = reconcile_once_held(agent, &held, Run::Triggered)?;
     if changed || !report.routes.is_empty() {
         println!("{}", summary(&cluster, report.routes, report.via));
     }

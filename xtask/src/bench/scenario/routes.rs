@@ -2,9 +2,12 @@
 //! one host route each, then 1,000 host routes spread over them, handed to ha as `up`
 //! does (`ha-agent services`: a route change goes through HAProxy's runtime API).
 //! Measured in one run: the latency through ha on one route with 3 and with 1,000 routes
-//! in the table, in alternating windows (small, large, small, large: what changes with
-//! time alone falls on both), and one host added with 1,000 routes in place: the time to
-//! its first answer, and whether HAProxy reloaded.
+//! in the table, in short alternating windows (small, large, small, large: what changes
+//! with time alone falls on both), and one host added with 1,000 routes in place: the
+//! time to its first answer, and whether HAProxy reloaded. The p99s compared are each
+//! size's median of its windows' p99s: on two shared cores one stall of the machine (a
+//! few dozen slow requests) sets the p99 of all the requests of whichever size it fell
+//! on, while the median over windows keeps the stall to the one window it hit.
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -18,8 +21,11 @@ use crate::bench::report::Target;
 use crate::bench::stats::{secs, summarize_samples, Summary};
 use crate::deploy::one_engine::services;
 
-/// Windows of each table size, alternating (a quick run: one of each).
-const ROUNDS: u32 = 2;
+/// Windows of each table size, alternating (a quick run: one of each): short windows,
+/// many times, so what drifts with time falls on both sizes alike.
+const ROUNDS: u32 = 10;
+/// Before each window: ha's agent has the new table in hand and nothing else is under way.
+const SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
@@ -32,6 +38,10 @@ pub(crate) struct RoutesResult {
     pub(crate) small: Summary,
     /// The same load with `routes` routes, over its windows.
     pub(crate) large: Summary,
+    /// Each window's p99 with one route per service, in order.
+    pub(crate) small_window_p99_ms: Vec<f64>,
+    /// Each window's p99 with `routes` routes, in order.
+    pub(crate) large_window_p99_ms: Vec<f64>,
     /// Handing ha the large table the first time (all but 3 routes added through the
     /// runtime API).
     pub(crate) handover_s: f64,
@@ -47,7 +57,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     let routes = 1000;
     let (rate, window, rounds) = match runner.settings.quick {
         true => (200, Duration::from_secs(3), 1),
-        false => (runner.settings.rate, Duration::from_secs(15), ROUNDS),
+        false => (runner.settings.rate, Duration::from_secs(3), ROUNDS),
     };
     let one_each = NAMED.map(|name| (name, 1));
     let small = with_services(runner.cluster, &one_each, 0, None)?;
@@ -59,14 +69,21 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     let pid = worker_pid(runner).await?;
     let large = with_services(runner.cluster, &one_each, routes - NAMED.len(), None)?;
     let (mut small_samples, mut large_samples) = (Vec::new(), Vec::new());
+    let (mut small_p99s, mut large_p99s) = (Vec::new(), Vec::new());
     let mut handover_s = None;
     for _ in 0..rounds {
         services::hand_to_ha(engine, &small).await?;
-        small_samples.extend(measure(runner, rate, window, &probe).await?);
+        tokio::time::sleep(SETTLE).await;
+        let samples = measure(runner, rate, window, &probe).await?;
+        small_p99s.extend(summarize_samples(samples.iter()).p99_ms);
+        small_samples.extend(samples);
         let started = Instant::now();
         services::hand_to_ha(engine, &large).await?;
         handover_s.get_or_insert(secs(started.elapsed()));
-        large_samples.extend(measure(runner, rate, window, &probe).await?);
+        tokio::time::sleep(SETTLE).await;
+        let samples = measure(runner, rate, window, &probe).await?;
+        large_p99s.extend(summarize_samples(samples.iter()).p99_ms);
+        large_samples.extend(samples);
     }
 
     let added = with_services(
@@ -94,6 +111,8 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
         rounds,
         small: summary(&small_samples, span),
         large: summary(&large_samples, span),
+        small_window_p99_ms: small_p99s,
+        large_window_p99_ms: large_p99s,
         handover_s: handover_s.unwrap_or_default(),
         added_first_answer_s,
         reloaded,
@@ -157,11 +176,15 @@ async fn worker_pid(runner: &Runner<'_>) -> anyhow::Result<String> {
 
 /// What the issue asks of a route table at scale.
 pub(crate) fn targets(r: &RoutesResult) -> Vec<Target> {
-    let p99 = |s: &Summary| s.p99_ms;
-    let within = match (p99(&r.small), p99(&r.large)) {
+    let (small, large) = (
+        median(&r.small_window_p99_ms),
+        median(&r.large_window_p99_ms),
+    );
+    let within = match (small, large) {
         (Some(small), Some(large)) => Some(large <= small * 1.10),
         _ => None,
     };
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v} ms"));
     vec![
         Target {
             name: format!("a host added to {} routes: first answer", r.routes),
@@ -175,37 +198,53 @@ pub(crate) fn targets(r: &RoutesResult) -> Vec<Target> {
             met: Some(r.added_first_answer_s.is_some_and(|s| s <= 1.0) && !r.reloaded),
         },
         Target {
-            name: format!("p99 through ha, {} routes vs 3", r.routes),
-            goal: "within 10%".into(),
-            measured: format!(
-                "{} ms vs {} ms",
-                p99(&r.large).map_or("-".into(), |v| v.to_string()),
-                p99(&r.small).map_or("-".into(), |v| v.to_string())
+            name: format!(
+                "p99 through ha, {} routes vs 3 (median of windows)",
+                r.routes
             ),
+            goal: "within 10%".into(),
+            measured: format!("{} vs {}", ms(large), ms(small)),
             met: within,
         },
     ]
 }
 
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    let value = match sorted.len() {
+        0 => return None,
+        n if n % 2 == 1 => sorted[mid],
+        _ => (sorted[mid - 1] + sorted[mid]) / 2.0,
+    };
+    Some(crate::bench::stats::round(value, 2))
+}
+
 /// The figures, as markdown.
 pub(crate) fn section(md: &mut String, r: &RoutesResult) {
-    let row = |name: &str, s: &Summary| {
+    let opt = |v: Option<f64>| v.map_or("-".into(), |v| v.to_string());
+    let row = |name: &str, s: &Summary, windows: &[f64]| {
+        let each: Vec<String> = windows.iter().map(f64::to_string).collect();
         format!(
-            "| {name} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} |\n",
             s.requests,
             s.failed,
-            s.p50_ms.map_or("-".into(), |v| v.to_string()),
-            s.p99_ms.map_or("-".into(), |v| v.to_string()),
+            opt(s.p50_ms),
+            opt(s.p99_ms),
+            opt(median(windows)),
+            each.join(", "),
         )
     };
     md.push_str(&format!(
-        "\n### Route-table scale\n\nNamed services `a`, `b` and `c` (the lab's app, one webapp each), one host route each, then {} host routes spread over them (handed to ha in {:.2} s, through the runtime API). The same load on one route ({:.0} req/s, each on a new connection) in {} window(s) of each table size, alternating (small first), so what changes with time alone falls on both:\n\n| routes | requests | failed | p50 ms | p99 ms |\n|---|---|---|---|---|\n{}{}\nOne more host added with {} routes in place: first answer after {}; HAProxy {}.\n",
+        "\n### Route-table scale\n\nNamed services `a`, `b` and `c` (the lab's app, one webapp each), one host route each, then {} host routes spread over them (handed to ha in {:.2} s, through the runtime API). The same load on one route ({:.0} req/s, each on a new connection) in {} window(s) of each table size, alternating (small first), so what changes with time alone falls on both. The target compares each size's median window p99; the p99 of all requests is shown too:\n\n| routes | requests | failed | p50 ms | p99 ms (all) | p99 ms (median of windows) | p99 ms of each window |\n|---|---|---|---|---|---|---|\n{}{}\nOne more host added with {} routes in place: first answer after {}; HAProxy {}.\n",
         r.routes,
         r.handover_s,
         r.small.rate,
         r.rounds,
-        row("3", &r.small),
-        row(&r.routes.to_string(), &r.large),
+        row("3", &r.small, &r.small_window_p99_ms),
+        row(&r.routes.to_string(), &r.large, &r.large_window_p99_ms),
         r.routes,
         r.added_first_answer_s.map_or("none".to_string(), |s| format!("{s:.3} s")),
         if r.reloaded { "reloaded" } else { "did not reload" },
@@ -215,6 +254,13 @@ pub(crate) fn section(md: &mut String, r: &RoutesResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_of_window_p99s() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 9.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 9.0]), Some(3.0));
+    }
 
     #[test]
     fn a_thousand_host_routes_spread_over_three_services() {
