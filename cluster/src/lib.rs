@@ -13,6 +13,7 @@ mod names;
 mod raw;
 pub mod record;
 mod render;
+mod s6;
 mod services;
 mod stats;
 mod swarm;
@@ -33,6 +34,7 @@ pub use render::{
     render_compose, render_haproxy, render_haproxy_live, render_routes_map, render_stack, Backend,
     ComposeInputs, StackInputs,
 };
+pub use s6::{S6File, S6_DIR};
 pub use services::{
     Route, RouteEntry, Service, ServiceRef, DEFAULT_BACKEND, DEFAULT_SERVICE, ROUTES_MAP,
 };
@@ -57,4 +59,8 @@ pub mod labels {
     pub const NODE: &str = "lbkit.node";
     /// On a named service's webapps and sidecars: the service (none on the default's).
     pub const SERVICE: &str = "lbkit.service";
+    /// On an app image's Serf sidecar: the webapp whose agent it runs.
+    pub const SIDECAR_OF: &str = "lbkit.sidecar-of";
+    /// The role label of a Serf sidecar.
+    pub const SIDECAR_ROLE: &str = "sidecar";
 }

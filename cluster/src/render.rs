@@ -35,6 +35,13 @@ fn environment() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    // The compose and stack files' clients interpolate `$NAME` in every value: a value
+    // (a `command` in ha's model, say) keeps its `$` as `$$`.
+    env.add_filter("no_interpolation", |value: String| value.replace('$', "$$"));
+    // A one-line YAML value as a double-quoted string: JSON's escapes are YAML's.
+    env.add_filter("quoted", |value: String| {
+        serde_json::to_string(&value).unwrap_or_default()
+    });
     env
 }
 
@@ -145,6 +152,11 @@ pub struct ComposeInputs {
 #[derive(Serialize)]
 struct ComposeService {
     node: Node,
+    /// The role label: the node's role, or `sidecar`.
+    role: String,
+    /// A sidecar's webapp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sidecar_of: Option<String>,
     env: Vec<(String, String)>,
     stop_grace_s: u32,
     image: String,
@@ -152,6 +164,12 @@ struct ComposeService {
     #[serde(skip_serializing_if = "Option::is_none")]
     service: Option<String>,
     cap_add: Vec<String>,
+    /// Whether Serf runs in it: only then does it get the gossip key. An app image's
+    /// webapp does not (its sidecar does).
+    serf: bool,
+    /// (file relative to the compose file, path in the container): the s6 services `up`
+    /// would upload, mounted read-only.
+    s6_files: Vec<(String, String)>,
 }
 
 /// The `logging:` block of every service, as `up` sets it.
@@ -199,18 +217,47 @@ pub fn render_compose(
                 (Role::Backend, AppMode::Image(image)) => image.to_string(),
                 (Role::Backend, _) => view.image_tag(&view.webapp_image_name()),
             };
+            let service = view.view.as_ref().map(|v| v.service.clone());
+            // The s6 services go where the webapp's Serf runs: its sidecar for an app
+            // image, else the webapp itself.
+            let s6_files: Vec<(String, String)> = match node.role {
+                Role::Balancer => Vec::new(),
+                Role::Backend => view
+                    .supplied_s6_files()
+                    .iter()
+                    .map(|file| {
+                        let inside = format!("{}/{}", crate::S6_DIR, file.path);
+                        (view.compose_s6_file(file), inside)
+                    })
+                    .collect(),
+            };
+            let sidecar =
+                matches!(view.webapps.mode(), AppMode::Image(_)) && node.role == Role::Backend;
+            if sidecar {
+                services.push(compose_sidecar(
+                    cluster,
+                    view,
+                    node,
+                    env.clone(),
+                    s6_files.clone(),
+                )?);
+            }
             services.push(ComposeService {
+                role: node.role.as_str().to_string(),
+                sidecar_of: None,
                 env,
                 stop_grace_s: match node.role {
                     Role::Balancer => crate::HA_STOP_TIMEOUT_S,
                     Role::Backend => view.webapps.stop_timeout_s(),
                 },
                 image,
-                service: view.view.as_ref().map(|v| v.service.clone()),
+                service,
                 cap_add: match node.role {
                     Role::Balancer => Vec::new(),
                     Role::Backend => view.webapps.cap_add.clone(),
                 },
+                serf: !sidecar,
+                s6_files: if sidecar { Vec::new() } else { s6_files },
                 node: node.clone(),
             });
         }
@@ -229,9 +276,46 @@ pub fn render_compose(
                 role => crate::labels::ROLE,
                 node => crate::labels::NODE,
                 service => crate::labels::SERVICE,
+                sidecar_of => crate::labels::SIDECAR_OF,
             },
         },
     )
+}
+
+/// The Serf sidecar of an app image's webapp `node`, as `up` creates it: the base image
+/// at the sidecar's own address, probing the app at the webapp's (`APP_HOST`).
+fn compose_sidecar(
+    cluster: &Cluster,
+    view: &Cluster,
+    node: &Node,
+    mut env: Vec<(String, String)>,
+    s6_files: Vec<(String, String)>,
+) -> Result<ComposeService, minijinja::Error> {
+    let name = Cluster::sidecar_name(&node.name);
+    let ip = view.sidecar_ip(&node.name).ok_or_else(|| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("network.subnet has no address for {name}"),
+        )
+    })?;
+    env.push(("APP_HOST".to_string(), node.ip.to_string()));
+    Ok(ComposeService {
+        node: Node {
+            name,
+            ip,
+            ..node.clone()
+        },
+        role: crate::labels::SIDECAR_ROLE.to_string(),
+        sidecar_of: Some(node.name.clone()),
+        env,
+        // As long as its app's: Serf must not be killed before it has left.
+        stop_grace_s: view.webapps.stop_timeout_s(),
+        image: cluster.image_tag("base"),
+        service: view.view.as_ref().map(|v| v.service.clone()),
+        cap_add: Vec::new(),
+        serf: true,
+        s6_files,
+    })
 }
 
 /// Where stack.yml finds what must not be in it: each secret's file, relative to the

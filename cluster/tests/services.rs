@@ -208,3 +208,21 @@ fn compose_with_three_services() {
     };
     insta::assert_snapshot!(cluster::render_compose(COMPOSE, &cluster, &inputs).unwrap());
 }
+
+/// The compose client interpolates `$NAME` in every value: a `command` in ha's model
+/// keeps its `$` (as `$$`), and a one-line value with a quote stays one YAML string.
+#[test]
+fn compose_values_are_not_interpolated() {
+    let text = SERVICES.replace(
+        "command = [\"python3\", \"app.py\"]",
+        "command = [\"sh\", \"-c\", \"echo \\\"api $(hostname)\\\"\"]",
+    );
+    let cluster = cluster::parse(&text, "cluster.toml").unwrap();
+    let inputs = cluster::ComposeInputs {
+        serf_secret_file: "../.state/shop/serf.json".into(),
+        tls_files: Vec::new(),
+    };
+    let compose = cluster::render_compose(COMPOSE, &cluster, &inputs).unwrap();
+    assert!(compose.contains("$$(hostname)"), "{compose}");
+    assert!(!compose.replace("$$", "").contains('$'), "{compose}");
+}

@@ -19,10 +19,22 @@ pub(crate) struct Gen {
     check: bool,
 }
 
-/// A generated file: its name under the output folder and its text.
+/// A generated file: its path under the output folder, its text, and whether it is a
+/// program (an s6 `run` script the compose file mounts).
 pub(crate) struct Generated {
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
     pub(crate) text: String,
+    pub(crate) executable: bool,
+}
+
+impl Generated {
+    fn file(name: &str, text: String) -> Generated {
+        Generated {
+            name: name.to_string(),
+            text,
+            executable: false,
+        }
+    }
 }
 
 impl Gen {
@@ -35,9 +47,18 @@ impl Gen {
         }
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         for file in &files {
-            let path = out.join(file.name);
+            let path = out.join(&file.name);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
             std::fs::write(&path, &file.text)
                 .with_context(|| format!("writing {}", path.display()))?;
+            if file.executable {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .with_context(|| format!("making {} executable", path.display()))?;
+            }
             println!("wrote {}", path.display());
         }
         let key = secrets::ensure_serf_key(ctx, cluster)?;
@@ -78,8 +99,9 @@ pub(crate) fn render_all(
     )
     .context("rendering templates/docker-compose.yml.j2")?;
     // With the named services' webapps where a fresh `up` places them.
+    let views = cluster.fresh_views().map_err(anyhow::Error::msg)?;
     let mut nodes = cluster.webapp_nodes(cluster.webapps.count);
-    for view in cluster.fresh_views().map_err(anyhow::Error::msg)? {
+    for view in &views {
         nodes.extend(view.webapp_nodes(view.webapps.count));
     }
     let haproxy = static_haproxy_for(ctx, cluster, &nodes)?;
@@ -100,27 +122,26 @@ pub(crate) fn render_all(
     )
     .context("rendering templates/stack.yml.j2")?;
     let mut files = vec![
-        Generated {
-            name: "stack.yml",
-            text: stack,
-        },
-        Generated {
-            name: "docker-compose.yml",
-            text: compose,
-        },
-        Generated {
-            name: "haproxy.cfg",
-            text: haproxy,
-        },
+        Generated::file("stack.yml", stack),
+        Generated::file("docker-compose.yml", compose),
+        Generated::file("haproxy.cfg", haproxy),
     ];
     // The routes haproxy.cfg reads, where there are services to route to.
     if !cluster.services.is_empty() {
         let routes = cluster::render_routes_map(&read_template(ctx, "routes.map.j2")?, cluster)
             .context("rendering templates/routes.map.j2")?;
-        files.push(Generated {
-            name: "routes.map",
-            text: routes,
-        });
+        files.push(Generated::file("routes.map", routes));
+    }
+    // The s6 services the compose file mounts where `up` would upload them.
+    for view in std::iter::once(cluster).chain(&views) {
+        for file in view.supplied_s6_files() {
+            let name = view.compose_s6_file(&file);
+            files.push(Generated {
+                name: name.trim_start_matches("./").to_string(),
+                executable: file.executable(),
+                text: file.contents,
+            });
+        }
     }
     Ok(files)
 }
@@ -147,9 +168,12 @@ fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
     let stale: Vec<String> = files
         .iter()
         .filter(|file| {
-            std::fs::read_to_string(out.join(file.name)).ok().as_deref() != Some(file.text.as_str())
+            std::fs::read_to_string(out.join(&file.name))
+                .ok()
+                .as_deref()
+                != Some(file.text.as_str())
         })
-        .map(|file| out.join(file.name).display().to_string())
+        .map(|file| out.join(&file.name).display().to_string())
         .collect();
     if stale.is_empty() {
         println!("generated files are up to date");

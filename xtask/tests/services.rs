@@ -3,7 +3,8 @@
 //! at path `/api`. Under load on all three: routing by host and path, each service scaled
 //! on its own, a SIGKILLed container of one service, a new and a broken image for one
 //! service, a fourth service added then removed by `up` (ha never recreated), the refused
-//! configurations, `status`, `logs`, and `down`.
+//! configurations, `status`, `logs`, and `down`; then the generated compose file starts
+//! the same services.
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -520,6 +521,8 @@ check = "tcp"
     .map(|(what, from, to)| (what, (from, to), what))
     {
         let (from, to) = edit;
+        // Put back as it was: `to` may also be another service's text.
+        let before = std::fs::read_to_string(&stack.config).unwrap();
         set_config(&stack, from, to);
         let refused = stack.xtask(&["up"]);
         assert_eq!(
@@ -540,7 +543,7 @@ check = "tcp"
             refused.all_text()
         );
         assert_eq!(stack.containers(), containers, "{what}: nothing touched");
-        set_config(&stack, to, from);
+        std::fs::write(&stack.config, before).unwrap();
     }
 
     // down removes every service's containers and the network.
@@ -548,6 +551,65 @@ check = "tcp"
     down.assert_success();
     assert!(stack.containers().is_empty(), "{:?}", stack.containers());
     assert!(stack.networks().is_empty());
+
+    compose_starts_the_same_services(&stack);
+}
+
+/// The generated compose file starts the same three services: nginx's Serf in sidecars
+/// (their s6 services mounted from the files `gen` writes), the api's command mounted
+/// into its webapps; every route reaches its service, from all of its containers.
+fn compose_starts_the_same_services(stack: &Stack) {
+    let compose = stack.gen_compose();
+    let up = compose.run(&["up", "-d"]);
+    let wanted: BTreeMap<&str, BTreeSet<String>> = [
+        ("webapps", names(stack, "s", 1..=2)),
+        ("static", names(stack, "static", 1..=2)),
+        ("api", names(stack, "api", 1..=2)),
+    ]
+    .into();
+    let served = up.status.success().then(|| {
+        eventually(
+            "every service answering through the compose stack from all of its containers",
+            Duration::from_secs(120),
+            || {
+                let mut hosts: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+                for _ in 0..8 {
+                    for (host, path, service) in ROUTES {
+                        let answer = get(stack.http_port, host, path);
+                        match answer {
+                            Ok(answer) if answer.service() == *service => {
+                                let seen = hosts.entry(answer.service()).or_default();
+                                seen.insert(answer.host().to_string());
+                            }
+                            other => {
+                                eprintln!("compose: {host}{path}: {other:?}");
+                                std::thread::sleep(Duration::from_secs(1));
+                                return None;
+                            }
+                        }
+                    }
+                }
+                if hosts != wanted {
+                    eprintln!("compose: answered from {hosts:?}");
+                }
+                (hosts == wanted).then_some(hosts)
+            },
+        )
+    });
+    let sidecars: Vec<String> = stack
+        .containers()
+        .into_keys()
+        .filter(|name| name.ends_with("-serf"))
+        .collect();
+    compose.run(&["down"]);
+    up.assert_success();
+    assert!(served.is_some());
+    let expected: Vec<String> = names(stack, "static", 1..=2)
+        .into_iter()
+        .map(|name| format!("{name}-serf"))
+        .collect();
+    assert_eq!(sidecars, expected, "one sidecar per nginx webapp");
+    assert!(stack.containers().is_empty(), "{:?}", stack.containers());
 }
 
 /// Removes the test's nginx images when dropped.

@@ -374,17 +374,8 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
     }
     let stack = Stack::new("e2e-compose", 18, 2);
     stack.xtask(&["build"]).assert_success();
-    let out = stack.config.parent().unwrap().join("generated");
-    stack
-        .xtask(&["gen", "--out", out.to_str().unwrap()])
-        .assert_success();
-    let compose_file = out.join("docker-compose.yml");
-    let compose = |args: &[&str]| {
-        let mut all = vec!["-f", compose_file.to_str().unwrap(), "-p", &stack.name];
-        all.extend(args);
-        support::run_tool("docker-compose", &all)
-    };
-    let up = compose(&["up", "-d"]);
+    let compose = stack.gen_compose();
+    let up = compose.run(&["up", "-d"]);
     let served = up.status.success().then(|| {
         eventually(
             "both webapps answering through the compose stack",
@@ -407,12 +398,8 @@ fn the_generated_compose_file_starts_an_equivalent_stack() {
                 .to_string()
         })
         .collect();
-    compose(&["down"]);
-    assert!(
-        up.status.success(),
-        "docker-compose up failed:\n{}",
-        up.all_text()
-    );
+    compose.run(&["down"]);
+    up.assert_success();
     assert!(served.is_some());
     assert!(labels_ok, "compose containers carry the project's labels");
     assert_eq!(

@@ -204,6 +204,21 @@ pub struct Stack {
     _scratch: Scratch,
 }
 
+/// A stack's generated compose file.
+pub struct Compose<'a> {
+    stack: &'a Stack,
+    file: PathBuf,
+}
+
+impl Compose<'_> {
+    /// `docker-compose ARGS` on the file, the stack's name as the compose project.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec!["-f", self.file.to_str().unwrap(), "-p", &self.stack.name];
+        all.extend(args);
+        run_tool("docker-compose", &all)
+    }
+}
+
 impl Stack {
     /// `slot` (1-99) picks the subnet 10.231.<slot>.0/24 and ports 18<slot>0 / 19<slot>0.
     pub fn new(name: &str, slot: u16, webapps: u32) -> Stack {
@@ -268,6 +283,17 @@ prefix = "{name}-s"
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--config", self.config.to_str().unwrap()]);
         xtask(&all)
+    }
+
+    /// `cargo xtask gen` into the stack's folder: its compose file.
+    pub fn gen_compose(&self) -> Compose<'_> {
+        let out = self.config.parent().unwrap().join("generated");
+        self.xtask(&["gen", "--out", out.to_str().unwrap()])
+            .assert_success();
+        Compose {
+            stack: self,
+            file: out.join("docker-compose.yml"),
+        }
     }
 
     /// GET / through the load balancer on a new connection; returns the answering host.

@@ -13,10 +13,10 @@ use crate::engine::{AttachedSpec, ContainerSpec, Engine, FileUpload};
 use crate::wait::{Poll, Stopped, Wait};
 
 /// Label on a sidecar: the webapp whose Serf agent it runs.
-pub(crate) const SIDECAR_OF: &str = "lbkit.sidecar-of";
+pub(crate) use cluster::labels::SIDECAR_OF;
 
 /// Role label of a Serf sidecar, and of the containers of an app's trial run.
-pub(crate) const SIDECAR: &str = "sidecar";
+pub(crate) const SIDECAR: &str = labels::SIDECAR_ROLE;
 const TRIAL: &str = "trial";
 
 /// True when webapps run an unchanged image beside a Serf sidecar.
@@ -33,73 +33,16 @@ pub(crate) fn serf_container(cluster: &Cluster, node: &str) -> String {
     }
 }
 
-/// The s6 service that runs `[webapps] command` in a webapp built on our base, as an
-/// unprivileged user. Each argument is single-quoted: no word of it is shell syntax.
-fn app_service(command: &[String]) -> String {
-    let quoted: Vec<String> = command
-        .iter()
-        .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
-        .collect();
-    format!(
-        "#!/bin/sh\n# The app, from [webapps] command in cluster.toml (written by `cargo xtask up`).\nexec 2>&1\nexec s6-setuidgid nobody {}\n",
-        quoted.join(" ")
-    )
-}
-
-/// The sidecar's watch on its app. It has no Docker socket (and must not): it probes the
-/// app's port at the app's address (fixed, no DNS asked). Serf starts only once the app
-/// answers (its service is created down), leaves after three missed probes, and joins
-/// again when the app answers again: the sidecar itself keeps running, so neither a hung
-/// app nor one in Docker's restart back-off is put back in rotation by a restart.
-const APP_WATCH: &str = r#"#!/bin/bash
-# Written by `cargo xtask up`: Serf runs while the app answers.
-exec 2>&1
-seen=0 fails=0
-while sleep 1; do
-  if timeout 1 bash -c "</dev/tcp/$APP_HOST/$NODE_PORT" 2>/dev/null; then
-    fails=0
-    if [ "$seen" = 0 ]; then
-      seen=1
-      echo "app-watch: the app answers on $APP_HOST:$NODE_PORT; joining the cluster"
-      s6-svc -u /etc/s6/serf
-    fi
-  elif [ "$seen" = 1 ]; then
-    fails=$((fails + 1))
-    if [ "$fails" -ge 3 ]; then
-      echo "app-watch: the app stopped answering on $APP_HOST:$NODE_PORT; leaving the cluster"
-      s6-svc -d /etc/s6/serf
-      seen=0 fails=0
-    fi
-  fi
-done
-"#;
-
-/// Service files put into a webapp's container before it starts (sidecar mode: into the
-/// sidecar), as (path under /etc/s6, contents).
-fn services(cluster: &Cluster) -> Vec<(&'static str, String)> {
-    match cluster.webapps.mode() {
-        AppMode::Build(_) if !cluster.webapps.command.is_empty() => {
-            vec![("app/run", app_service(&cluster.webapps.command))]
-        }
-        // Serf starts down: app-watch brings it up once the app answers.
-        AppMode::Image(_) => vec![
-            ("app-watch/run", APP_WATCH.to_string()),
-            ("serf/down", String::new()),
-        ],
-        AppMode::Build(_) | AppMode::Lab => Vec::new(),
-    }
-}
-
 pub(crate) async fn upload_services(
     engine: &Engine,
     cluster: &Cluster,
     container: &str,
 ) -> anyhow::Result<()> {
-    for (name, contents) in services(cluster) {
+    for file in cluster.supplied_s6_files() {
         let upload = FileUpload {
-            dir: "/etc/s6",
-            name,
-            contents: contents.as_bytes(),
+            dir: cluster::S6_DIR,
+            name: file.path,
+            contents: file.contents.as_bytes(),
             mode: 0o755,
         };
         engine.upload_file(container, &upload).await?;
@@ -332,16 +275,4 @@ async fn trial_run(
     } else {
         Trial::Elsewhere(format!("port {}", ports.join(", ")))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::app_service;
-
-    #[test]
-    fn command_words_stay_words() {
-        let run = app_service(&["python3".into(), "-c".into(), "print('hi'); x=$HOME".into()]);
-        assert!(run
-            .ends_with("exec s6-setuidgid nobody 'python3' '-c' 'print('\\''hi'\\''); x=$HOME'\n"));
-    }
 }
