@@ -231,17 +231,14 @@ pub fn render_compose(
                     })
                     .collect(),
             };
-            let sidecar =
-                matches!(view.webapps.mode(), AppMode::Image(_)) && node.role == Role::Backend;
-            if sidecar {
-                services.push(compose_sidecar(
-                    cluster,
-                    view,
-                    node,
-                    env.clone(),
-                    s6_files.clone(),
-                )?);
-            }
+            let sidecar = view.has_sidecar() && node.role == Role::Backend;
+            // An app image runs unchanged: Serf and its settings live in the sidecar.
+            let env = if sidecar {
+                services.push(compose_sidecar(cluster, view, node, env, s6_files.clone())?);
+                Vec::new()
+            } else {
+                env
+            };
             services.push(ComposeService {
                 role: node.role.as_str().to_string(),
                 sidecar_of: None,

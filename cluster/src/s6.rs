@@ -12,7 +12,7 @@ fn app_service(command: &[String]) -> String {
         .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
         .collect();
     format!(
-        "#!/bin/sh\n# The app, from [webapps] command in cluster.toml (written by `cargo xtask up`).\nexec 2>&1\nexec s6-setuidgid nobody {}\n",
+        "#!/bin/sh\n# The app, from [webapps] command in cluster.toml (handed over by `cargo xtask up` or `gen`).\nexec 2>&1\nexec s6-setuidgid nobody {}\n",
         quoted.join(" ")
     )
 }
@@ -23,7 +23,7 @@ fn app_service(command: &[String]) -> String {
 /// again when the app answers again: the sidecar itself keeps running, so neither a hung
 /// app nor one in Docker's restart back-off is put back in rotation by a restart.
 const APP_WATCH: &str = r#"#!/bin/bash
-# Written by `cargo xtask up`: Serf runs while the app answers.
+# Handed over by `cargo xtask up` or `gen`: Serf runs while the app answers.
 exec 2>&1
 seen=0 fails=0
 while sleep 1; do
@@ -63,6 +63,11 @@ impl S6File {
 }
 
 impl Cluster {
+    /// True when webapps run an unchanged image, their Serf agent in a sidecar.
+    pub fn has_sidecar(&self) -> bool {
+        matches!(self.webapps.mode(), AppMode::Image(_))
+    }
+
     /// The s6 service files this cluster's (or service view's) webapps need handed to
     /// the container running their Serf agent.
     pub fn supplied_s6_files(&self) -> Vec<S6File> {

@@ -210,7 +210,7 @@ fn compose_with_three_services() {
 }
 
 /// The compose client interpolates `$NAME` in every value: a `command` in ha's model
-/// keeps its `$` (as `$$`), and a one-line value with a quote stays one YAML string.
+/// keeps its `$` (as `$$`).
 #[test]
 fn compose_values_are_not_interpolated() {
     let text = SERVICES.replace(

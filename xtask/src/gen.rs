@@ -168,10 +168,11 @@ fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
     let stale: Vec<String> = files
         .iter()
         .filter(|file| {
-            std::fs::read_to_string(out.join(&file.name))
-                .ok()
-                .as_deref()
-                != Some(file.text.as_str())
+            let path = out.join(&file.name);
+            let text = std::fs::read_to_string(&path).ok();
+            // s6 runs a `run` file only when it is executable.
+            text.as_deref() != Some(file.text.as_str())
+                || (file.executable && !is_executable(&path))
         })
         .map(|file| out.join(&file.name).display().to_string())
         .collect();
@@ -184,6 +185,11 @@ fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
             stale.join(", ")
         )
     }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().mode() & 0o111 != 0)
 }
 
 /// `target` as the compose file should name it: relative when both sit in the workspace,

@@ -71,6 +71,18 @@ fn kind(outcome: &Outcome) -> String {
     }
 }
 
+/// The middle value (the mean of the two middle ones for an even count); None for none.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2]),
+        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
 /// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the
 /// values at or below it.
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {

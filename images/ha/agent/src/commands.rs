@@ -9,7 +9,7 @@ use cluster::record::Record;
 use crate::dns::Resolver;
 use crate::drain::Drains;
 use crate::lock::Lock;
-use crate::reconcile::{reconcile_held, Agent, Reconciled, Run};
+use crate::reconcile::{reconcile, reconcile_held, Agent, Reconciled, Run};
 use crate::reload::{self, Outcome};
 use crate::routes::Report;
 use crate::services::{load_base_cluster, load_cluster};
@@ -50,24 +50,30 @@ pub(crate) fn init(agent: &Agent) -> anyhow::Result<()> {
 /// How many times a run selects again when the services change under it.
 const STALE_AT_MOST: usize = 3;
 
-/// One run on a fresh read of Serf and the orchestrator (`ha-agent reconcile`, `init`,
-/// `services`). A server it takes out is left draining; the watcher finishes the drain.
+/// One run on a fresh read of Serf and the orchestrator (`ha-agent reconcile`, `init`).
+/// A server it takes out is left draining; the watcher finishes the drain. Serf and the
+/// orchestrator are asked without the lock (the watcher is not held up meanwhile): the
+/// services may change in between, and the run then selects again.
 pub(crate) fn reconcile_once(agent: &Agent, run: Run) -> anyhow::Result<Report> {
-    let held = lock::exclusive(&agent.paths.lock_file)?;
-    reconcile_once_held(agent, &held, run)
-}
-
-/// [`reconcile_once`] under the lock the caller holds.
-pub(crate) fn reconcile_once_held(agent: &Agent, held: &Lock, run: Run) -> anyhow::Result<Report> {
     for _ in 0..STALE_AT_MOST {
-        if let Reconciled::Done(report) = reconcile_fresh(agent, held, run)? {
+        if let Reconciled::Done(report) = reconcile_fresh(agent, None, run)? {
             return Ok(report);
         }
     }
     bail!("the services changed {STALE_AT_MOST} times during one run; run it again")
 }
 
-fn reconcile_fresh(agent: &Agent, held: &Lock, run: Run) -> anyhow::Result<Reconciled> {
+/// [`reconcile_once`] under the lock the caller holds (`ha-agent services`, from storing
+/// the services to applying them). Only a run under the lock writes the services, so the
+/// model read here stays current.
+pub(crate) fn reconcile_once_held(agent: &Agent, held: &Lock, run: Run) -> anyhow::Result<Report> {
+    match reconcile_fresh(agent, Some(held), run)? {
+        Reconciled::Done(report) => Ok(report),
+        Reconciled::Stale => bail!("the services changed under the agent's lock; run it again"),
+    }
+}
+
+fn reconcile_fresh(agent: &Agent, held: Option<&Lock>, run: Run) -> anyhow::Result<Reconciled> {
     let cluster = load_cluster(&agent.paths)?;
     let members = match serf_rpc::Client::connect(serf_rpc::ADDR, Path::new(serf_rpc::SECRETS))
         .and_then(|mut serf| serf.members())
@@ -88,14 +94,11 @@ fn reconcile_fresh(agent: &Agent, held: &Lock, run: Run) -> anyhow::Result<Recon
     for skipped in selection.skipped.iter().chain(&decision.refused) {
         agent.log.record(skipped.record());
     }
-    reconcile_held(
-        agent,
-        held,
-        run,
-        &cluster,
-        &decision.admitted,
-        &mut Drains::default(),
-    )
+    let (admitted, drains) = (&decision.admitted, &mut Drains::default());
+    match held {
+        Some(held) => reconcile_held(agent, held, run, &cluster, admitted, drains),
+        None => reconcile(agent, run, &cluster, admitted, drains),
+    }
 }
 
 /// Reloads HAProxy on the live config as it is, with the configured method: what the

@@ -18,7 +18,7 @@ use crate::bench::cgroup_cpu::{percent_of_a_core, CpuFile};
 use crate::bench::closed_loop::{self, Closed};
 use crate::bench::load::Recorded;
 use crate::bench::report::{opt, Section, Target};
-use crate::bench::stats::{round, summarize, Summary};
+use crate::bench::stats::{median, round, summarize, Summary};
 use crate::deploy::one_engine;
 use crate::{gen, haproxy_stats};
 
@@ -222,7 +222,7 @@ fn side(balancer: &str, target: SocketAddr, runs: Vec<Run>) -> Side {
         balancer: balancer.to_string(),
         target: format!("http://{target}/"),
         rates: per_round,
-        median_rate: round(median(&rates), 1),
+        median_rate: round(median(&rates).unwrap_or(0.0), 1),
         balancer_cpu_percent: round(percent_of_a_core(balancer_cpu, wall), 1),
         generator_cpu_percent: round(percent_of_a_core(generator_cpu, wall), 1),
         load: summarize(&all),
@@ -239,18 +239,10 @@ fn paired_ratio(ours: &[f64], lab: &[f64]) -> Option<f64> {
         .map(|(ours, lab)| ours / lab)
         .collect();
     ratios.sort_by(f64::total_cmp);
-    (!ratios.is_empty()).then(|| round(median(&ratios), 3))
+    median(&ratios).map(|ratio| round(ratio, 3))
 }
 
 /// The median of sorted values (the mean of the middle two for an even count).
-fn median(sorted: &[f64]) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 /// The host's online CPUs as a cpuset list (`0-1`): where ha ran before it was pinned.
 fn online_cpus() -> String {
     std::fs::read_to_string("/sys/devices/system/cpu/online")
@@ -400,9 +392,9 @@ mod tests {
 
     #[test]
     fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
-        assert_eq!(median(&[1.0, 2.0]), 1.5);
-        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[9.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[1.0, 2.0]), Some(1.5));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]

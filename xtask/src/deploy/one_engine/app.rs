@@ -19,14 +19,9 @@ pub(crate) use cluster::labels::SIDECAR_OF;
 pub(crate) const SIDECAR: &str = labels::SIDECAR_ROLE;
 const TRIAL: &str = "trial";
 
-/// True when webapps run an unchanged image beside a Serf sidecar.
-pub(crate) fn has_sidecar(cluster: &Cluster) -> bool {
-    matches!(cluster.webapps.mode(), AppMode::Image(_))
-}
-
 /// The container running webapp `node`'s Serf agent.
 pub(crate) fn serf_container(cluster: &Cluster, node: &str) -> String {
-    if has_sidecar(cluster) {
+    if cluster.has_sidecar() {
         Cluster::sidecar_name(node)
     } else {
         node.to_string()
@@ -43,7 +38,7 @@ pub(crate) async fn upload_services(
             dir: cluster::S6_DIR,
             name: file.path,
             contents: file.contents.as_bytes(),
-            mode: 0o755,
+            mode: if file.executable() { 0o755 } else { 0o644 },
         };
         engine.upload_file(container, &upload).await?;
     }
@@ -111,7 +106,7 @@ pub(crate) async fn sidecar_exists(
     let ours = label(SIDECAR_OF) == Some(node)
         && label(labels::PROJECT) == Some(cluster.project.as_str())
         && label(labels::ROLE) == Some(SIDECAR);
-    if !ours && has_sidecar(cluster) {
+    if !ours && cluster.has_sidecar() {
         anyhow::bail!(UsageError(format!(
             "container name {name} is taken by a container that is not {node}'s Serf sidecar (project {}); remove or rename it",
             cluster.project
@@ -144,7 +139,7 @@ pub(crate) async fn drain(engine: &Engine, cluster: &Cluster, node: &str) -> any
         return Ok(());
     }
     // Only into our own sidecar: checked before anything is run in it.
-    if has_sidecar(cluster) && !sidecar_exists(engine, cluster, node).await? {
+    if cluster.has_sidecar() && !sidecar_exists(engine, cluster, node).await? {
         return Ok(());
     }
     let serf = serf_container(cluster, node);

@@ -60,7 +60,7 @@ pub(crate) async fn observe(engine: &Engine, cluster: &Cluster) -> anyhow::Resul
         .filter(|c| is_running(c))
         .filter_map(|c| c.labels.as_ref()?.get(app::SIDECAR_OF).cloned())
         .collect();
-    let needs_sidecar = app::has_sidecar(cluster);
+    let needs_sidecar = cluster.has_sidecar();
     Ok(containers
         .iter()
         .filter_map(|c| {
@@ -134,7 +134,7 @@ fn spec(cluster: &Cluster, desired: &Desired, known: &[Node]) -> ContainerSpec {
         Role::Backend => vec![],
     };
     // An app image runs unchanged: Serf and its settings live in the sidecar.
-    let env = if node.role == Role::Backend && app::has_sidecar(cluster) {
+    let env = if node.role == Role::Backend && cluster.has_sidecar() {
         Vec::new()
     } else {
         cluster.node_env(node, known)
@@ -318,7 +318,7 @@ async fn create(
 ) -> anyhow::Result<()> {
     let spec = spec(cluster, desired, known);
     engine.create_container(&spec).await?;
-    if desired.node.role == Role::Backend && app::has_sidecar(cluster) {
+    if desired.node.role == Role::Backend && cluster.has_sidecar() {
         engine.start_container(&spec.name).await?;
         return start_sidecar(ctx, engine, cluster, desired, known).await;
     }
@@ -340,7 +340,7 @@ async fn start(
     known: &[Node],
 ) -> anyhow::Result<()> {
     let name = &desired.node.name;
-    if desired.node.role == Role::Backend && app::has_sidecar(cluster) {
+    if desired.node.role == Role::Backend && cluster.has_sidecar() {
         let running = engine.is_container_running(name).await?;
         if !running {
             engine.start_container(name).await?;

@@ -20,7 +20,7 @@ pub(crate) async fn check(
     // Every node gets the gossip key (ha the TLS key too).
     engine.ensure_private_transport()?;
     // An app image's webapps need their sidecars' names too.
-    if super::app::has_sidecar(cluster) {
+    if cluster.has_sidecar() {
         for node in nodes.iter().filter(|n| n.role == cluster::Role::Backend) {
             super::app::sidecar_exists(engine, cluster, &node.name).await?;
         }
@@ -86,7 +86,7 @@ async fn check_addresses(
     for node in nodes.iter().filter(|n| n.role == cluster::Role::Backend) {
         let sidecar = cluster
             .sidecar_ip(&node.name)
-            .filter(|_| super::app::has_sidecar(cluster))
+            .filter(|_| cluster.has_sidecar())
             .map(|ip| (Cluster::sidecar_name(&node.name), ip));
         for (name, ip) in std::iter::once((node.name.clone(), node.ip)).chain(sidecar) {
             let holder = placed
