@@ -232,12 +232,13 @@ pub fn render_compose(
                     .collect(),
             };
             let sidecar = view.has_sidecar() && node.role == Role::Backend;
-            // An app image runs unchanged: Serf and its settings live in the sidecar.
-            let env = if sidecar {
-                services.push(compose_sidecar(cluster, view, node, env, s6_files.clone())?);
-                Vec::new()
+            // An app image runs unchanged: Serf, its settings and its s6 services live in
+            // the sidecar.
+            let (env, s6_files) = if sidecar {
+                services.push(compose_sidecar(cluster, view, node, env, s6_files)?);
+                (Vec::new(), Vec::new())
             } else {
-                env
+                (env, s6_files)
             };
             services.push(ComposeService {
                 role: node.role.as_str().to_string(),
@@ -254,7 +255,7 @@ pub fn render_compose(
                     Role::Backend => view.webapps.cap_add.clone(),
                 },
                 serf: !sidecar,
-                s6_files: if sidecar { Vec::new() } else { s6_files },
+                s6_files,
                 node: node.clone(),
             });
         }

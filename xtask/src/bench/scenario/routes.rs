@@ -26,6 +26,8 @@ use crate::deploy::one_engine::services;
 const ROUNDS: u32 = 10;
 /// Before each window: ha's agent has the new table in hand and nothing else is under way.
 const SETTLE: Duration = Duration::from_secs(1);
+/// One window of load.
+const WINDOW: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
@@ -55,9 +57,9 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     let ctx = runner.ctx;
     let engine = ctx.engine().await?;
     let routes = 1000;
-    let (rate, window, rounds) = match runner.settings.quick {
-        true => (200, Duration::from_secs(3), 1),
-        false => (runner.settings.rate, Duration::from_secs(3), ROUNDS),
+    let (rate, rounds) = match runner.settings.quick {
+        true => (200, 1),
+        false => (runner.settings.rate, ROUNDS),
     };
     let one_each = NAMED.map(|name| (name, 1));
     let small = with_services(runner.cluster, &one_each, 0, None)?;
@@ -68,22 +70,17 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     };
     let pid = worker_pid(runner).await?;
     let large = with_services(runner.cluster, &one_each, routes - NAMED.len(), None)?;
-    let (mut small_samples, mut large_samples) = (Vec::new(), Vec::new());
-    let (mut small_p99s, mut large_p99s) = (Vec::new(), Vec::new());
+    let (mut small_windows, mut large_windows) = (Windows::default(), Windows::default());
     let mut handover_s = None;
     for _ in 0..rounds {
         services::hand_to_ha(engine, &small).await?;
-        tokio::time::sleep(SETTLE).await;
-        let samples = measure(runner, rate, window, &probe).await?;
-        small_p99s.push(window_p99(&samples, NAMED.len())?);
-        small_samples.extend(samples);
+        small_windows
+            .measure(runner, rate, &probe, NAMED.len())
+            .await?;
         let started = Instant::now();
         services::hand_to_ha(engine, &large).await?;
         handover_s.get_or_insert(secs(started.elapsed()));
-        tokio::time::sleep(SETTLE).await;
-        let samples = measure(runner, rate, window, &probe).await?;
-        large_p99s.push(window_p99(&samples, routes)?);
-        large_samples.extend(samples);
+        large_windows.measure(runner, rate, &probe, routes).await?;
     }
 
     let added = with_services(
@@ -105,26 +102,49 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     // The named services go (the default one is the bench's).
     let without = with_services(runner.cluster, &[], 0, None)?;
     services::up(ctx, &without, runner.settings.converge_timeout).await?;
-    let span = window * rounds;
+    let span = WINDOW * rounds;
     Ok(RoutesResult {
         routes,
         rounds,
-        small: summary(&small_samples, span),
-        large: summary(&large_samples, span),
-        small_window_p99_ms: small_p99s,
-        large_window_p99_ms: large_p99s,
+        small: summary(&small_windows.samples, span),
+        large: summary(&large_windows.samples, span),
+        small_window_p99_ms: small_windows.p99s,
+        large_window_p99_ms: large_windows.p99s,
         handover_s: handover_s.unwrap_or_default(),
         added_first_answer_s,
         reloaded,
     })
 }
 
-/// One window's p99: a window in which no request succeeded is an error, not a gap that
-/// would pair the two sizes' windows out of order.
-fn window_p99(samples: &[Sample], routes: usize) -> anyhow::Result<f64> {
-    summarize_samples(samples.iter())
-        .p99_ms
-        .with_context(|| format!("no request succeeded in a window with {routes} routes"))
+/// One table size's windows: their samples together, and each one's p99.
+#[derive(Default)]
+struct Windows {
+    samples: Vec<Sample>,
+    p99s: Vec<f64>,
+}
+
+impl Windows {
+    /// One window of load on `route` after ha settled on its table of `routes`. A window
+    /// in which no request succeeded is an error, not a gap that would pair the two
+    /// sizes' windows out of order.
+    async fn measure(
+        &mut self,
+        runner: &Runner<'_>,
+        rate: u32,
+        route: &Route,
+        routes: usize,
+    ) -> anyhow::Result<()> {
+        tokio::time::sleep(SETTLE).await;
+        let load = runner.load_routed(rate, WINDOW, Some(route.clone()));
+        tokio::time::sleep(WINDOW).await;
+        let samples = runner.finish(load).await?.samples;
+        let p99 = summarize_samples(samples.iter())
+            .p99_ms
+            .with_context(|| format!("no request succeeded in a window with {routes} routes"))?;
+        self.p99s.push(p99);
+        self.samples.extend(samples);
+        Ok(())
+    }
 }
 
 /// The samples of several windows as one summary, at their rate over `span`.
@@ -132,17 +152,6 @@ fn summary(samples: &[Sample], span: Duration) -> Summary {
     let mut summary = summarize_samples(samples.iter());
     summary.rate = round(summary.requests as f64 / span.as_secs_f64(), 1);
     summary
-}
-
-async fn measure(
-    runner: &Runner<'_>,
-    rate: u32,
-    window: Duration,
-    route: &Route,
-) -> anyhow::Result<Vec<Sample>> {
-    let load = runner.load_routed(rate, window, Some(route.clone()));
-    tokio::time::sleep(window).await;
-    Ok(runner.finish(load).await?.samples)
 }
 
 /// Polls `route` every 10 ms (for `timeout` at most) until a webapp of `prefix` answers.
