@@ -27,7 +27,7 @@ pub use error::ConfigError;
 pub use membership::{node_order, parse_members, Member};
 pub use model::{
     AppMode, Balance, Base, Cluster, Deploy, DeployTarget, Ha, Health, HealthCheck, Network, Node,
-    ReloadMethod, Role, Serf, SerfProfile, Tls, UpdateMethod, Webapps,
+    ReloadMethod, Role, Serf, SerfProfile, Tls, UpdateMethod, Webapps, PROJECT_IMAGES,
 };
 pub use names::{escape_control, is_dns_label, natural_key};
 pub use render::{

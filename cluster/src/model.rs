@@ -25,6 +25,10 @@ pub struct Cluster {
     pub view: Option<crate::view::View>,
 }
 
+/// The images `build` makes for a project, as `<project>/<name>:latest`: those built on
+/// the base first, so removing them in this order never meets a child of the one removed.
+pub const PROJECT_IMAGES: [&str; 3] = ["ha", "webapp", "base"];
+
 /// `[deploy]`: one Docker engine (the default) or a Swarm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deploy {
@@ -396,7 +400,7 @@ impl Cluster {
             && !matches!(self.ha.balance, Balance::StaticRr | Balance::Source)
     }
 
-    /// Image tag of one of the project's images (`base`, `ha`, `webapp`).
+    /// Image tag of one of the project's images ([`PROJECT_IMAGES`]).
     pub fn image_tag(&self, image: &str) -> String {
         format!("{}/{image}:latest", self.project)
     }

@@ -1,5 +1,6 @@
 //! `cargo xtask gen`: render generated/docker-compose.yml, generated/stack.yml and
-//! generated/haproxy.cfg.
+//! generated/haproxy.cfg (with a cluster's services, also routes.map and the s6 files the
+//! compose file mounts), and remove what an earlier run wrote that this one does not.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -42,8 +43,9 @@ impl Gen {
         let cluster = ctx.cluster()?;
         let out = ctx.path(&self.out);
         let files = render_all(ctx, cluster, &out)?;
+        let leftovers = leftovers(&out, &files)?;
         if self.check {
-            return check(&out, &files);
+            return check(&out, &files, &leftovers);
         }
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         for file in &files {
@@ -60,6 +62,10 @@ impl Gen {
                     .with_context(|| format!("making {} executable", path.display()))?;
             }
             println!("wrote {}", path.display());
+        }
+        for path in &leftovers {
+            remove_leftover(&out, path)?;
+            println!("removed {} (no longer generated)", path.display());
         }
         let key = secrets::ensure_serf_key(ctx, cluster)?;
         println!("serf gossip key for the compose file: {}", key.display());
@@ -143,6 +149,7 @@ pub(crate) fn render_all(
             });
         }
     }
+    files.push(manifest(&files));
     Ok(files)
 }
 
@@ -164,8 +171,65 @@ pub(crate) fn static_haproxy_for(
         .context("rendering templates/haproxy.cfg.j2")
 }
 
-fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
-    let stale: Vec<String> = files
+/// The list of what `gen` wrote last in its output folder, so that a later run removes
+/// what it no longer writes (the routes map of a cluster without services now, the s6
+/// files of a service gone) and nothing it did not write.
+const MANIFEST: &str = ".gen-files";
+
+/// `files` as the manifest lists them, one name per line.
+fn manifest(files: &[Generated]) -> Generated {
+    let mut names: Vec<&str> = files.iter().map(|file| file.name.as_str()).collect();
+    names.sort_unstable();
+    let mut text = String::from(
+        "# Written by `cargo xtask gen`: the files it wrote here. A file listed here that a\n\
+         # later run does not write is removed by it (`gen --check` reports it).\n",
+    );
+    for name in names {
+        text.push_str(name);
+        text.push('\n');
+    }
+    Generated::file(MANIFEST, text)
+}
+
+/// Files the last run's manifest lists that `files` no longer has and that still exist.
+/// Only plain names below `out` count: a manifest edited to point elsewhere removes
+/// nothing outside it.
+fn leftovers(out: &Path, files: &[Generated]) -> anyhow::Result<Vec<PathBuf>> {
+    let path = out.join(MANIFEST);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let found = text
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter(|name| files.iter().all(|file| file.name != *name))
+        .map(Path::new)
+        .filter(|name| {
+            name.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .map(|name| out.join(name))
+        .filter(|path| path.symlink_metadata().is_ok())
+        .collect();
+    Ok(found)
+}
+
+/// Removes `file` and then each folder above it, up to `out`, that it left empty.
+fn remove_leftover(out: &Path, file: &Path) -> anyhow::Result<()> {
+    std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+    for dir in file.ancestors().skip(1).take_while(|dir| *dir != out) {
+        // A folder that still holds something stays.
+        if std::fs::remove_dir(dir).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn check(out: &Path, files: &[Generated], leftovers: &[PathBuf]) -> anyhow::Result<()> {
+    let mut stale: Vec<String> = files
         .iter()
         .filter(|file| {
             let path = out.join(&file.name);
@@ -176,6 +240,11 @@ fn check(out: &Path, files: &[Generated]) -> anyhow::Result<()> {
         })
         .map(|file| out.join(&file.name).display().to_string())
         .collect();
+    stale.extend(
+        leftovers
+            .iter()
+            .map(|path| format!("{} (no longer generated)", path.display())),
+    );
     if stale.is_empty() {
         println!("generated files are up to date");
         Ok(())
@@ -214,8 +283,53 @@ fn relative_to(from_dir: &Path, target: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::relative_to;
+    use super::{leftovers, manifest, relative_to, remove_leftover, Generated, MANIFEST};
     use std::path::Path;
+
+    #[test]
+    fn only_files_the_last_run_wrote_are_leftovers() {
+        let out = tempfile::tempdir().unwrap();
+        let generated = |names: &[&str]| -> Vec<Generated> {
+            let mut files: Vec<Generated> = names
+                .iter()
+                .map(|name| Generated {
+                    name: name.to_string(),
+                    text: "x".into(),
+                    executable: false,
+                })
+                .collect();
+            files.push(manifest(&files));
+            files
+        };
+        let before = generated(&["docker-compose.yml", "routes.map", "s6/api/app/run"]);
+        for file in &before {
+            let path = out.path().join(&file.name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, &file.text).unwrap();
+        }
+        // A user's file, and a manifest line pointing outside: never touched.
+        std::fs::write(out.path().join("s6/notes.txt"), "mine").unwrap();
+        let manifest_path = out.path().join(MANIFEST);
+        let mut text = std::fs::read_to_string(&manifest_path).unwrap();
+        text.push_str("../outside\n");
+        std::fs::write(&manifest_path, text).unwrap();
+
+        let now = generated(&["docker-compose.yml"]);
+        let found = leftovers(out.path(), &now).unwrap();
+        assert_eq!(
+            found,
+            [
+                out.path().join("routes.map"),
+                out.path().join("s6/api/app/run")
+            ]
+        );
+        for path in &found {
+            remove_leftover(out.path(), path).unwrap();
+        }
+        assert!(!out.path().join("s6/api").exists());
+        assert!(out.path().join("s6/notes.txt").is_file());
+        assert!(out.path().join("docker-compose.yml").is_file());
+    }
 
     #[test]
     fn relative_paths() {

@@ -390,6 +390,30 @@ fn quick_bench_writes_a_complete_report_and_cleans_up() {
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(folders.is_empty(), "socket folders left: {folders:?}");
+
+    // Nor of scenario 12b's twin cluster: its containers, network, image tags and state.
+    let twin = format!("{}-twin", stack.name);
+    assert_eq!(at(&json, "routes.twin"), twin.as_str());
+    let containers = labelled(&["ps", "-a"], &twin, "{{.Names}}");
+    assert!(
+        containers.is_empty(),
+        "twin containers left: {containers:?}"
+    );
+    let networks = labelled(&["network", "ls"], &twin, "{{.Name}}");
+    assert!(networks.is_empty(), "twin networks left: {networks:?}");
+    let tags = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    tags.assert_success();
+    let listed = tags.stdout_text();
+    let prefix = format!("{twin}/");
+    let left: Vec<&str> = listed
+        .lines()
+        .filter(|tag| tag.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "twin image tags left: {left:?}");
+    assert!(
+        !root().join(".state").join(&twin).exists(),
+        "the twin's state folder is left"
+    );
 }
 
 /// Scenario 10: the idle window as long as set, every count measured, the rates its counts
@@ -462,6 +486,14 @@ fn services_figures(json: &Value) {
             .iter()
             .all(|v| v.as_f64().is_some_and(|ms| ms > 0.0)));
     }
+    let ratios = at(json, "routes.ratios").as_array().unwrap();
+    assert_eq!(
+        ratios.len() as f64,
+        rounds,
+        "one ratio per round: {ratios:?}"
+    );
+    assert_eq!(rounds % 2.0, 0.0, "each cluster has each table as often");
+    within(json, "routes.handover_s", 0.0..=60.0);
     assert_eq!(number(json, "routes.routes"), 1000.0);
     within(json, "routes.added_first_answer_s", 0.0..=10.0);
     assert_eq!(at(json, "routes.reloaded").as_bool(), Some(false));

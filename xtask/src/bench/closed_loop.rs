@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::sync::oneshot;
 
-use super::client;
 use super::load::{Recorded, Sample};
+use super::{client, cpus};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Closed {
@@ -48,7 +48,7 @@ pub(crate) async fn run(
 
 fn generate(target: SocketAddr, plan: Closed, epoch: Instant) -> anyhow::Result<Saturated> {
     if let Some(cpu) = plan.cpu {
-        pin_this_thread(cpu)?;
+        cpus::pin_this_thread(cpu)?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -97,23 +97,6 @@ async fn closed_loop(target: SocketAddr, plan: Closed, epoch: Instant) -> anyhow
         skipped: 0,
         elapsed,
     })
-}
-
-/// sched_setaffinity for the calling thread only.
-fn pin_this_thread(cpu: usize) -> anyhow::Result<()> {
-    // SAFETY: cpu_set_t is plain data; CPU_SET stays within it for cpu < CPU_SETSIZE, and
-    // pid 0 names the calling thread.
-    let result = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        anyhow::ensure!(cpu < libc::CPU_SETSIZE as usize, "no CPU {cpu}");
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("pinning the load generator to CPU {cpu}"));
-    }
-    Ok(())
 }
 
 fn thread_cpu_time() -> Duration {

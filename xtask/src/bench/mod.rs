@@ -9,6 +9,7 @@
 mod cgroup_cpu;
 mod client;
 mod closed_loop;
+mod cpus;
 #[cfg(test)]
 mod golden;
 mod load;
@@ -102,14 +103,9 @@ impl Bench {
                 swarm.config.display()
             );
         }
-        let removal = async {
-            match &measured {
-                Ok(_) => one_engine::remove_stack(ctx, cluster).await,
-                // Dropped work may still land a container: remove until none does.
-                Err(_) => one_engine::remove_stack_settled(ctx, cluster).await,
-            }
-        };
-        let removed = interrupt.guard(removal).await;
+        let removed = interrupt
+            .guard(remove_stack_after(ctx, cluster, measured.is_ok()))
+            .await;
         if let Err(err) = removed {
             eprintln!(
                 "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",
@@ -125,6 +121,24 @@ impl Bench {
             results.duration_s
         );
         Ok(())
+    }
+}
+
+/// The bench's stack removed at the end of a run. After a failure or an interrupt,
+/// dropped work may still land a container: remove until none does, and what scenario 12b
+/// may have left of its twin cluster too.
+async fn remove_stack_after(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    succeeded: bool,
+) -> anyhow::Result<Vec<String>> {
+    match succeeded {
+        true => one_engine::remove_stack(ctx, cluster).await,
+        false => {
+            let removed = one_engine::remove_stack_settled(ctx, cluster).await;
+            routes::clean_up_twin(ctx, cluster).await;
+            removed
+        }
     }
 }
 

@@ -35,12 +35,7 @@ pub(crate) async fn run(
     let started = Instant::now();
     let mut interrupt = Interrupt::listen()?;
     let measured = interrupt.guard(measure(ctx, cluster, settings, only)).await;
-    let removal = async {
-        match &measured {
-            Ok(_) => one_engine::remove_stack(ctx, cluster).await,
-            Err(_) => one_engine::remove_stack_settled(ctx, cluster).await,
-        }
-    };
+    let removal = super::remove_stack_after(ctx, cluster, measured.is_ok());
     if let Err(err) = interrupt.guard(removal).await {
         eprintln!(
             "warning: the stack of project {} is left running ({err:#}); `cargo xtask down` removes it",

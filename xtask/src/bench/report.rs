@@ -19,7 +19,7 @@ use super::stats::Summary;
 use super::timeline::Timeline;
 
 /// Bumped when a field changes meaning or goes away.
-pub(crate) const SCHEMA: u32 = 1;
+pub(crate) const SCHEMA: u32 = 2;
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]

@@ -163,16 +163,32 @@ impl Engine {
 
     /// Removes an image by tag or id; a missing image is not an error. For `down --images`.
     pub async fn remove_image(&self, name: &str) -> anyhow::Result<()> {
+        self.remove_image_forced(name, false)
+            .await
+            .with_context(|| format!("removing image {name}"))
+    }
+
+    /// Removes tag `name` also when it is the last one of an image a container still runs
+    /// (the image then stays, untagged, for that container); a missing tag is not an
+    /// error. For tags a command made for itself.
+    pub(crate) async fn untag_image(&self, name: &str) -> anyhow::Result<()> {
+        self.remove_image_forced(name, true)
+            .await
+            .with_context(|| format!("removing tag {name}"))
+    }
+
+    /// `force` also untags what a container uses, and then keeps its untagged parents.
+    async fn remove_image_forced(&self, name: &str, force: bool) -> Result<(), DockerError> {
         let options = RemoveImageOptionsBuilder::new()
-            .force(false)
-            .noprune(false)
+            .force(force)
+            .noprune(force)
             .build();
         match self.docker.remove_image(name, Some(options), None).await {
             Ok(_)
             | Err(DockerError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(err) => Err(err).with_context(|| format!("removing image {name}")),
+            Err(err) => Err(err),
         }
     }
 

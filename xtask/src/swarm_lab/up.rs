@@ -151,7 +151,7 @@ pub(super) async fn up(ctx: &Ctx, count: u32) -> anyhow::Result<()> {
 /// workers itself).
 async fn seed_images(engine: &Engine, manager: &Engine, cluster: &Cluster) -> anyhow::Result<()> {
     let mut tags = vec![bootstrap_tag(&cluster.base.suite)];
-    tags.extend(["base", "ha", "webapp"].map(|image| cluster.image_tag(image)));
+    tags.extend(cluster::PROJECT_IMAGES.map(|image| cluster.image_tag(image)));
     let mut missing = Vec::new();
     for tag in &tags {
         if engine.image_exists(tag).await? && !manager.image_exists(tag).await? {

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::Runner;
 use crate::bench::cgroup_cpu::{percent_of_a_core, CpuFile};
 use crate::bench::closed_loop::{self, Closed};
+use crate::bench::cpus;
 use crate::bench::load::Recorded;
 use crate::bench::report::{opt, Section, Target};
 use crate::bench::stats::{median, round, summarize, Summary};
@@ -31,9 +32,6 @@ pub(crate) const SECTION: Section = Section {
     targets: |r| targets(&r.data_path),
 };
 
-/// The CPU both balancers run on, and the load's: apart.
-const BALANCER_CPU: usize = 0;
-const LOAD_CPU: usize = 1;
 /// A first short run on each, not counted: connections made, caches warm.
 const WARM_UP: Duration = Duration::from_millis(500);
 
@@ -91,7 +89,7 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<DataPathResult> {
     }
     .await;
     // Whatever happened: ha back on every CPU, the static balancer gone.
-    let restored = engine.set_cpuset(&cluster.ha.name, &online_cpus()).await;
+    let restored = engine.set_cpuset(&cluster.ha.name, &cpus::online()).await;
     engine
         .remove_owned(&lab.ha.name, &lab.project, Role::Balancer.as_str())
         .await?;
@@ -128,12 +126,12 @@ async fn rounds(
 ) -> anyhow::Result<DataPathResult> {
     let settings = runner.settings;
     let engine = runner.ctx.engine().await?;
-    let pinned = std::thread::available_parallelism().map_or(1, |n| n.get()) > LOAD_CPU;
+    let pinned = cpus::can_pin();
     let balancers = [runner.cluster, lab];
     if pinned {
         for balancer in balancers {
             engine
-                .set_cpuset(&balancer.ha.name, &BALANCER_CPU.to_string())
+                .set_cpuset(&balancer.ha.name, &cpus::BALANCER.to_string())
                 .await?;
         }
     }
@@ -141,7 +139,7 @@ async fn rounds(
         connections: settings.data_path_connections,
         duration: settings.data_path_run,
         request_timeout: settings.request_timeout,
-        cpu: pinned.then_some(LOAD_CPU),
+        cpu: pinned.then_some(cpus::LOAD),
     };
     let mut sides = Vec::new();
     for balancer in balancers {
@@ -242,19 +240,6 @@ fn paired_ratio(ours: &[f64], lab: &[f64]) -> Option<f64> {
     median(&ratios).map(|ratio| round(ratio, 3))
 }
 
-/// The median of sorted values (the mean of the middle two for an even count).
-/// The host's online CPUs as a cpuset list (`0-1`): where ha ran before it was pinned.
-fn online_cpus() -> String {
-    std::fs::read_to_string("/sys/devices/system/cpu/online")
-        .map(|text| text.trim().to_string())
-        .ok()
-        .filter(|cpus| !cpus.is_empty())
-        .unwrap_or_else(|| {
-            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-            format!("0-{}", n - 1)
-        })
-}
-
 /// Issue 20's data-path target.
 pub(crate) fn targets(r: &DataPathResult) -> Vec<Target> {
     let (o, l) = (&r.ours, &r.lab);
@@ -277,7 +262,11 @@ pub(crate) fn targets(r: &DataPathResult) -> Vec<Target> {
 
 pub(crate) fn section(md: &mut String, r: &DataPathResult) {
     let pinning = if r.pinned {
-        format!("both balancers pinned to CPU {BALANCER_CPU}, the load to CPU {LOAD_CPU}")
+        format!(
+            "both balancers pinned to CPU {}, the load to CPU {}",
+            cpus::BALANCER,
+            cpus::LOAD
+        )
     } else {
         "not pinned: this host has one CPU".to_string()
     };

@@ -38,7 +38,8 @@ pub(crate) struct Runner<'a> {
     pub(crate) settings: &'a Settings,
     /// Time zero of every sample, phase and plot.
     pub(crate) epoch: Instant,
-    /// The published HTTP port on the host: the only address load is sent to.
+    /// The published HTTP port on the host: where load is sent (scenario 12b also sends
+    /// to its twin cluster's, likewise published on the host).
     pub(crate) target: SocketAddr,
     /// Every request of every load run: when it ended and whether it failed.
     requests: Mutex<Vec<(Duration, bool)>>,
@@ -78,13 +79,24 @@ impl<'a> Runner<'a> {
 
     /// [`Runner::load`], every request for `route` (its `Host` and path).
     pub(crate) fn load_routed(&self, rate: u32, limit: Duration, route: Option<Route>) -> Load {
+        self.load_to(self.target, rate, limit, route)
+    }
+
+    /// [`Runner::load_routed`] to another cluster's published HTTP port.
+    pub(crate) fn load_to(
+        &self,
+        target: SocketAddr,
+        rate: u32,
+        limit: Duration,
+        route: Option<Route>,
+    ) -> Load {
         let profile = Profile {
             rate,
             limit,
             request_timeout: self.settings.request_timeout,
             max_in_flight: 2048,
         };
-        Load::start_routed(self.target, profile, self.epoch, Arc::new(route))
+        Load::start_routed(target, profile, self.epoch, Arc::new(route))
     }
 
     /// Stops a load run and keeps its requests for the timeline.

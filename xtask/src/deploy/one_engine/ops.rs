@@ -42,7 +42,7 @@ pub(crate) async fn remove_images(ctx: &Ctx, cluster: &Cluster) -> anyhow::Resul
         .map(|view| view.webapp_image_name())
         .filter(|name| name != "webapp")
         .collect();
-    images.extend(["ha", "webapp", "base"].map(String::from));
+    images.extend(cluster::PROJECT_IMAGES.map(String::from));
     for image in images {
         let tag = cluster.image_tag(&image);
         if engine.image_of_project(&tag, &cluster.project).await? {

@@ -176,7 +176,7 @@ impl SwarmBench {
             .await?;
         let engine = ctx.engine().await?;
         let project = self.cluster.project.as_str();
-        for image in ["ha", "webapp", "base"] {
+        for image in cluster::PROJECT_IMAGES {
             let tag = self.cluster.image_tag(image);
             if engine.image_of_project(&tag, project).await? {
                 engine.remove_image(&tag).await?;
