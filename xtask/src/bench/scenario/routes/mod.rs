@@ -104,12 +104,12 @@ pub(crate) async fn run(runner: &Runner<'_>) -> anyhow::Result<RoutesResult> {
     .await;
     // Whatever happened: the twin goes.
     let removed = twin::remove(ctx, &twin).await;
-    let measured = match (compared, removed) {
-        (Ok(measured), removed) => {
+    let measured = match compared {
+        Ok(measured) => {
             removed?;
             measured
         }
-        (Err(err), removed) => {
+        Err(err) => {
             if let Err(left) = removed {
                 eprintln!("warning: {}", twin_left(&twin.project, &left));
             }

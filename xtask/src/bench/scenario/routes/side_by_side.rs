@@ -20,7 +20,7 @@ pub(crate) const ROUTES: usize = 1000;
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// One cluster with each table: one route per named service, and `ROUTES` spread over
-/// them; `added` is the large one with one more host.
+/// them.
 pub(crate) struct Tables {
     pub(crate) small: Cluster,
     pub(crate) large: Cluster,
